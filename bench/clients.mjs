@@ -1,0 +1,64 @@
+// The rows of `npm run bench`: each client gets the same origin and returns { run, close }, where
+// run() performs one GET and parses the JSON body. Later features add rows here.
+import http from 'node:http';
+import axios from 'axios';
+import got from 'got';
+import ky from 'ky';
+import { Pool } from 'undici';
+import { createClient } from '../dist/index.js';
+
+/** @typedef {{ run: () => Promise<unknown>, close: () => Promise<void> }} BenchClient */
+
+/** @type {{ name: string, setup: (origin: string, concurrency: number) => BenchClient }[]} */
+export const clients = [
+  {
+    name: 'undici',
+    setup(origin, concurrency) {
+      const pool = new Pool(origin, { connections: concurrency });
+      return {
+        run: async () => {
+          const { body } = await pool.request({ path: '/json', method: 'GET' });
+          return body.json();
+        },
+        close: () => pool.close(),
+      };
+    },
+  },
+  {
+    name: 'reqforge-bare',
+    setup(origin, concurrency) {
+      const api = createClient({ baseUrl: origin, policies: [], http: { connections: concurrency } });
+      return { run: () => api.get('/json').json(), close: () => api.close() };
+    },
+  },
+  {
+    name: 'fetch',
+    setup(origin) {
+      const url = `${origin}/json`;
+      return { run: () => fetch(url).then((r) => r.json()), close: async () => {} };
+    },
+  },
+  {
+    name: 'axios',
+    setup(origin, concurrency) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+      const instance = axios.create({ baseURL: origin, httpAgent: agent });
+      return { run: () => instance.get('/json').then((r) => r.data), close: async () => agent.destroy() };
+    },
+  },
+  {
+    name: 'got',
+    setup(origin, concurrency) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+      const instance = got.extend({ prefixUrl: origin, agent: { http: agent }, retry: { limit: 0 } });
+      return { run: () => instance.get('json').json(), close: async () => agent.destroy() };
+    },
+  },
+  {
+    name: 'ky',
+    setup(origin) {
+      const instance = ky.create({ prefixUrl: origin, retry: 0 });
+      return { run: () => instance.get('json').json(), close: async () => {} };
+    },
+  },
+];

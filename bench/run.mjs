@@ -1,0 +1,103 @@
+// npm run bench [-- --requests N --concurrency C --rounds R --only a,b --json]
+// Drives a loopback keep-alive server with a fixed number of requests at fixed concurrency for each
+// client, in alternating rounds within one run, and reports each client's median requests per second
+// and its ratio to raw undici Pool.request.
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { clients } from './clients.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '4000' },
+    concurrency: { type: 'string', default: '50' },
+    rounds: { type: 'string', default: '15' },
+    warmup: { type: 'string', default: '2000' },
+    only: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const requests = Number(args.requests);
+const concurrency = Number(args.concurrency);
+const rounds = Number(args.rounds);
+const warmup = Number(args.warmup);
+const only = args.only ? new Set(args.only.split(',')) : undefined;
+const log = (line) => {
+  if (!args.json) process.stdout.write(`${line}\n`);
+  else process.stderr.write(`${line}\n`);
+};
+
+// Pin the client and the server to different cores when we can: on a 2-core machine the scheduler
+// otherwise moves them around and the noise between rounds dwarfs the differences we measure.
+function canPin() {
+  if (process.platform !== 'linux' || os.cpus().length < 2) return false;
+  try {
+    execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const pinned = canPin();
+
+async function drive(run, total) {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      next++;
+      await run();
+    }
+  };
+  const start = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return total / seconds;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const serverScript = new URL('./server.mjs', import.meta.url).pathname;
+const server = pinned
+  ? spawn('taskset', ['-c', '1', process.execPath, serverScript], { stdio: ['ignore', 'pipe', 'inherit'] })
+  : spawn(process.execPath, [serverScript], { stdio: ['ignore', 'pipe', 'inherit'] });
+const [chunk] = await once(server.stdout, 'data');
+const origin = `http://127.0.0.1:${String(chunk).trim()}`;
+
+const selected = clients.filter((c) => !only || only.has(c.name) || c.name === 'undici');
+const instances = selected.map((c) => ({ name: c.name, client: c.setup(origin, concurrency), rps: [] }));
+
+log(
+  `reqforge bench: ${requests} GETs per client per round, concurrency ${concurrency}, ${rounds} rounds, ` +
+    `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, Node ${process.version}${pinned ? ', client and server pinned to separate cores' : ''}`,
+);
+for (const inst of instances) await drive(inst.client.run, warmup);
+for (let round = 0; round < rounds; round++) {
+  // Rotate the order each round so no client always runs right after the same neighbour.
+  const shift = round % instances.length;
+  const order = [...instances.slice(shift), ...instances.slice(0, shift)];
+  for (const inst of order) inst.rps.push(await drive(inst.client.run, requests));
+  if ((round + 1) % 5 === 0 || round + 1 === rounds) log(`  round ${round + 1}/${rounds} done`);
+}
+for (const inst of instances) await inst.client.close();
+server.kill();
+
+// Each round pairs every client with undici on the same machine state; the ratio is the median of
+// those per-round ratios, which is far steadier than a ratio of medians.
+const base = instances.find((i) => i.name === 'undici').rps;
+const results = instances.map((i) => ({
+  name: i.name,
+  rps: Math.round(median(i.rps)),
+  ratio: Number(median(i.rps.map((rps, round) => rps / base[round])).toFixed(3)),
+}));
+if (args.json) {
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+} else {
+  log('');
+  log('| client | req/s (median) | ratio to undici |');
+  log('|---|---:|---:|');
+  for (const r of results) log(`| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} |`);
+}

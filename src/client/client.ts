@@ -1,0 +1,458 @@
+import { getContext } from '../core/ambient.js';
+import { type Clock, systemClock } from '../core/clock.js';
+import { createCallContext } from '../core/context.js';
+import {
+  ClientClosedError,
+  InvalidOptionError,
+  InvalidRequestError,
+  type ReqforgeError,
+} from '../core/errors.js';
+import { EventHub } from '../core/events.js';
+import { toReqforgeError } from '../core/normalize.js';
+import { compose } from '../core/pipeline.js';
+import { Redactor } from '../core/redact.js';
+import { type HeaderRecord, HttpRequest, mergeHeaders, type RequestBody } from '../core/request.js';
+import {
+  createHttpError,
+  DEFAULT_ERROR_BODY_LIMIT,
+  DEFAULT_MAX_BODY_SIZE,
+  type HttpResponse,
+} from '../core/response.js';
+import type { CallPolicyOptions, CallTags, ClientEvents, Handler, Policy, Transport } from '../core/types.js';
+import { appendQuery, expandPath, isAbsoluteUrl, joinPath, serializeQuery, splitUrl } from '../core/url.js';
+import { hooks } from '../policies/hooks.js';
+import { HttpTransport } from '../transport/undici.js';
+import { VERSION } from '../version.js';
+import type { BodyInit, CallArgs, CallOptions, ClientOptions } from './options.js';
+import { defaultPolicies } from './presets.js';
+
+/** A response promise with body shortcuts: `await client.get('/x').json()`. */
+export interface ResponsePromise<T = unknown> extends Promise<HttpResponse> {
+  /** Awaits the response and parses its body as JSON. */
+  json<R = T>(): Promise<R>;
+  /** Awaits the response and reads its body as text. */
+  text(): Promise<string>;
+  /** Awaits the response and reads its body as an ArrayBuffer. */
+  arrayBuffer(): Promise<ArrayBuffer>;
+  /** Awaits the response and reads its body as bytes. */
+  bytes(): Promise<Uint8Array>;
+}
+
+const EMPTY: CallOptions = Object.freeze({});
+const CLIENT_OPTION_KEYS = new Set<string>([
+  'baseUrl',
+  'headers',
+  'query',
+  'arrayFormat',
+  'timeout',
+  'policies',
+  'hooks',
+  'throwHttpErrors',
+  'transport',
+  'http',
+  'redact',
+  'propagate',
+  'maxBodySize',
+  'errorBodyLimit',
+  'clock',
+  'name',
+]);
+
+interface Shared {
+  readonly transport: Transport;
+  readonly ownsTransport: boolean;
+  readonly events: EventHub<ClientEvents>;
+  closed: boolean;
+}
+
+function positiveInt(option: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidOptionError(option, `expected a positive integer number of bytes, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * An HTTP client: immutable configuration, one composed pipeline, a shared connection pool.
+ * Create with {@link createClient}; derive variants with {@link Client.with}.
+ */
+export class Client {
+  /** The options this client was built from. */
+  readonly options: ClientOptions;
+  /** The composed pipeline (policies around the transport). */
+  readonly handler: Handler;
+  readonly #shared: Shared;
+  readonly #origin: string | undefined;
+  readonly #basePath: string;
+  readonly #headers: HeaderRecord;
+  readonly #query: string;
+  readonly #redactor: Redactor;
+  readonly #clock: Clock;
+  readonly #maxBodySize: number;
+  readonly #errorBodyLimit: number;
+  readonly #throw: (status: number) => boolean;
+  readonly #requestIdHeader: string | undefined;
+  readonly #correlationIdHeader: string | undefined;
+  readonly #service: string | undefined;
+  readonly #baseTags: CallTags;
+
+  /** @internal use {@link createClient}. */
+  constructor(options: ClientOptions, shared?: Shared) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', 'createClient expects an options object');
+    }
+    for (const key of Object.keys(options)) {
+      if (!CLIENT_OPTION_KEYS.has(key)) {
+        const hint = [...CLIENT_OPTION_KEYS].find((k) => k.toLowerCase() === key.toLowerCase());
+        throw new InvalidOptionError(key, `unknown option${hint ? `; did you mean "${hint}"?` : ''}`);
+      }
+    }
+    this.options = options;
+    if (options.baseUrl !== undefined) {
+      if (typeof options.baseUrl !== 'string')
+        throw new InvalidOptionError('baseUrl', 'expected an absolute http(s) URL string');
+      try {
+        const split = splitUrl(options.baseUrl, 'baseUrl');
+        this.#origin = split.origin;
+        this.#basePath = split.path.includes('?') ? split.path.slice(0, split.path.indexOf('?')) : split.path;
+        if (this.#basePath === '/') this.#basePath = '';
+      } catch (error) {
+        throw new InvalidOptionError(
+          'baseUrl',
+          `${(error as Error).message} (got a value of length ${options.baseUrl.length})`,
+        );
+      }
+    } else {
+      this.#basePath = '';
+    }
+    this.#redactor = new Redactor(options.redact);
+    try {
+      this.#headers = Object.freeze(
+        mergeHeaders(
+          { 'user-agent': `reqforge/${VERSION}`, accept: 'application/json, */*;q=0.5' },
+          options.headers,
+        ),
+      );
+    } catch (error) {
+      throw new InvalidOptionError('headers', (error as Error).message);
+    }
+    this.#query = serializeQuery(options.query, options.arrayFormat);
+    this.#clock = options.clock ?? systemClock;
+    this.#maxBodySize = positiveInt('maxBodySize', options.maxBodySize, DEFAULT_MAX_BODY_SIZE);
+    this.#errorBodyLimit = positiveInt('errorBodyLimit', options.errorBodyLimit, DEFAULT_ERROR_BODY_LIMIT);
+    const t = options.throwHttpErrors ?? true;
+    this.#throw = typeof t === 'function' ? t : t ? (s) => s < 200 || s >= 300 : () => false;
+    const propagate = options.propagate ?? {};
+    this.#requestIdHeader =
+      propagate === false ? undefined : (propagate.requestIdHeader ?? 'x-request-id').toLowerCase();
+    this.#correlationIdHeader =
+      propagate === false ? undefined : (propagate.correlationIdHeader ?? 'x-correlation-id').toLowerCase();
+    this.#service = options.name;
+    this.#baseTags = options.name === undefined ? {} : { service: options.name };
+
+    const transport = shared?.transport ?? options.transport ?? new HttpTransport(options.http);
+    this.#shared = shared ?? {
+      transport,
+      ownsTransport: options.transport === undefined,
+      events: new EventHub<ClientEvents>(),
+      closed: false,
+    };
+    const policies: Policy[] = options.policies ? [...options.policies] : defaultPolicies(options);
+    if (options.hooks) policies.unshift(hooks(options.hooks));
+    for (const [i, p] of policies.entries()) {
+      if (!p || typeof p.wrap !== 'function') {
+        throw new InvalidOptionError(
+          `policies[${i}]`,
+          'expected a policy: an object with a name and a wrap(next) function',
+        );
+      }
+    }
+    this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
+  }
+
+  /** The client's events; see {@link ClientEvents}. Derived clients share them. */
+  get events(): EventHub<ClientEvents> {
+    return this.#shared.events;
+  }
+
+  /** Subscribes to an event; returns an unsubscribe function. */
+  on<K extends keyof ClientEvents>(name: K, listener: (payload: ClientEvents[K]) => void): () => void {
+    return this.#shared.events.on(name, listener);
+  }
+
+  /**
+   * A new client with `overrides` applied. It shares this client's connection pool and events;
+   * headers and query merge, everything else replaces.
+   */
+  with(overrides: Omit<ClientOptions, 'transport' | 'http'>): Client {
+    const merged: ClientOptions = {
+      ...this.options,
+      ...overrides,
+      headers: { ...this.#headers, ...headerRecord(overrides.headers) },
+    };
+    return new Client(merged, this.#shared);
+  }
+
+  /** Sends a request. */
+  request<T = unknown, P extends string = string>(
+    method: string,
+    path: P,
+    ...args: CallArgs<P>
+  ): ResponsePromise<T> {
+    return withBodyHelpers<T>(this.#call(method.toUpperCase(), path, args[0] ?? EMPTY));
+  }
+
+  /** GET */
+  get<T = unknown, P extends string = string>(path: P, ...args: CallArgs<P>): ResponsePromise<T> {
+    return withBodyHelpers<T>(this.#call('GET', path, args[0] ?? EMPTY));
+  }
+
+  /** POST */
+  post<T = unknown, P extends string = string>(path: P, ...args: CallArgs<P>): ResponsePromise<T> {
+    return withBodyHelpers<T>(this.#call('POST', path, args[0] ?? EMPTY));
+  }
+
+  /** PUT */
+  put<T = unknown, P extends string = string>(path: P, ...args: CallArgs<P>): ResponsePromise<T> {
+    return withBodyHelpers<T>(this.#call('PUT', path, args[0] ?? EMPTY));
+  }
+
+  /** PATCH */
+  patch<T = unknown, P extends string = string>(path: P, ...args: CallArgs<P>): ResponsePromise<T> {
+    return withBodyHelpers<T>(this.#call('PATCH', path, args[0] ?? EMPTY));
+  }
+
+  /** DELETE */
+  delete<T = unknown, P extends string = string>(path: P, ...args: CallArgs<P>): ResponsePromise<T> {
+    return withBodyHelpers<T>(this.#call('DELETE', path, args[0] ?? EMPTY));
+  }
+
+  /** HEAD */
+  head<P extends string = string>(path: P, ...args: CallArgs<P>): ResponsePromise<never> {
+    return withBodyHelpers<never>(this.#call('HEAD', path, args[0] ?? EMPTY));
+  }
+
+  /** Builds the request a call would send, without sending it (handy for `toCurl()`). */
+  buildRequest<P extends string>(method: string, path: P, ...args: CallArgs<P>): HttpRequest {
+    return this.#build(method.toUpperCase(), path, args[0] ?? EMPTY);
+  }
+
+  /**
+   * Closes the connection pool once in-flight calls finish. Closing any client closes the pool it
+   * shares with the clients derived from it. Later calls fail with `ERR_CLIENT_CLOSED`.
+   */
+  async close(): Promise<void> {
+    if (this.#shared.closed) return;
+    this.#shared.closed = true;
+    if (this.#shared.ownsTransport) await this.#shared.transport.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #attempt(transport: Handler): Handler {
+    const events = this.#shared.events;
+    return (request, ctx) => {
+      if (events.has('attempt')) events.emit('attempt', { request, ctx, attempt: ctx.attempt });
+      return transport(request, ctx);
+    };
+  }
+
+  async #call(method: string, path: string, options: CallOptions): Promise<HttpResponse> {
+    if (this.#shared.closed) throw new ClientClosedError();
+    const request = this.#build(method, path, options);
+    const events = this.#shared.events;
+    const ctx = createCallContext({
+      signal: options.signal,
+      tags: options.tags ? { ...this.#baseTags, route: path, ...options.tags } : this.#tagsFor(path),
+      clock: this.#clock,
+      events,
+      options: options as CallPolicyOptions,
+      maxBodySize: this.#maxBodySize,
+    });
+    if (events.has('request')) events.emit('request', { request, ctx });
+    try {
+      const response = await this.handler(request, ctx);
+      response.attempts = ctx.attempt;
+      const shouldThrow =
+        options.throwHttpErrors === undefined
+          ? this.#throw(response.status)
+          : options.throwHttpErrors && !response.ok;
+      if (shouldThrow) throw await createHttpError(response, this.#errorBodyLimit);
+      if (events.has('response')) {
+        events.emit('response', { request, response, ctx, duration: this.#clock.now() - ctx.startedAt });
+      }
+      return response;
+    } catch (thrown) {
+      const error: ReqforgeError = toReqforgeError(thrown, request, options.signal);
+      if (events.has('error'))
+        events.emit('error', { request, error, ctx, duration: this.#clock.now() - ctx.startedAt });
+      throw error;
+    }
+  }
+
+  #tagsFor(route: string): CallTags {
+    return this.#service === undefined ? { route } : { service: this.#service, route };
+  }
+
+  #build(method: string, path: string, options: CallOptions): HttpRequest {
+    if (typeof path !== 'string') throw new InvalidRequestError('The path must be a string');
+    const expanded = expandPath(path, options.params);
+    let origin: string;
+    let target: string;
+    if (isAbsoluteUrl(expanded)) {
+      const split = splitUrl(expanded);
+      origin = split.origin;
+      target = split.path;
+    } else {
+      if (this.#origin === undefined) {
+        throw new InvalidRequestError(
+          `"${path.slice(0, 100)}" is a relative path but the client has no baseUrl`,
+        );
+      }
+      origin = this.#origin;
+      target = joinPath(this.#basePath, expanded);
+    }
+    target = appendQuery(target, this.#query);
+    if (options.query !== undefined)
+      target = appendQuery(target, serializeQuery(options.query, this.options.arrayFormat));
+
+    let headers = this.#headers;
+    let copied = false;
+    const own = () => {
+      if (!copied) {
+        headers = { ...headers };
+        copied = true;
+      }
+      return headers as Record<string, string>;
+    };
+    if (options.headers !== undefined) mergeHeaders(own(), options.headers);
+    const ambient = this.#requestIdHeader || this.#correlationIdHeader ? getContext() : undefined;
+    if (ambient) {
+      if (this.#requestIdHeader && ambient.requestId && headers[this.#requestIdHeader] === undefined) {
+        mergeHeaders(own(), { [this.#requestIdHeader]: ambient.requestId });
+      }
+      if (
+        this.#correlationIdHeader &&
+        ambient.correlationId &&
+        headers[this.#correlationIdHeader] === undefined
+      ) {
+        mergeHeaders(own(), { [this.#correlationIdHeader]: ambient.correlationId });
+      }
+    }
+    const body = buildBody(options, headers, own);
+    return new HttpRequest({ method, origin, path: target, headers, body, redactor: this.#redactor });
+  }
+}
+
+function headerRecord(init: ClientOptions['headers']): Record<string, string> {
+  return init === undefined ? {} : mergeHeaders({}, init);
+}
+
+function buildBody(
+  options: CallOptions,
+  headers: HeaderRecord,
+  own: () => Record<string, string>,
+): RequestBody | undefined {
+  const given =
+    (options.json !== undefined ? 1 : 0) +
+    (options.form !== undefined ? 1 : 0) +
+    (options.body !== undefined ? 1 : 0);
+  if (given === 0) return undefined;
+  if (given > 1) throw new InvalidRequestError('Give only one of json, form and body');
+  const setType = (type: string) => {
+    if (headers['content-type'] === undefined) own()['content-type'] = type;
+  };
+  if (options.json !== undefined) {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(options.json);
+    } catch (error) {
+      throw new InvalidRequestError(`The json body cannot be serialised: ${(error as Error).message}`);
+    }
+    if (text === undefined)
+      throw new InvalidRequestError('The json body serialises to nothing (a function or symbol?)');
+    setType('application/json');
+    return text;
+  }
+  if (options.form !== undefined) {
+    const form = options.form;
+    let text: string;
+    if (form instanceof URLSearchParams) text = form.toString();
+    else {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(form)) {
+        if (Array.isArray(v)) for (const item of v) params.append(k, String(item));
+        else params.append(k, String(v));
+      }
+      text = params.toString();
+    }
+    setType('application/x-www-form-urlencoded');
+    return text;
+  }
+  const body = options.body as BodyInit;
+  if (typeof body === 'string') {
+    setType('text/plain;charset=utf-8');
+    return body;
+  }
+  if (body instanceof URLSearchParams) {
+    setType('application/x-www-form-urlencoded');
+    return body.toString();
+  }
+  if (body instanceof ArrayBuffer) {
+    setType('application/octet-stream');
+    return new Uint8Array(body);
+  }
+  if (body instanceof Uint8Array || typeof body === 'function') {
+    setType('application/octet-stream');
+    return body;
+  }
+  if (body instanceof FormData) return body;
+  if (body !== null && typeof body === 'object' && (Symbol.asyncIterator in body || 'getReader' in body)) {
+    setType('application/octet-stream');
+    return body;
+  }
+  throw new InvalidRequestError(
+    'Unsupported body: use a string, Uint8Array, ArrayBuffer, URLSearchParams, FormData, a stream or a function returning one',
+  );
+}
+
+const toJson = (r: HttpResponse) => r.json();
+const toText = (r: HttpResponse) => r.text();
+const toArrayBuffer = (r: HttpResponse) => r.arrayBuffer();
+const toBytes = (r: HttpResponse) => r.bytes();
+// Shared functions, not per-call closures: `this` is the promise they were called on.
+function json(this: Promise<HttpResponse>) {
+  return this.then(toJson);
+}
+function text(this: Promise<HttpResponse>) {
+  return this.then(toText);
+}
+function arrayBuffer(this: Promise<HttpResponse>) {
+  return this.then(toArrayBuffer);
+}
+function bytes(this: Promise<HttpResponse>) {
+  return this.then(toBytes);
+}
+
+function withBodyHelpers<T>(promise: Promise<HttpResponse>): ResponsePromise<T> {
+  const p = promise as ResponsePromise<T>;
+  p.json = json as ResponsePromise<T>['json'];
+  p.text = text;
+  p.arrayBuffer = arrayBuffer;
+  p.bytes = bytes;
+  return p;
+}
+
+/**
+ * Creates an HTTP client.
+ *
+ * @example
+ * const api = createClient({ baseUrl: 'https://api.example.com/v1', headers: { 'x-team': 'payments' } });
+ * const user = await api.get('/users/{id}', { params: { id: 42 } }).json<{ name: string }>();
+ */
+export function createClient(options: ClientOptions = {}): Client {
+  return new Client(options);
+}

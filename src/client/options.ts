@@ -1,0 +1,132 @@
+import type { Clock } from '../core/clock.js';
+import type { RedactionOptions } from '../core/redact.js';
+import type { BodyFactory, BodyStream, HeadersInit } from '../core/request.js';
+import type { CallTags, Policy, TimeoutOptions, Transport } from '../core/types.js';
+import type { ArrayFormat, PathParams, PathParamValue, QueryInit } from '../core/url.js';
+import type { Hooks } from '../policies/hooks.js';
+import type { HttpTransportOptions } from '../transport/undici.js';
+
+/** Which ambient-context values are forwarded as headers, and under which names. */
+export interface PropagationOptions {
+  /**
+   * Header that carries the ambient `requestId`.
+   * @default 'x-request-id'
+   */
+  readonly requestIdHeader?: string;
+  /**
+   * Header that carries the ambient `correlationId`.
+   * @default 'x-correlation-id'
+   */
+  readonly correlationIdHeader?: string;
+}
+
+/** Options of {@link createClient}. Every one is optional. */
+export interface ClientOptions {
+  /** Prefix for relative paths, such as `https://api.example.com/v1`. Paths are appended, not resolved. */
+  readonly baseUrl?: string;
+  /** Headers sent on every call. */
+  readonly headers?: HeadersInit;
+  /** Query parameters sent on every call. */
+  readonly query?: QueryInit;
+  /**
+   * How array query values are written.
+   * @default 'repeat' (`a=1&a=2`, what most servers parse)
+   */
+  readonly arrayFormat?: ArrayFormat;
+  /**
+   * Total and per-attempt timeouts in ms (a number sets the total); `false` turns both off.
+   * Ignored when `policies` is given (add `totalTimeout()`/`attemptTimeout()` yourself).
+   * @default { total: 30000, attempt: 10000 }
+   */
+  readonly timeout?: TimeoutOptions | number | false;
+  /**
+   * The pipeline, outermost first. Omit it for the defaults; `[]` gives a bare client.
+   */
+  readonly policies?: readonly Policy[];
+  /** Hooks run once per call, around the whole pipeline. */
+  readonly hooks?: Hooks | readonly Hooks[];
+  /**
+   * Throw an `HttpError` for non-2xx statuses; `false` returns every response, a function decides per status.
+   * @default true
+   */
+  readonly throwHttpErrors?: boolean | ((status: number) => boolean);
+  /** Replaces the network transport, for example with `MemoryTransport` from `reqforge/testing`. */
+  readonly transport?: Transport;
+  /** Options of the default undici transport (pools, TLS, proxy, socket timeouts). */
+  readonly http?: HttpTransportOptions;
+  /** More header and parameter names to redact in errors, `toCurl()`, logs and events. */
+  readonly redact?: RedactionOptions;
+  /**
+   * Forward the ambient request and correlation ids (see `runWithContext`); `false` turns it off.
+   * @default { requestIdHeader: 'x-request-id', correlationIdHeader: 'x-correlation-id' }
+   */
+  readonly propagate?: PropagationOptions | false;
+  /**
+   * Largest response body `json()`, `text()` and `arrayBuffer()` will buffer, in bytes.
+   * @default 52428800 (50 MiB): protects memory from an upstream that sends without end; stream larger bodies.
+   */
+  readonly maxBodySize?: number;
+  /**
+   * Bytes of a failed response's body kept on the `HttpError`.
+   * @default 8192: enough for any problem document, small enough to log.
+   */
+  readonly errorBodyLimit?: number;
+  /** The clock policies use; tests pass a `FakeClock`. */
+  readonly clock?: Clock;
+  /** A name for this client, used as the `service` tag in events, metrics and logs. */
+  readonly name?: string;
+}
+
+/** A request body: text, bytes, form data, a stream (sent once) or a factory (safe to retry). */
+export type BodyInit =
+  | string
+  | Uint8Array
+  | ArrayBuffer
+  | URLSearchParams
+  | FormData
+  | BodyStream
+  | BodyFactory;
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Values for `{name}` segments of the path template; each is percent-encoded as one segment. */
+  readonly params?: PathParams;
+  /** Query parameters, merged after the client's. */
+  readonly query?: QueryInit;
+  /** Headers, merged over the client's; `null` removes one. */
+  readonly headers?: HeadersInit;
+  /** A value sent as JSON (`content-type: application/json`). */
+  readonly json?: unknown;
+  /** Fields sent as `application/x-www-form-urlencoded`. */
+  readonly form?:
+    | Readonly<Record<string, string | number | boolean | readonly (string | number | boolean)[]>>
+    | URLSearchParams;
+  /** Any other body. */
+  readonly body?: BodyInit;
+  /** Aborts the call. */
+  readonly signal?: AbortSignal;
+  /** Overrides timeouts for this call; `false` turns them off. */
+  readonly timeout?: TimeoutOptions | number | false;
+  /** Overrides the client's `throwHttpErrors`. */
+  readonly throwHttpErrors?: boolean;
+  /** Marks a POST/PATCH as safe to retry (as if it carried an Idempotency-Key). */
+  readonly idempotent?: boolean;
+  /** `false` turns retries off for this call. */
+  readonly retry?: false;
+  /** Extra tags for this call; `route` defaults to the path template. */
+  readonly tags?: CallTags;
+}
+
+type ParamNames<S extends string> = S extends `${string}{${infer P}}${infer Rest}`
+  ? P | ParamNames<Rest>
+  : never;
+
+/**
+ * The call arguments for a path: when the path is a literal template such as `'/users/{id}'`,
+ * `params` with exactly those names is required.
+ */
+export type CallArgs<P extends string> = string extends P
+  ? [options?: CallOptions]
+  : [ParamNames<P>] extends [never]
+    ? [options?: CallOptions]
+    : [options: CallOptions & { readonly params: Readonly<Record<ParamNames<P>, PathParamValue>> }];

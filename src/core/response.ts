@@ -1,0 +1,334 @@
+import { Readable } from 'node:stream';
+import { inspect } from 'node:util';
+import {
+  BadRequestError,
+  BodyTooLargeError,
+  ConflictError,
+  ForbiddenError,
+  HttpError,
+  type HttpErrorInit,
+  NotFoundError,
+  ParseError,
+  type ProblemDetails,
+  ReqforgeError,
+  ServerError,
+  TooManyRequestsError,
+  UnauthorizedError,
+  UnprocessableEntityError,
+} from './errors.js';
+import { toReqforgeError } from './normalize.js';
+import type { HttpRequest } from './request.js';
+import { parseRetryAfter } from './retry-after.js';
+
+/** Response headers: lower-case names; repeated headers are arrays. */
+export type ResponseHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/** What an {@link HttpResponse} is made of; transports build these. */
+export interface HttpResponseInit {
+  readonly status: number;
+  readonly headers: ResponseHeaders;
+  /** The body stream; for undici, its `BodyReadable`. */
+  readonly body: Readable;
+  readonly request: HttpRequest;
+  /** Milliseconds from sending to receiving the headers. */
+  readonly elapsed: number;
+  /** Largest body `text()`, `json()` and `arrayBuffer()` will buffer, in bytes. */
+  readonly maxBodySize?: number;
+}
+
+/** The default for {@link HttpResponseInit.maxBodySize}: 50 MiB. Stream `body` for anything larger. */
+export const DEFAULT_MAX_BODY_SIZE = 50 * 1024 * 1024;
+
+interface FastBody {
+  text(): Promise<string>;
+  dump(opts?: { limit: number }): Promise<void>;
+}
+
+/**
+ * An HTTP response. Read the body once: `json()`, `text()`, `arrayBuffer()`, `bytes()`, `stream()`
+ * or the Node stream `body`. A response you do not read should be `dump()`ed so its connection
+ * returns to the pool; reqforge does this itself for every response it discards.
+ */
+export class HttpResponse {
+  /** HTTP status code. */
+  readonly status: number;
+  /** Lower-cased header names. */
+  readonly headers: ResponseHeaders;
+  /** The request that produced this response (the final attempt's). */
+  readonly request: HttpRequest;
+  /** Milliseconds from sending the request to receiving the response headers. */
+  readonly elapsed: number;
+  /** How many attempts the call made, retries included. */
+  attempts = 1;
+  readonly #body: Readable;
+  readonly #limit: number;
+  #used = false;
+
+  constructor(init: HttpResponseInit) {
+    this.status = init.status;
+    this.headers = init.headers;
+    this.request = init.request;
+    this.elapsed = init.elapsed;
+    this.#body = init.body;
+    this.#limit = init.maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+  }
+
+  /** True for a 2xx status. */
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  /** True once the body has been read, streamed or discarded. */
+  get bodyUsed(): boolean {
+    return this.#used;
+  }
+
+  /** The body as a Node.js stream. Taking it marks the body used. */
+  get body(): Readable {
+    this.#used = true;
+    return this.#body;
+  }
+
+  /** A header's value by case-insensitive name; repeated headers are joined with `, `. */
+  header(name: string): string | undefined {
+    const v = this.headers[name.toLowerCase()];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  /** The body as a web `ReadableStream`. */
+  stream(): ReadableStream<Uint8Array> {
+    return Readable.toWeb(this.#take()) as ReadableStream<Uint8Array>;
+  }
+
+  /** The whole body as text (UTF-8), up to the body size limit. */
+  async text(): Promise<string> {
+    try {
+      return await this.#readText();
+    } catch (error) {
+      throw toReqforgeError(error, this.request);
+    }
+  }
+
+  /** The whole body as bytes, up to the body size limit. */
+  async bytes(): Promise<Uint8Array> {
+    try {
+      return new Uint8Array(await readLimited(this.#take(), this.#limit, this.request));
+    } catch (error) {
+      throw toReqforgeError(error, this.request);
+    }
+  }
+
+  /** The whole body as an `ArrayBuffer`, up to the body size limit. */
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = await this.bytes();
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  }
+
+  /**
+   * The body parsed as JSON. An empty body gives `undefined`; malformed JSON throws a
+   * {@link ParseError} with the start of the body (redacted).
+   */
+  async json<T = unknown>(): Promise<T> {
+    let text: string;
+    try {
+      text = await this.#readText();
+    } catch (error) {
+      throw toReqforgeError(error, this.request);
+    }
+    if (text.length === 0) return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch (error) {
+      throw new ParseError(
+        `Response body of ${this.request.method} ${this.request.redactedUrl} is not valid JSON`,
+        {
+          cause: error,
+          request: this.request,
+          status: this.status,
+          bodyExcerpt: this.request.redactor.text(text.slice(0, 512)),
+        },
+      );
+    }
+  }
+
+  /**
+   * Discards the body so the connection can be reused: reads up to 64 KiB, then closes the
+   * connection instead of reading a large body. Safe to call more than once.
+   */
+  async dump(): Promise<void> {
+    if (this.#used) return;
+    this.#used = true;
+    const body = this.#body;
+    try {
+      if (typeof (body as unknown as FastBody).dump === 'function') {
+        await (body as unknown as FastBody).dump({ limit: 65_536 });
+      } else {
+        await readLimited(body, 65_536, this.request).catch(() => undefined);
+      }
+    } catch {
+      discard(body);
+    }
+  }
+
+  [inspect.custom](_depth: number, options: object): string {
+    return `HttpResponse ${inspect(
+      {
+        status: this.status,
+        headers: this.request.redactor.headers(this.headers),
+        request: this.request.toJSON(),
+      },
+      options,
+    )}`;
+  }
+
+  #readText(): Promise<string> {
+    const body = this.#take();
+    const length = Number(this.headers['content-length']);
+    // undici bodies of a known, acceptable size are read by undici's own fast consumer.
+    if (length <= this.#limit && typeof (body as unknown as FastBody).text === 'function') {
+      return (body as unknown as FastBody).text();
+    }
+    return readLimited(body, this.#limit, this.request).then((b) => b.toString('utf8'));
+  }
+
+  #take(): Readable {
+    if (this.#used) {
+      throw new ReqforgeError('The response body was already read or discarded', 'ERR_BODY_USED', {
+        request: this.request,
+      });
+    }
+    this.#used = true;
+    return this.#body;
+  }
+}
+
+const ignore = () => undefined;
+
+/** Destroys a stream we no longer want; the abort error it may emit is expected and swallowed. */
+export function discard(stream: Readable): void {
+  stream.on('error', ignore);
+  stream.destroy();
+}
+
+/** Reads a stream into one Buffer, failing with {@link BodyTooLargeError} past `limit` bytes. */
+export function readLimited(stream: Readable, limit: number, request?: HttpRequest): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+    };
+    const onData = (chunk: Buffer | string) => {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += buf.length;
+      if (size > limit) {
+        cleanup();
+        discard(stream);
+        reject(new BodyTooLargeError(limit, { request }));
+        return;
+      }
+      chunks.push(buf);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+    stream.once('error', onError);
+  });
+}
+
+/** Reads at most `limit` bytes of a stream, then closes it; tells whether more was left. */
+async function readExcerpt(stream: Readable, limit: number): Promise<{ text: string; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  try {
+    for await (const chunk of stream) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      chunks.push(buf);
+      size += buf.length;
+      if (size >= limit) {
+        truncated = size > limit;
+        break;
+      }
+    }
+  } catch {
+    // A body that fails mid-way still gives what arrived; the status is what matters.
+  } finally {
+    if (!stream.readableEnded) discard(stream);
+  }
+  const all = Buffer.concat(chunks, size);
+  return { text: all.subarray(0, limit).toString('utf8'), truncated };
+}
+
+/** Default size of the body excerpt kept on an {@link HttpError}: 8 KiB. */
+export const DEFAULT_ERROR_BODY_LIMIT = 8 * 1024;
+
+/**
+ * Builds the {@link HttpError} subclass for a non-2xx response: reads a bounded excerpt of the body
+ * (redacted), parses `application/problem+json`, and releases the connection.
+ */
+export async function createHttpError(
+  response: HttpResponse,
+  limit = DEFAULT_ERROR_BODY_LIMIT,
+): Promise<HttpError> {
+  const request = response.request;
+  const redactor = request.redactor;
+  let excerpt = { text: '', truncated: false };
+  if (!response.bodyUsed) excerpt = await readExcerpt(response.body, limit);
+  const contentType = response.header('content-type') ?? '';
+  let problem: ProblemDetails | undefined;
+  if (contentType.includes('application/problem+json') && !excerpt.truncated) {
+    try {
+      const parsed: unknown = JSON.parse(excerpt.text);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) problem = parsed as ProblemDetails;
+    } catch {
+      // Not valid JSON despite its content type: keep the excerpt only.
+    }
+  }
+  const init: HttpErrorInit = {
+    status: response.status,
+    headers: redactor.headers(response.headers),
+    bodyExcerpt: redactor.text(excerpt.text),
+    bodyTruncated: excerpt.truncated,
+    problem: problem && redactProblem(problem, redactor),
+    request,
+    attempts: response.attempts,
+  };
+  switch (response.status) {
+    case 400:
+      return new BadRequestError(init);
+    case 401:
+      return new UnauthorizedError(init);
+    case 403:
+      return new ForbiddenError(init);
+    case 404:
+      return new NotFoundError(init);
+    case 409:
+      return new ConflictError(init);
+    case 422:
+      return new UnprocessableEntityError(init);
+    case 429:
+      return new TooManyRequestsError({
+        ...init,
+        retryAfter: parseRetryAfter(response.headers['retry-after'], Date.now()),
+      });
+    default:
+      return response.status >= 500 ? new ServerError(init) : new HttpError(init);
+  }
+}
+
+function redactProblem(problem: ProblemDetails, redactor: HttpRequest['redactor']): ProblemDetails {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(problem))
+    out[key] = redactor.isSecretParam(key) ? '[REDACTED]' : problem[key];
+  return out as ProblemDetails;
+}

@@ -1,0 +1,110 @@
+import type { Clock } from './clock.js';
+import type { ReqforgeError } from './errors.js';
+import type { EventHub } from './events.js';
+import type { HttpRequest } from './request.js';
+import type { HttpResponse } from './response.js';
+
+/** Labels for a call: which service and route it belongs to. Used by keyed policies and metrics. */
+export interface CallTags {
+  /** The service (client name) making the call. */
+  readonly service?: string;
+  /** A low-cardinality route name, such as the path template `/users/{id}`. */
+  readonly route?: string;
+  readonly [tag: string]: string | undefined;
+}
+
+/** Per-call timeout settings, in milliseconds. */
+export interface TimeoutOptions {
+  /**
+   * Limit for the whole call, retries and waits included.
+   * @default 30000 (the Microsoft.Extensions.Http.Resilience standard handler's total timeout)
+   */
+  readonly total?: number;
+  /**
+   * Limit for one attempt, until response headers arrive.
+   * @default 10000 (the same handler's attempt timeout)
+   */
+  readonly attempt?: number;
+}
+
+/** What policies may read about the call besides the request. */
+export interface CallPolicyOptions {
+  /** Overrides the per-call timeouts; `false` turns both off for this call. */
+  readonly timeout?: TimeoutOptions | number | false | undefined;
+  /** Marks a non-idempotent call (POST, PATCH) as safe to retry. */
+  readonly idempotent?: boolean | undefined;
+  /** `false` turns retries off for this call. */
+  readonly retry?: false | undefined;
+}
+
+/**
+ * The call context: one per call, shared by every policy and every attempt of that call.
+ * Policies that narrow it (a timeout's signal, an attempt number) restore it when they return.
+ */
+export interface CallContext {
+  /** Aborts when the caller aborts or a timeout fires. Transports must honour it. */
+  signal: AbortSignal;
+  /** Monotonic time (see {@link Clock.now}) by which the call must finish; `Infinity` when unbounded. */
+  deadline: number;
+  /** 1 for the first attempt, 2 for the first retry, … */
+  attempt: number;
+  /** Service and route labels. */
+  readonly tags: CallTags;
+  /** A per-call bag for policies and hooks to share data. */
+  readonly bag: Map<unknown, unknown>;
+  /** The clock policies must use for time. */
+  readonly clock: Clock;
+  /** The client's events. */
+  readonly events: EventHub<ClientEvents>;
+  /** Per-call policy options given by the caller. */
+  readonly options: CallPolicyOptions;
+  /** Largest body `text()`/`json()` buffer, in bytes; transports pass it to responses. */
+  readonly maxBodySize: number;
+  /** {@link Clock.now} when the call started. */
+  readonly startedAt: number;
+}
+
+/** Takes a request and a call context, returns a response. The transport is the innermost handler. */
+export type Handler = (request: HttpRequest, ctx: CallContext) => Promise<HttpResponse>;
+
+/**
+ * A policy wraps a handler and returns a handler: the one interface every retry, breaker, limiter,
+ * timeout, auth step and hook is built on. `wrap` runs once when the client is built, not per call.
+ */
+export interface Policy {
+  /** A short name used in validation messages and introspection, such as `retry`. */
+  readonly name: string;
+  /** Returns a handler that does this policy's work around `next`. */
+  wrap(next: Handler): Handler;
+}
+
+/** The innermost handler: sends requests over the network (or to an in-memory fake). */
+export interface Transport {
+  /** Sends one attempt. Throws {@link ReqforgeError}s, never raw socket errors. */
+  handle: Handler;
+  /** Closes pooled connections. */
+  close(): Promise<void>;
+}
+
+/** Typed client events. Payloads carry requests and errors whose printed forms are redacted. */
+export interface ClientEvents {
+  /** A call started (once per call). */
+  request: { readonly request: HttpRequest; readonly ctx: CallContext };
+  /** An attempt is about to be sent to the transport. */
+  attempt: { readonly request: HttpRequest; readonly ctx: CallContext; readonly attempt: number };
+  /** A call finished with a response (any status that was not turned into an error). */
+  response: {
+    readonly request: HttpRequest;
+    readonly response: HttpResponse;
+    readonly ctx: CallContext;
+    /** Milliseconds the whole call took, until response headers. */
+    readonly duration: number;
+  };
+  /** A call failed. */
+  error: {
+    readonly request: HttpRequest;
+    readonly error: ReqforgeError;
+    readonly ctx: CallContext;
+    readonly duration: number;
+  };
+}

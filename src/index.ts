@@ -1,0 +1,69 @@
+/**
+ * reqforge: resilient, authenticated, observable HTTP for services.
+ * @packageDocumentation
+ */
+export { Client, createClient, type ResponsePromise } from './client/client.js';
+export type { BodyInit, CallArgs, CallOptions, ClientOptions, PropagationOptions } from './client/options.js';
+export { type AmbientContext, getContext, runWithContext } from './core/ambient.js';
+export { type Clock, systemClock, type TimerHandle } from './core/clock.js';
+export { NEVER_ABORTED } from './core/context.js';
+export * from './core/errors.js';
+export { EventHub, type Listener } from './core/events.js';
+export { compose, definePolicy } from './core/pipeline.js';
+export {
+  DEFAULT_SECRET_HEADERS,
+  DEFAULT_SECRET_PARAMS,
+  defaultRedactor,
+  type RedactionOptions,
+  Redactor,
+} from './core/redact.js';
+export {
+  type BodyFactory,
+  type BodyStream,
+  type HeaderRecord,
+  type HeadersInit,
+  type HeaderValue,
+  HttpRequest,
+  type HttpRequestInit,
+  IDEMPOTENT_METHODS,
+  mergeHeaders,
+  type RequestBody,
+} from './core/request.js';
+export {
+  createHttpError,
+  DEFAULT_ERROR_BODY_LIMIT,
+  DEFAULT_MAX_BODY_SIZE,
+  HttpResponse,
+  type HttpResponseInit,
+  type ResponseHeaders,
+} from './core/response.js';
+export { parseRateLimitWait, parseRetryAfter } from './core/retry-after.js';
+export { fingerprint, isSecret, REDACTED, reveal, Secret } from './core/secret.js';
+export type {
+  CallContext,
+  CallPolicyOptions,
+  CallTags,
+  ClientEvents,
+  Handler,
+  Policy,
+  TimeoutOptions,
+  Transport,
+} from './core/types.js';
+export {
+  type ArrayFormat,
+  expandPath,
+  type PathParams,
+  type PathParamValue,
+  type QueryInit,
+  type QueryValue,
+  serializeQuery,
+} from './core/url.js';
+export { type Hooks, hooks } from './policies/hooks.js';
+export { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './policies/timeout.js';
+export {
+  createDispatcher,
+  HttpTransport,
+  type HttpTransportOptions,
+  type TlsOptions,
+} from './transport/undici.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,122 @@
+import { InvalidOptionError, TimeoutError, type TimeoutScope } from '../core/errors.js';
+import { toReqforgeError } from '../core/normalize.js';
+import type { HttpRequest } from '../core/request.js';
+import type { HttpResponse } from '../core/response.js';
+import type { CallContext, Handler, Policy, TimeoutOptions } from '../core/types.js';
+
+/** Default timeouts, from the Microsoft.Extensions.Http.Resilience standard handler. */
+export const TIMEOUT_DEFAULTS = {
+  /** @default 30000: long enough for a few retries with backoff, short enough to free callers. */
+  total: 30_000,
+  /** @default 10000: one slow attempt must leave time for a retry inside the total. */
+  attempt: 10_000,
+} as const satisfies Required<TimeoutOptions>;
+
+/** Checks a timeout value; `Infinity` and `0` mean "no timeout". */
+export function validateTimeout(option: string, ms: unknown): number {
+  if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0) {
+    throw new InvalidOptionError(
+      option,
+      `expected milliseconds as a number >= 0 (0 or Infinity disables it), got ${String(ms)}`,
+    );
+  }
+  return ms;
+}
+
+function override(ctx: CallContext, scope: TimeoutScope): number | undefined {
+  const t = ctx.options.timeout;
+  if (t === undefined) return undefined;
+  if (t === false) return 0;
+  if (typeof t === 'number') return scope === 'total' ? t : undefined;
+  return t[scope];
+}
+
+/**
+ * Limits the whole call (all attempts and waits) to `ms` and sets the call's deadline, which
+ * retry uses to never sleep past it. A per-call `timeout` option overrides `ms`.
+ * @param ms milliseconds; 0 or Infinity turns it off
+ */
+export function totalTimeout(ms: number = TIMEOUT_DEFAULTS.total): Policy {
+  return timeoutPolicy('total', validateTimeout('timeout.total', ms));
+}
+
+/**
+ * Limits each attempt to `ms` (until response headers arrive). A per-call `timeout.attempt` overrides it.
+ * @param ms milliseconds; 0 or Infinity turns it off
+ */
+export function attemptTimeout(ms: number = TIMEOUT_DEFAULTS.attempt): Policy {
+  return timeoutPolicy('attempt', validateTimeout('timeout.attempt', ms));
+}
+
+interface TimeoutPolicy extends Policy {
+  readonly timeout: number;
+  readonly scope: TimeoutScope;
+}
+
+function timeoutPolicy(scope: TimeoutScope, ms: number): TimeoutPolicy {
+  return {
+    name: scope === 'total' ? 'totalTimeout' : 'attemptTimeout',
+    timeout: ms,
+    scope,
+    wrap:
+      (next: Handler): Handler =>
+      (request, ctx) => {
+        const limit = override(ctx, scope) ?? ms;
+        if (!(limit > 0 && limit < Number.POSITIVE_INFINITY)) return next(request, ctx);
+        return runWithTimeout(scope, limit, next, request, ctx);
+      },
+  };
+}
+
+/** True for a timeout policy made by {@link totalTimeout} or {@link attemptTimeout}; used by validation. */
+export function isTimeoutPolicy(policy: Policy): policy is TimeoutPolicy {
+  return (policy.name === 'totalTimeout' || policy.name === 'attemptTimeout') && 'timeout' in policy;
+}
+
+async function runWithTimeout(
+  scope: TimeoutScope,
+  ms: number,
+  next: Handler,
+  request: HttpRequest,
+  ctx: CallContext,
+): Promise<HttpResponse> {
+  const outer = ctx.signal;
+  const outerDeadline = ctx.deadline;
+  if (outer.aborted) throw toReqforgeError(outer.reason, request, outer);
+  const controller = new AbortController();
+  const signal = controller.signal;
+  let rejectRace!: (reason: unknown) => void;
+  const race = new Promise<never>((_, reject) => {
+    rejectRace = reject;
+  });
+  const onAbort = () => {
+    controller.abort(outer.reason);
+    rejectRace(outer.reason);
+  };
+  outer.addEventListener('abort', onAbort, { once: true });
+  const timer = ctx.clock.setTimeout(() => {
+    const error = new TimeoutError(scope, ms, { request });
+    controller.abort(error);
+    rejectRace(error);
+  }, ms);
+  ctx.signal = signal;
+  if (scope === 'total') ctx.deadline = Math.min(outerDeadline, ctx.clock.now() + ms);
+  const inner = next(request, ctx);
+  try {
+    return await Promise.race([inner, race]);
+  } catch (error) {
+    throw toReqforgeError(error, request, signal);
+  } finally {
+    ctx.clock.clearTimeout(timer);
+    outer.removeEventListener('abort', onAbort);
+    ctx.signal = outer;
+    ctx.deadline = outerDeadline;
+    if (signal.aborted) {
+      // The race was lost: release whatever the inner handler still produces.
+      inner.then(
+        (late) => late.dump(),
+        () => undefined,
+      );
+    }
+  }
+}

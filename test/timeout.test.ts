@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AbortError,
+  attemptTimeout,
+  createClient,
+  isAbortError,
+  isTimeoutError,
+  TimeoutError,
+  totalTimeout,
+} from '../src/index.js';
+import { FakeClock, MemoryTransport } from '../src/testing.js';
+import { sendJson, startServer, type TestServer } from './helpers/server.js';
+
+describe('timeouts on a fake clock', () => {
+  function slowTransport(clock: FakeClock, ms: number) {
+    return new MemoryTransport().route('GET', '/slow', async (_req, ctx) => {
+      await clock.sleep(ms, ctx.signal);
+      return { json: { done: true } };
+    });
+  }
+
+  it('fires the attempt timeout', async () => {
+    const clock = new FakeClock();
+    const api = createClient({
+      baseUrl: 'http://mem',
+      transport: slowTransport(clock, 5_000),
+      clock,
+      timeout: { attempt: 1_000, total: 30_000 },
+    });
+    const call = api.get('/slow').catch((e: unknown) => e);
+    await clock.advance(999);
+    expect(clock.pending).toBeGreaterThan(0);
+    await clock.advance(1);
+    const err = await call;
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err).toMatchObject({ code: 'ERR_TIMEOUT', scope: 'attempt', timeout: 1000 });
+  });
+
+  it('fires the total timeout and sets the deadline', async () => {
+    const clock = new FakeClock();
+    let deadline = 0;
+    const transport = new MemoryTransport().route('GET', '/slow', async (_req, ctx) => {
+      deadline = ctx.deadline;
+      await clock.sleep(60_000, ctx.signal);
+      return {};
+    });
+    const api = createClient({ baseUrl: 'http://mem', transport, clock, policies: [totalTimeout(2_000)] });
+    const call = api.get('/slow').catch((e: unknown) => e);
+    await clock.advance(2_000);
+    expect(await call).toMatchObject({ scope: 'total', timeout: 2000 });
+    expect(deadline).toBe(2_000);
+  });
+
+  it('lets a per-call timeout override the client, and false turn it off', async () => {
+    const clock = new FakeClock();
+    const api = createClient({
+      baseUrl: 'http://mem',
+      transport: slowTransport(clock, 5_000),
+      clock,
+      policies: [attemptTimeout(100)],
+    });
+    const relaxed = api.get('/slow', { timeout: { attempt: 10_000 } });
+    const off = api.get('/slow', { timeout: false });
+    await clock.advance(5_000);
+    await expect(relaxed.json()).resolves.toEqual({ done: true });
+    await expect(off.json()).resolves.toEqual({ done: true });
+  });
+
+  it('passes through when the handler finishes in time and clears its timers', async () => {
+    const clock = new FakeClock();
+    const api = createClient({ baseUrl: 'http://mem', transport: slowTransport(clock, 10), clock });
+    const call = api.get('/slow').json();
+    await clock.advance(10);
+    await expect(call).resolves.toEqual({ done: true });
+    expect(clock.pending).toBe(0);
+  });
+});
+
+describe('timeouts and abort on a real server', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer((req, res) => {
+      if (req.url === '/hang') return; // never answers
+      sendJson(res, 200, { ok: true });
+    });
+  });
+  afterAll(() => server.close());
+
+  it('aborts a hanging request after the attempt timeout and the connection pool keeps working', async () => {
+    const api = createClient({ baseUrl: server.url, timeout: { attempt: 50, total: 1_000 } });
+    const err = await api.get('/hang').catch((e: unknown) => e);
+    expect(isTimeoutError(err) && err.scope).toBe('attempt');
+    await expect(api.get('/ok').json()).resolves.toEqual({ ok: true });
+    await api.close();
+  });
+
+  it('aborts when the caller aborts, with the reason as cause', async () => {
+    const api = createClient({ baseUrl: server.url });
+    const controller = new AbortController();
+    const call = api.get('/hang', { signal: controller.signal }).catch((e: unknown) => e);
+    setTimeout(() => controller.abort(new Error('user gave up')), 20);
+    const err = await call;
+    expect(err).toBeInstanceOf(AbortError);
+    expect(isAbortError(err) && (err.cause as Error).message).toBe('user gave up');
+    const already = await api.get('/ok', { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(isAbortError(already)).toBe(true);
+    await api.close();
+  });
+
+  it('aborts a bare client (no policies) through the transport', async () => {
+    const api = createClient({ baseUrl: server.url, policies: [] });
+    const err = await api.get('/hang', { signal: AbortSignal.timeout(30) }).catch((e: unknown) => e);
+    expect(isAbortError(err)).toBe(true);
+    await api.close();
+  });
+});

@@ -1,0 +1,53 @@
+import { describe, expectTypeOf, it } from 'vitest';
+import {
+  type CallOptions,
+  type Client,
+  createClient,
+  type Handler,
+  type HttpError,
+  type HttpResponse,
+  isHttpError,
+  isTooManyRequestsError,
+  type Policy,
+  type ResponsePromise,
+  type TooManyRequestsError,
+} from '../src/index.js';
+import { MemoryTransport } from '../src/testing.js';
+
+// These tests are checked by `npm run typecheck`; at run time they only assert that they ran.
+describe('public types', () => {
+  const api: Client = createClient({ baseUrl: 'http://t', transport: new MemoryTransport() });
+
+  it('types path parameters from literal templates', () => {
+    expectTypeOf(api.get('/users/{id}', { params: { id: 1 } })).toEqualTypeOf<ResponsePromise<unknown>>();
+    // @ts-expect-error params are required when the template has parameters
+    void api.get('/users/{id}').catch(() => undefined);
+    // @ts-expect-error every template parameter must be given
+    void api.get('/orgs/{org}/users/{id}', { params: { org: 'a' } }).catch(() => undefined);
+    const dynamic: string = '/users/{id}';
+    expectTypeOf(api.get(dynamic)).toEqualTypeOf<ResponsePromise<unknown>>();
+  });
+
+  it('types JSON results', () => {
+    interface User {
+      name: string;
+    }
+    expectTypeOf(api.get<User>('/me').json()).toEqualTypeOf<Promise<User>>();
+    expectTypeOf(api.get('/me').json<User>()).toEqualTypeOf<Promise<User>>();
+    expectTypeOf(api.get('/me')).resolves.toEqualTypeOf<HttpResponse>();
+  });
+
+  it('narrows errors with guards', () => {
+    const e: unknown = new Error();
+    if (isHttpError(e)) expectTypeOf(e.status).toEqualTypeOf<number>();
+    if (isTooManyRequestsError(e)) expectTypeOf(e).toEqualTypeOf<TooManyRequestsError>();
+    expectTypeOf<TooManyRequestsError>().toMatchTypeOf<HttpError>();
+  });
+
+  it('types policies as handler wrappers', () => {
+    expectTypeOf<Policy['wrap']>().toEqualTypeOf<(next: Handler) => Handler>();
+    expectTypeOf<CallOptions['timeout']>().toEqualTypeOf<
+      { readonly total?: number; readonly attempt?: number } | number | false | undefined
+    >();
+  });
+});
