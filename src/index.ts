@@ -40,6 +40,7 @@ export {
 export { parseRateLimitWait, parseRetryAfter } from './core/retry-after.js';
 export { fingerprint, isSecret, REDACTED, reveal, Secret } from './core/secret.js';
 export type {
+  BreakerState,
   CallContext,
   CallPolicyOptions,
   CallTags,
@@ -58,8 +59,7 @@ export {
   type QueryValue,
   serializeQuery,
 } from './core/url.js';
-export { type Hooks, hooks } from './policies/hooks.js';
-export { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './policies/timeout.js';
+export * from './policies/index.js';
 export {
   createDispatcher,
   HttpTransport,

@@ -26,6 +26,7 @@ describe('timeouts on a fake clock', () => {
       transport: slowTransport(clock, 5_000),
       clock,
       timeout: { attempt: 1_000, total: 30_000 },
+      retry: false,
     });
     const call = api.get('/slow').catch((e: unknown) => e);
     await clock.advance(999);
@@ -87,7 +88,7 @@ describe('timeouts and abort on a real server', () => {
   afterAll(() => server.close());
 
   it('aborts a hanging request after the attempt timeout and the connection pool keeps working', async () => {
-    const api = createClient({ baseUrl: server.url, timeout: { attempt: 50, total: 1_000 } });
+    const api = createClient({ baseUrl: server.url, timeout: { attempt: 50, total: 1_000 }, retry: false });
     const err = await api.get('/hang').catch((e: unknown) => e);
     expect(isTimeoutError(err) && err.scope).toBe('attempt');
     await expect(api.get('/ok').json()).resolves.toEqual({ ok: true });

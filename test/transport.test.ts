@@ -160,6 +160,7 @@ describe('pipeline, hooks and events', () => {
     const api = createClient({
       baseUrl: 'http://m',
       transport: memory,
+      retry: false,
       hooks: {
         onError: async (error, ctx) => {
           seen = error.code;

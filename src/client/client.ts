@@ -21,10 +21,10 @@ import {
 import type { CallPolicyOptions, CallTags, ClientEvents, Handler, Policy, Transport } from '../core/types.js';
 import { appendQuery, expandPath, isAbsoluteUrl, joinPath, serializeQuery, splitUrl } from '../core/url.js';
 import { hooks } from '../policies/hooks.js';
+import { standardPolicies } from '../policies/standard.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
 import type { BodyInit, CallArgs, CallOptions, ClientOptions } from './options.js';
-import { defaultPolicies } from './presets.js';
 
 /** A response promise with body shortcuts: `await client.get('/x').json()`. */
 export interface ResponsePromise<T = unknown> extends Promise<HttpResponse> {
@@ -56,6 +56,11 @@ const CLIENT_OPTION_KEYS = new Set<string>([
   'errorBodyLimit',
   'clock',
   'name',
+  'preset',
+  'retry',
+  'circuitBreaker',
+  'rateLimit',
+  'bulkhead',
 ]);
 
 interface Shared {
@@ -158,7 +163,18 @@ export class Client {
       events: new EventHub<ClientEvents>(),
       closed: false,
     };
-    const policies: Policy[] = options.policies ? [...options.policies] : defaultPolicies(options);
+    const policies: Policy[] = options.policies
+      ? [...options.policies]
+      : standardPolicies(
+          {
+            timeout: options.timeout,
+            retry: options.retry,
+            circuitBreaker: options.circuitBreaker,
+            rateLimit: options.rateLimit,
+            bulkhead: options.bulkhead,
+          },
+          options.preset ?? 'default',
+        );
     if (options.hooks) policies.unshift(hooks(options.hooks));
     for (const [i, p] of policies.entries()) {
       if (!p || typeof p.wrap !== 'function') {

@@ -3,7 +3,12 @@ import type { RedactionOptions } from '../core/redact.js';
 import type { BodyFactory, BodyStream, HeadersInit } from '../core/request.js';
 import type { CallTags, Policy, TimeoutOptions, Transport } from '../core/types.js';
 import type { ArrayFormat, PathParams, PathParamValue, QueryInit } from '../core/url.js';
+import type { BulkheadOptions } from '../policies/bulkhead.js';
+import type { CircuitBreakerOptions } from '../policies/circuit-breaker.js';
 import type { Hooks } from '../policies/hooks.js';
+import type { RateLimitOptions } from '../policies/rate-limit.js';
+import type { RetryOptions } from '../policies/retry.js';
+import type { Preset } from '../policies/standard.js';
 import type { HttpTransportOptions } from '../transport/undici.js';
 
 /** Which ambient-context values are forwarded as headers, and under which names. */
@@ -40,9 +45,25 @@ export interface ClientOptions {
    */
   readonly timeout?: TimeoutOptions | number | false;
   /**
-   * The pipeline, outermost first. Omit it for the defaults; `[]` gives a bare client.
+   * The pipeline, outermost first. Omit it for the preset built from `timeout`, `retry`, `circuitBreaker`,
+   * `rateLimit` and `bulkhead`; `[]` gives a bare client. See `standardPolicies()` to build one yourself.
    */
   readonly policies?: readonly Policy[];
+  /**
+   * The built-in pipeline: `default` = total timeout, retry of idempotent calls with a retry budget, attempt
+   * timeout (safe and cheap); `standard` adds a per-host circuit breaker. A rate limiter or bulkhead joins
+   * either when configured.
+   * @default 'default'
+   */
+  readonly preset?: Preset;
+  /** Retry settings for the preset, or `false` for none. */
+  readonly retry?: RetryOptions | false;
+  /** Circuit breaker settings for the preset (implies it even with the `default` preset), or `false`. */
+  readonly circuitBreaker?: CircuitBreakerOptions | false;
+  /** A rate limit for the preset. */
+  readonly rateLimit?: RateLimitOptions | false;
+  /** A concurrency limit for the preset. */
+  readonly bulkhead?: BulkheadOptions | false;
   /** Hooks run once per call, around the whole pipeline. */
   readonly hooks?: Hooks | readonly Hooks[];
   /**

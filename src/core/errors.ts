@@ -31,6 +31,11 @@ export type ErrorCode =
   | 'ERR_BODY_TOO_LARGE'
   | 'ERR_BODY_USED'
   | 'ERR_CLIENT_CLOSED'
+  | 'ERR_RETRIES_EXHAUSTED'
+  | 'ERR_CIRCUIT_OPEN'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_DROPPED'
+  | 'ERR_BULKHEAD_REJECTED'
   | (string & {});
 
 /** Options shared by every reqforge error constructor. */
@@ -300,6 +305,107 @@ export class ClientClosedError extends ReqforgeError {
 }
 brand(ClientClosedError, 'ClientClosedError');
 
+/** One attempt's outcome, as recorded by the retry policy. */
+export interface AttemptRecord {
+  /** 1-based attempt number. */
+  readonly attempt: number;
+  /** The status, when the attempt got a response. */
+  readonly status?: number;
+  /** The error, when the attempt failed without a response. */
+  readonly error?: ReqforgeError;
+  /** Milliseconds waited before the next attempt, if there was one. */
+  readonly delay?: number;
+}
+
+/** Every attempt failed; `attempts` holds each outcome and `cause` the last error. */
+export class RetriesExhaustedError extends ReqforgeError {
+  readonly attempts: readonly AttemptRecord[];
+
+  constructor(attempts: readonly AttemptRecord[], options: ReqforgeErrorOptions = {}) {
+    const last = attempts[attempts.length - 1];
+    super(
+      `All ${attempts.length} attempts failed; last: ${last?.error?.message ?? `status ${last?.status ?? '?'}`}`,
+      'ERR_RETRIES_EXHAUSTED',
+      options,
+    );
+    this.attempts = attempts;
+  }
+}
+brand(RetriesExhaustedError, 'RetriesExhaustedError');
+
+/** The circuit breaker for this host (or route) is open: the call was not sent. */
+export class CircuitOpenError extends ReqforgeError {
+  /** The breaker key, such as the host. */
+  readonly key: string;
+  /** Milliseconds until the breaker lets probe calls through (half-open); `Infinity` when isolated by hand. */
+  readonly retryAfter: number;
+
+  constructor(key: string, retryAfter: number, options: ReqforgeErrorOptions = {}) {
+    super(
+      Number.isFinite(retryAfter)
+        ? `Circuit for ${key} is open; it half-opens in ${Math.ceil(retryAfter)} ms`
+        : `Circuit for ${key} is isolated until reset`,
+      'ERR_CIRCUIT_OPEN',
+      options,
+    );
+    this.key = key;
+    this.retryAfter = retryAfter;
+  }
+}
+brand(CircuitOpenError, 'CircuitOpenError');
+
+/** Why a rate limiter refused a call. */
+export type RateLimitReason = 'limited' | 'queue-full' | 'queue-timeout' | 'paused';
+
+/** A rate limiter refused the call (strategy `raise`, or the queue was full or too slow); nothing was sent. */
+export class RateLimitedError extends ReqforgeError {
+  /** The limiter key, such as the host. */
+  readonly key: string;
+  /** Milliseconds until a permit is expected to be free. */
+  readonly retryAfter: number;
+  readonly reason: RateLimitReason;
+
+  constructor(key: string, retryAfter: number, reason: RateLimitReason, options: ReqforgeErrorOptions = {}) {
+    super(
+      `Rate limit for ${key} reached (${reason}); retry in ${Math.ceil(retryAfter)} ms`,
+      'ERR_RATE_LIMITED',
+      options,
+    );
+    this.key = key;
+    this.retryAfter = retryAfter;
+    this.reason = reason;
+  }
+}
+brand(RateLimitedError, 'RateLimitedError');
+
+/** A best-effort call was dropped by a rate limiter with strategy `drop`; nothing was sent. */
+export class DroppedError extends ReqforgeError {
+  readonly key: string;
+
+  constructor(key: string, options: ReqforgeErrorOptions = {}) {
+    super(`Call to ${key} dropped by the rate limiter`, 'ERR_DROPPED', options);
+    this.key = key;
+  }
+}
+brand(DroppedError, 'DroppedError');
+
+/** The bulkhead (concurrency limit) was full and its queue too, or the queue wait timed out. */
+export class BulkheadRejectedError extends ReqforgeError {
+  readonly reason: 'queue-full' | 'queue-timeout';
+
+  constructor(reason: 'queue-full' | 'queue-timeout', options: ReqforgeErrorOptions = {}) {
+    super(
+      reason === 'queue-full'
+        ? 'Too many calls in flight and the queue is full'
+        : 'Timed out waiting for a free slot',
+      'ERR_BULKHEAD_REJECTED',
+      options,
+    );
+    this.reason = reason;
+  }
+}
+brand(BulkheadRejectedError, 'BulkheadRejectedError');
+
 // Inspecting an error must never show raw request headers: the request is non-enumerable and redacted.
 Object.defineProperty(ReqforgeError.prototype, inspect.custom, {
   value(this: ReqforgeError, depth: number, opts: object, insp: typeof inspect) {
@@ -332,6 +438,19 @@ export const isTooManyRequestsError = (e: unknown): e is TooManyRequestsError =>
 export const isServerError = (e: unknown): e is ServerError => hasKind(e, 'ServerError');
 /** True for a {@link ParseError}. */
 export const isParseError = (e: unknown): e is ParseError => hasKind(e, 'ParseError');
+
+/** True for a {@link RetriesExhaustedError}. */
+export const isRetriesExhaustedError = (e: unknown): e is RetriesExhaustedError =>
+  hasKind(e, 'RetriesExhaustedError');
+/** True for a {@link CircuitOpenError}. */
+export const isCircuitOpenError = (e: unknown): e is CircuitOpenError => hasKind(e, 'CircuitOpenError');
+/** True for a {@link RateLimitedError}. */
+export const isRateLimitedError = (e: unknown): e is RateLimitedError => hasKind(e, 'RateLimitedError');
+/** True for a {@link DroppedError}. */
+export const isDroppedError = (e: unknown): e is DroppedError => hasKind(e, 'DroppedError');
+/** True for a {@link BulkheadRejectedError}. */
+export const isBulkheadRejectedError = (e: unknown): e is BulkheadRejectedError =>
+  hasKind(e, 'BulkheadRejectedError');
 
 /** @internal brand helper shared with policy and auth errors. */
 export const internalErrorBrand = { brand, hasKind };

@@ -86,6 +86,9 @@ export interface Transport {
   close(): Promise<void>;
 }
 
+/** Circuit breaker states. */
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
+
 /** Typed client events. Payloads carry requests and errors whose printed forms are redacted. */
 export interface ClientEvents {
   /** A call started (once per call). */
@@ -99,6 +102,24 @@ export interface ClientEvents {
     readonly ctx: CallContext;
     /** Milliseconds the whole call took, until response headers. */
     readonly duration: number;
+  };
+  /** The retry policy will send another attempt after `delay` ms. */
+  retry: {
+    readonly request: HttpRequest;
+    readonly ctx: CallContext;
+    /** The attempt that just failed (1-based). */
+    readonly attempt: number;
+    readonly delay: number;
+    /** `status 503`, or an error code such as `ERR_CONNECTION_RESET`. */
+    readonly reason: string;
+  };
+  /** A circuit breaker changed state. */
+  breaker: { readonly key: string; readonly from: BreakerState; readonly to: BreakerState };
+  /** A rate limiter decided on a call (`wait` in ms for queued calls, or until a permit for refused ones). */
+  rateLimit: {
+    readonly key: string;
+    readonly outcome: 'allowed' | 'queued' | 'dropped' | 'raised';
+    readonly wait: number;
   };
   /** A call failed. */
   error: {

@@ -1,0 +1,130 @@
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { BulkheadRejectedError, InvalidOptionError } from '../core/errors.js';
+import { toReqforgeError } from '../core/normalize.js';
+import type { Handler, Policy } from '../core/types.js';
+
+/** Bulkhead settings. */
+export interface BulkheadOptions {
+  /** Calls in flight at most. */
+  readonly maxConcurrent: number;
+  /** Calls waiting at most; more are rejected at once. @default 0 (no queue: reject when full) */
+  readonly queueSize?: number;
+  /** Longest wait in the queue, in ms; 0 means wait as long as the call's own timeout allows. @default 0 */
+  readonly queueTimeout?: number;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+  timer?: TimerHandle;
+  clock?: Clock;
+}
+
+/** The bulkhead policy object. */
+export interface BulkheadPolicy extends Policy {
+  readonly name: 'bulkhead';
+  /** Calls in flight and waiting now. */
+  snapshot(): { inFlight: number; queued: number; maxConcurrent: number; queueSize: number };
+}
+
+/**
+ * Limits calls in flight (a bulkhead), so one slow upstream cannot take every socket and every pending
+ * promise of the process. Excess calls wait in a bounded FIFO queue with a timeout, or are rejected with
+ * {@link BulkheadRejectedError}.
+ */
+export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
+  const max = options?.maxConcurrent;
+  if (!Number.isInteger(max) || max < 1)
+    throw new InvalidOptionError('bulkhead.maxConcurrent', `expected an integer >= 1, got ${String(max)}`);
+  const queueSize = options.queueSize ?? 0;
+  if (!Number.isInteger(queueSize) || queueSize < 0)
+    throw new InvalidOptionError('bulkhead.queueSize', 'expected an integer >= 0');
+  const queueTimeout = options.queueTimeout ?? 0;
+  if (!(queueTimeout >= 0))
+    throw new InvalidOptionError('bulkhead.queueTimeout', 'expected milliseconds >= 0');
+  let inFlight = 0;
+  const queue: Waiter[] = [];
+  const release = () => {
+    const waiter = queue.shift();
+    if (waiter) {
+      if (waiter.timer !== undefined) waiter.clock?.clearTimeout(waiter.timer);
+      waiter.resolve(); // the slot passes straight to the next waiter
+    } else {
+      inFlight--;
+    }
+  };
+  return {
+    name: 'bulkhead',
+    snapshot: () => ({ inFlight, queued: queue.length, maxConcurrent: max, queueSize }),
+    wrap:
+      (next: Handler): Handler =>
+      async (request, ctx) => {
+        if (inFlight < max) {
+          inFlight++;
+        } else {
+          if (queue.length >= queueSize) throw new BulkheadRejectedError('queue-full', { request });
+          const signal = ctx.signal;
+          let onAbort = () => undefined as void;
+          try {
+            await new Promise<void>((resolve, reject) => {
+              const waiter: Waiter = { resolve, reject, clock: ctx.clock };
+              const leave = (error: unknown) => {
+                const i = queue.indexOf(waiter);
+                if (i !== -1) queue.splice(i, 1);
+                if (waiter.timer !== undefined) ctx.clock.clearTimeout(waiter.timer);
+                reject(error);
+              };
+              if (queueTimeout > 0) {
+                waiter.timer = ctx.clock.setTimeout(
+                  () => leave(new BulkheadRejectedError('queue-timeout', { request })),
+                  queueTimeout,
+                );
+              }
+              onAbort = () => leave(toReqforgeError(signal.reason, request, signal));
+              signal.addEventListener('abort', onAbort, { once: true });
+              queue.push(waiter);
+            });
+          } finally {
+            signal.removeEventListener('abort', onAbort);
+          }
+        }
+        try {
+          return await next(request, ctx);
+        } finally {
+          release();
+        }
+      },
+  };
+}
+
+/**
+ * Runs `fn` over `items` with at most `concurrency` running at once. Results come back in input order, and
+ * every failure is kept (like `Promise.allSettled`), so one error never hides the others.
+ *
+ * @example
+ * const results = await mapConcurrent(ids, 8, (id) => api.get('/users/{id}', { params: { id } }).json());
+ * const failed = results.filter((r) => r.status === 'rejected');
+ */
+export async function mapConcurrent<T, R>(
+  items: Iterable<T>,
+  concurrency: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new InvalidOptionError('concurrency', 'expected an integer >= 1');
+  const list = [...items];
+  const results = new Array<PromiseSettledResult<R>>(list.length);
+  let nextIndex = 0;
+  const worker = async () => {
+    while (nextIndex < list.length) {
+      const i = nextIndex++;
+      try {
+        results[i] = { status: 'fulfilled', value: await fn(list[i] as T, i) };
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, worker));
+  return results;
+}

@@ -1,0 +1,57 @@
+/**
+ * Resilience policies: each is a `Policy` (`wrap(next) => handler`) that composes in any order.
+ * @packageDocumentation
+ */
+export {
+  BACKOFF_DEFAULTS,
+  type Backoff,
+  type BackoffKind,
+  type BackoffOptions,
+  createBackoff,
+} from './backoff.js';
+export { type BulkheadOptions, type BulkheadPolicy, bulkhead, mapConcurrent } from './bulkhead.js';
+export {
+  Breaker,
+  type BreakerSnapshot,
+  CIRCUIT_BREAKER_DEFAULTS,
+  type CircuitBreakerOptions,
+  type CircuitBreakerPolicy,
+  circuitBreaker,
+} from './circuit-breaker.js';
+export { type Hooks, hooks } from './hooks.js';
+export {
+  anyOf,
+  DEFAULT_RETRY_ERRORS,
+  DEFAULT_RETRY_STATUSES,
+  isServiceFailure,
+  isTransient,
+  NEVER_SENT_ERRORS,
+  type Outcome,
+  type OutcomePredicate,
+  onErrorCode,
+  onStatus,
+} from './predicates.js';
+export {
+  type LimiterSnapshot,
+  type RateLimiter,
+  type RateLimitOptions,
+  type RateLimitPolicy,
+  type RateLimitStats,
+  type RateLimitStrategy,
+  type Reservation,
+  rateLimit,
+  TokenBucketLimiter,
+  type TokenBucketOptions,
+} from './rate-limit.js';
+export { RETRY_DEFAULTS, type RetryOptions, type RetryPolicy, retry } from './retry.js';
+export { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+export { type Preset, resolveTimeouts, type StandardPolicyOptions, standardPolicies } from './standard.js';
+export { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './timeout.js';
+export {
+  trackUsage,
+  type UsageLimits,
+  type UsagePolicy,
+  type UsageSnapshot,
+  UsageTracker,
+  type UsageWindow,
+} from './usage.js';

@@ -1,0 +1,76 @@
+import type { ReqforgeError } from '../core/errors.js';
+import type { HttpResponse } from '../core/response.js';
+import type { CallContext } from '../core/types.js';
+
+/** What an attempt produced: a response (any status) or an error. */
+export type Outcome =
+  | { readonly response: HttpResponse; readonly error?: undefined }
+  | { readonly error: ReqforgeError; readonly response?: undefined };
+
+/**
+ * Decides whether an outcome counts (as retryable, or as a breaker failure). Predicates are plain
+ * values: build them once and share them between policies.
+ */
+export type OutcomePredicate = (outcome: Outcome, ctx: CallContext) => boolean;
+
+/** Statuses retried by default: request timeout, too many requests, and the transient 5xx. */
+export const DEFAULT_RETRY_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Error codes retried by default: connection and socket failures and attempt timeouts. */
+export const DEFAULT_RETRY_ERRORS: ReadonlySet<string> = new Set([
+  'ERR_CONNECTION_REFUSED',
+  'ERR_CONNECTION_RESET',
+  'ERR_SOCKET',
+  'ERR_CONNECT_TIMEOUT',
+  'ERR_HEADERS_TIMEOUT',
+  'ERR_NETWORK',
+  'ERR_TIMEOUT',
+]);
+
+/**
+ * Errors that prove the request never reached the server, so even a non-idempotent call is safe to
+ * send again.
+ */
+export const NEVER_SENT_ERRORS: ReadonlySet<string> = new Set([
+  'ERR_CONNECTION_REFUSED',
+  'ERR_CONNECT_TIMEOUT',
+  'ERR_DNS',
+]);
+
+/** Matches responses whose status is in `statuses`. */
+export function onStatus(statuses: Iterable<number>): OutcomePredicate {
+  const set = new Set(statuses);
+  return (o) => o.response !== undefined && set.has(o.response.status);
+}
+
+/** Matches errors whose `code` is in `codes`. */
+export function onErrorCode(codes: Iterable<string>): OutcomePredicate {
+  const set = new Set(codes);
+  return (o) => o.error !== undefined && set.has(o.error.code);
+}
+
+/** Matches when any of the predicates matches. */
+export function anyOf(...predicates: OutcomePredicate[]): OutcomePredicate {
+  return (o, ctx) => predicates.some((p) => p(o, ctx));
+}
+
+/** The default retry predicate: {@link DEFAULT_RETRY_STATUSES} and {@link DEFAULT_RETRY_ERRORS}. */
+export const isTransient: OutcomePredicate = anyOf(
+  onStatus(DEFAULT_RETRY_STATUSES),
+  onErrorCode(DEFAULT_RETRY_ERRORS),
+);
+
+/**
+ * The default breaker failure predicate: 5xx statuses, network errors and timeouts. 4xx statuses are the
+ * caller's problem and never open a breaker; a call the caller aborted counts neither way.
+ */
+export const isServiceFailure: OutcomePredicate = (o) => {
+  if (o.response) return o.response.status >= 500;
+  const code = o.error.code;
+  return (
+    code !== 'ERR_ABORTED' &&
+    code !== 'ERR_INVALID_REQUEST' &&
+    !code.startsWith('ERR_HTTP') &&
+    code !== 'ERR_CIRCUIT_OPEN'
+  );
+};

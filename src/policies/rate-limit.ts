@@ -1,0 +1,336 @@
+import { LRUCache } from 'lru-cache';
+import { type Clock, systemClock } from '../core/clock.js';
+import { DroppedError, InvalidOptionError, RateLimitedError } from '../core/errors.js';
+import { toReqforgeError } from '../core/normalize.js';
+import type { HttpRequest } from '../core/request.js';
+import type { HttpResponse } from '../core/response.js';
+import { parseRateLimitWait } from '../core/retry-after.js';
+import type { CallContext, Handler, Policy } from '../core/types.js';
+
+/** A granted or refused permit. A granted one may start later: sleep `wait` ms, then send. */
+export type Reservation =
+  | {
+      readonly ok: true;
+      readonly wait: number /** Gives the slot back (the caller gave up). */;
+      cancel(): void;
+    }
+  | { readonly ok: false /** Milliseconds until a permit is expected. */; readonly retryAfter: number };
+
+/** Per-key limiter state for status pages. */
+export interface LimiterSnapshot {
+  readonly key: string;
+  /** Permits that could be taken right now without waiting. */
+  readonly available: number;
+  /** Milliseconds until the next permit, 0 when one is free. */
+  readonly nextIn: number;
+}
+
+/**
+ * What the rate-limit policy needs from a limiter. Reservations are decided up front ("your slot starts
+ * in 120 ms"), so a distributed limiter (Redis GCRA) plugs in with one round trip per permit.
+ */
+export interface RateLimiter {
+  /** Sustained permits per window. */
+  readonly limit: number;
+  /** Window length in ms. */
+  readonly window: number;
+  /** Reserves a permit for `key` if it starts within `maxWait` ms. */
+  reserve(key: string, maxWait: number): Reservation | Promise<Reservation>;
+  /** Grants no permit for `key` during the next `ms` milliseconds (server-aware back-off). */
+  pause(key: string, ms: number): void | Promise<void>;
+  /** State of every known key. */
+  snapshot(): LimiterSnapshot[];
+}
+
+/** Token bucket settings. */
+export interface TokenBucketOptions {
+  /** Permits per window (the sustained rate is limit / window). */
+  readonly limit: number;
+  /** Window length in ms. @default 1000 */
+  readonly window?: number;
+  /**
+   * Bucket capacity: permits that may go at once after an idle period. In any window of length `window`,
+   * at most `limit + burst` permits are granted.
+   * @default limit (a full window's worth, the classic token bucket)
+   */
+  readonly burst?: number;
+  /** Keys kept at most (least recently used are forgotten). @default 10000 */
+  readonly maxKeys?: number;
+  /** @default the system clock; pass the client's FakeClock in tests */
+  readonly clock?: Clock;
+}
+
+/**
+ * An in-process token bucket, computed lazily on a monotonic clock (no refill timers). It is implemented as
+ * GCRA (the generic cell rate algorithm), which is the same bucket expressed as one "theoretical arrival
+ * time" per key: a reservation is one subtraction, and queued callers are served in FIFO order.
+ */
+export class TokenBucketLimiter implements RateLimiter {
+  readonly limit: number;
+  readonly window: number;
+  readonly burst: number;
+  readonly #interval: number;
+  readonly #tolerance: number;
+  readonly #tat: LRUCache<string, { tat: number }>;
+  readonly #clock: Clock;
+
+  constructor(options: TokenBucketOptions) {
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidOptionError('rateLimit', 'expected { limit, window }');
+    this.limit = options.limit;
+    this.window = options.window ?? 1000;
+    this.burst = options.burst ?? options.limit;
+    if (!(Number.isFinite(this.limit) && this.limit > 0))
+      throw new InvalidOptionError(
+        'rateLimit.limit',
+        `expected a number of requests > 0, got ${String(options.limit)}`,
+      );
+    if (!(Number.isFinite(this.window) && this.window > 0))
+      throw new InvalidOptionError(
+        'rateLimit.window',
+        `expected milliseconds > 0, got ${String(options.window)}`,
+      );
+    if (!(Number.isInteger(this.burst) && this.burst >= 1))
+      throw new InvalidOptionError(
+        'rateLimit.burst',
+        `expected an integer >= 1, got ${String(options.burst)}`,
+      );
+    this.#interval = this.window / this.limit;
+    this.#tolerance = (this.burst - 1) * this.#interval;
+    this.#tat = new LRUCache({ max: options.maxKeys ?? 10_000 });
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  #state(key: string): { tat: number } {
+    let s = this.#tat.get(key);
+    if (!s) {
+      s = { tat: Number.NEGATIVE_INFINITY };
+      this.#tat.set(key, s);
+    }
+    return s;
+  }
+
+  reserve(key: string, maxWait: number): Reservation {
+    const now = this.#clock.now();
+    const state = this.#state(key);
+    const tat = Math.max(state.tat, now);
+    const wait = Math.max(0, tat - this.#tolerance - now);
+    if (wait > maxWait) return { ok: false, retryAfter: wait };
+    const next = tat + this.#interval;
+    state.tat = next;
+    return {
+      ok: true,
+      wait,
+      cancel: () => {
+        // Only the latest reservation can be given back without reordering the queue.
+        if (state.tat === next) state.tat = tat;
+      },
+    };
+  }
+
+  pause(key: string, ms: number): void {
+    const state = this.#state(key);
+    state.tat = Math.max(state.tat, this.#clock.now() + ms + this.#tolerance);
+  }
+
+  snapshot(): LimiterSnapshot[] {
+    const now = this.#clock.now();
+    return [...this.#tat.entries()].map(([key, { tat }]) => {
+      const slack = now + this.#tolerance - Math.max(tat, now);
+      const available = slack < 0 ? 0 : Math.min(this.burst, Math.floor(slack / this.#interval) + 1);
+      return { key, available, nextIn: Math.max(0, -slack) };
+    });
+  }
+}
+
+/** What happens to a call when no permit is free. */
+export type RateLimitStrategy = 'queue' | 'drop' | 'raise';
+
+/** Rate-limit policy settings. */
+export interface RateLimitOptions extends Partial<TokenBucketOptions> {
+  /** Use this limiter (for instance one shared by a session, or a Redis one) instead of building a bucket. */
+  readonly limiter?: RateLimiter;
+  /**
+   * `queue`: wait in a bounded FIFO; `drop`: fail at once with {@link DroppedError} (best-effort traffic);
+   * `raise`: fail at once with {@link RateLimitedError} carrying `retryAfter`.
+   * @default 'queue'
+   */
+  readonly strategy?: RateLimitStrategy;
+  /** Most calls waiting per key (strategy `queue`). @default 1000 */
+  readonly queueSize?: number;
+  /**
+   * Longest wait for a permit (strategy `queue`), separate from the call's own timeout; a call that would wait
+   * longer fails at once with `RateLimitedError` (reason `queue-timeout`).
+   * @default 30000
+   */
+  readonly maxWait?: number;
+  /** @default 'host' */
+  readonly keyBy?: 'host' | 'shared' | ((request: HttpRequest, ctx: CallContext) => string);
+  /**
+   * Pause the key for every caller when a 429 or 503 carries `Retry-After` or rate-limit headers.
+   * @default true
+   */
+  readonly serverAware?: boolean;
+}
+
+/** Counters of one rate-limit policy. */
+export interface RateLimitStats {
+  allowed: number;
+  queued: number;
+  dropped: number;
+  raised: number;
+  /** Calls waiting right now. */
+  queueLength: number;
+  /** Sum and maximum of queue waits, in ms. */
+  totalWait: number;
+  maxWait: number;
+  /** allowed / (allowed + dropped + raised): the share of calls that got through. */
+  efficiency: number;
+}
+
+/** The rate-limit policy object. */
+export interface RateLimitPolicy extends Policy {
+  readonly name: 'rateLimit';
+  readonly limiter: RateLimiter;
+  readonly strategy: RateLimitStrategy;
+  /** Counters since creation. */
+  stats(): RateLimitStats;
+  /** Limiter state per key plus counters, for status pages. */
+  snapshot(): {
+    strategy: RateLimitStrategy;
+    limit: number;
+    window: number;
+    keys: LimiterSnapshot[];
+    stats: RateLimitStats;
+  };
+}
+
+/**
+ * Limits calls to `limit` per `window` (per host by default) with a token bucket, queueing, dropping or
+ * raising when no permit is free, and pausing a host for everyone when the server says to back off.
+ * Off by default; the standard preset adds it when configured.
+ */
+export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError('rateLimit', 'expected { limit, window, strategy }');
+  const limiter = options.limiter ?? new TokenBucketLimiter(options as TokenBucketOptions);
+  const strategy = options.strategy ?? 'queue';
+  if (!['queue', 'drop', 'raise'].includes(strategy))
+    throw new InvalidOptionError(
+      'rateLimit.strategy',
+      `expected 'queue', 'drop' or 'raise', got ${String(strategy)}`,
+    );
+  const queueSize = options.queueSize ?? 1000;
+  if (!Number.isInteger(queueSize) || queueSize < 0)
+    throw new InvalidOptionError('rateLimit.queueSize', 'expected an integer >= 0');
+  const maxWait = options.maxWait ?? 30_000;
+  if (!(maxWait >= 0)) throw new InvalidOptionError('rateLimit.maxWait', 'expected milliseconds >= 0');
+  const keyBy = options.keyBy ?? 'host';
+  const keyOf =
+    typeof keyBy === 'function' ? keyBy : keyBy === 'shared' ? () => '*' : (req: HttpRequest) => req.host;
+  const serverAware = options.serverAware ?? true;
+  const counters = { allowed: 0, queued: 0, dropped: 0, raised: 0, queueLength: 0, totalWait: 0, maxWait: 0 };
+  const waiting = new Map<string, number>();
+  const stats = (): RateLimitStats => {
+    const decided = counters.allowed + counters.dropped + counters.raised;
+    return { ...counters, efficiency: decided === 0 ? 1 : counters.allowed / decided };
+  };
+  const emit = (
+    ctx: CallContext,
+    key: string,
+    outcome: 'allowed' | 'queued' | 'dropped' | 'raised',
+    wait: number,
+  ) => {
+    if (ctx.events.has('rateLimit')) ctx.events.emit('rateLimit', { key, outcome, wait });
+  };
+
+  const afterResponse = async (key: string, response: HttpResponse, ctx: CallContext) => {
+    if (!serverAware || (response.status !== 429 && response.status !== 503)) return;
+    const wait = parseRateLimitWait(response.headers, ctx.clock.wallNow());
+    if (wait !== undefined && wait > 0) await limiter.pause(key, wait);
+  };
+
+  return {
+    name: 'rateLimit',
+    limiter,
+    strategy,
+    stats,
+    snapshot: () => ({
+      strategy,
+      limit: limiter.limit,
+      window: limiter.window,
+      keys: limiter.snapshot(),
+      stats: stats(),
+    }),
+    wrap:
+      (next: Handler): Handler =>
+      async (request, ctx) => {
+        const key = keyOf(request, ctx);
+        let budget = 0;
+        if (strategy === 'queue') {
+          if ((waiting.get(key) ?? 0) >= queueSize) {
+            counters.raised++;
+            emit(ctx, key, 'raised', 0);
+            throw new RateLimitedError(key, limiter.window / limiter.limit, 'queue-full', { request });
+          }
+          budget = Math.min(maxWait, Math.max(0, ctx.deadline - ctx.clock.now()));
+        }
+        const enter = () => waiting.set(key, (waiting.get(key) ?? 0) + 1);
+        const leave = () => {
+          const n = (waiting.get(key) ?? 1) - 1;
+          if (n === 0) waiting.delete(key);
+          else waiting.set(key, n);
+        };
+        // In-process limiters answer synchronously; a remote one (Redis) answers later, and its callers
+        // count as waiting meanwhile so the queue bound holds.
+        enter();
+        let reservation: Reservation;
+        try {
+          const answer = limiter.reserve(key, budget);
+          reservation = answer instanceof Promise ? await answer : answer;
+        } catch (error) {
+          leave();
+          throw error;
+        }
+        if (!reservation.ok) {
+          leave();
+          if (strategy === 'drop') {
+            counters.dropped++;
+            emit(ctx, key, 'dropped', reservation.retryAfter);
+            throw new DroppedError(key, { request });
+          }
+          counters.raised++;
+          emit(ctx, key, 'raised', reservation.retryAfter);
+          throw new RateLimitedError(
+            key,
+            reservation.retryAfter,
+            strategy === 'queue' ? 'queue-timeout' : 'limited',
+            { request },
+          );
+        }
+        if (reservation.wait > 0) {
+          counters.queued++;
+          counters.queueLength++;
+          emit(ctx, key, 'queued', reservation.wait);
+          try {
+            await ctx.clock.sleep(reservation.wait, ctx.signal);
+          } catch (error) {
+            reservation.cancel();
+            throw toReqforgeError(error, request, ctx.signal);
+          } finally {
+            counters.queueLength--;
+            leave();
+          }
+          counters.totalWait += reservation.wait;
+          counters.maxWait = Math.max(counters.maxWait, reservation.wait);
+        } else {
+          leave();
+          emit(ctx, key, 'allowed', 0);
+        }
+        counters.allowed++;
+        const response = await next(request, ctx);
+        await afterResponse(key, response, ctx);
+        return response;
+      },
+  };
+}

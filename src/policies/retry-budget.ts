@@ -1,0 +1,81 @@
+import { LRUCache } from 'lru-cache';
+import { InvalidOptionError } from '../core/errors.js';
+
+/** Retry budget settings (Envoy's retry budget). */
+export interface RetryBudgetOptions {
+  /**
+   * Retries in flight may be at most this share of requests in flight, per host.
+   * @default 0.2 (Envoy: a failing upstream sees at most 20 % extra load from retries)
+   */
+  readonly ratio?: number;
+  /**
+   * Retries allowed in flight whatever the ratio, so a quiet host can still retry.
+   * @default 3 (Envoy's min_retry_concurrency)
+   */
+  readonly minRetries?: number;
+  /**
+   * Hosts tracked at most (least recently used ones are forgotten).
+   * @default 10000
+   */
+  readonly maxKeys?: number;
+}
+
+interface Counters {
+  requests: number;
+  retries: number;
+}
+
+/**
+ * Caps retries per host to a share of the requests in flight, so a failing upstream is not hit by a
+ * multiple of its normal traffic. Share one budget between clients to budget a host globally.
+ */
+export class RetryBudget {
+  readonly ratio: number;
+  readonly minRetries: number;
+  readonly #hosts: LRUCache<string, Counters>;
+
+  constructor(options: RetryBudgetOptions = {}) {
+    this.ratio = options.ratio ?? 0.2;
+    this.minRetries = options.minRetries ?? 3;
+    if (!(this.ratio >= 0 && this.ratio <= 1))
+      throw new InvalidOptionError('retry.budget.ratio', 'expected a number from 0 to 1');
+    if (!Number.isInteger(this.minRetries) || this.minRetries < 0) {
+      throw new InvalidOptionError('retry.budget.minRetries', 'expected an integer >= 0');
+    }
+    this.#hosts = new LRUCache({ max: options.maxKeys ?? 10_000 });
+  }
+
+  #counters(host: string): Counters {
+    let c = this.#hosts.get(host);
+    if (!c) {
+      c = { requests: 0, retries: 0 };
+      this.#hosts.set(host, c);
+    }
+    return c;
+  }
+
+  /** Records a call entering the retry policy; call the returned function when it ends. */
+  begin(host: string): () => void {
+    const c = this.#counters(host);
+    c.requests++;
+    return () => {
+      c.requests--;
+    };
+  }
+
+  /** Takes a retry slot if the budget allows; call the returned function when the retry ends. */
+  tryRetry(host: string): (() => void) | undefined {
+    const c = this.#counters(host);
+    if (c.retries >= Math.max(this.minRetries, this.ratio * c.requests)) return undefined;
+    c.retries++;
+    return () => {
+      c.retries--;
+    };
+  }
+
+  /** Requests and retries in flight for a host. */
+  inFlight(host: string): { requests: number; retries: number } {
+    const c = this.#hosts.get(host);
+    return { requests: c?.requests ?? 0, retries: c?.retries ?? 0 };
+  }
+}
