@@ -32,6 +32,19 @@ export const clients = [
     },
   },
   {
+    name: 'reqforge-standard',
+    setup(origin, concurrency) {
+      // The standard pipeline (timeouts, retry with budget, circuit breaker) plus a limiter that never binds.
+      const api = createClient({
+        baseUrl: origin,
+        preset: 'standard',
+        rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
+        http: { connections: concurrency },
+      });
+      return { run: () => api.get('/json').json(), close: () => api.close() };
+    },
+  },
+  {
     name: 'fetch',
     setup(origin) {
       const url = `${origin}/json`;

@@ -302,7 +302,7 @@ export class Client {
       }
       return response;
     } catch (thrown) {
-      const error: ReqforgeError = toReqforgeError(thrown, request, options.signal);
+      const error: ReqforgeError = toReqforgeError(thrown, request, ctx.abort);
       if (events.has('error'))
         events.emit('error', { request, error, ctx, duration: this.#clock.now() - ctx.startedAt });
       throw error;

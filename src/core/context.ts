@@ -2,28 +2,147 @@ import type { Clock } from './clock.js';
 import type { EventHub } from './events.js';
 import type { CallContext, CallPolicyOptions, CallTags, ClientEvents } from './types.js';
 
-/** A signal that never aborts: the default for calls without a signal. Transports may skip listening to it. */
+/** What error normalisation needs to know about an abort: a signal or a {@link CallAbort}. */
+export interface AbortState {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+}
+
+type AbortListener = () => void;
+
+/**
+ * The abort state of one call, cheap enough to create per call and per timeout layer. It quacks like the
+ * EventEmitter signals undici accepts (`aborted`, `reason`, `on`/`once`/`removeListener`), so transports pass it
+ * straight through; a standard `AbortSignal` is only built when someone reads {@link CallAbort.signal}
+ * (creating one per call costs microseconds in Node 20).
+ */
+export class CallAbort implements AbortState {
+  aborted = false;
+  reason: unknown = undefined;
+  /** True when nothing can ever abort it (no caller signal, no timeout): transports may ignore it. */
+  readonly inert: boolean;
+  #listeners: AbortListener[] | undefined;
+  #controller: AbortController | undefined;
+
+  constructor(inert = false) {
+    this.inert = inert;
+  }
+
+  /** A CallAbort that follows a caller's `AbortSignal`. */
+  static fromSignal(signal: AbortSignal | undefined): CallAbort {
+    if (!signal) return new CallAbort(true);
+    const abort = new CallAbort();
+    abort.#controller = undefined;
+    if (signal.aborted) abort.abort(signal.reason);
+    else signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true });
+    return abort;
+  }
+
+  /** Aborts with `reason` (once) and tells every listener. */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners) for (const l of listeners) l();
+    this.#controller?.abort(reason);
+  }
+
+  /** A child that aborts when this one does; call the returned function to unlink it. */
+  child(): [CallAbort, () => void] {
+    const child = new CallAbort();
+    if (this.aborted) {
+      child.abort(this.reason);
+      return [child, () => undefined];
+    }
+    const follow = () => child.abort(this.reason);
+    this.on('abort', follow);
+    return [child, () => this.removeListener('abort', follow)];
+  }
+
+  /** Adds an abort listener (EventEmitter style, as undici expects). */
+  on(_event: 'abort', listener: AbortListener): this {
+    if (this.#listeners) this.#listeners.push(listener);
+    else this.#listeners = [listener];
+    return this;
+  }
+
+  /** Same as {@link CallAbort.on}: listeners run at most once anyway. */
+  once(event: 'abort', listener: AbortListener): this {
+    return this.on(event, listener);
+  }
+
+  /** Removes an abort listener. */
+  removeListener(_event: 'abort', listener: AbortListener): this {
+    const list = this.#listeners;
+    if (list) {
+      const i = list.indexOf(listener);
+      if (i !== -1) list.splice(i, 1);
+    }
+    return this;
+  }
+
+  /** Same as {@link CallAbort.removeListener}. */
+  off(event: 'abort', listener: AbortListener): this {
+    return this.removeListener(event, listener);
+  }
+
+  /** A standard `AbortSignal` mirroring this state, created on first use. */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.aborted) this.#controller.abort(this.reason);
+    }
+    return this.#controller.signal;
+  }
+}
+
+/** A signal that never aborts: the default for calls without a signal. */
 export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
-/** Creates the context for one call. */
-export function createCallContext(init: {
+class Call implements CallContext {
+  abort: CallAbort;
+  deadline = Number.POSITIVE_INFINITY;
+  attempt = 1;
+  readonly tags: CallTags;
+  readonly clock: Clock;
+  readonly events: EventHub<ClientEvents>;
+  readonly options: CallPolicyOptions;
+  readonly maxBodySize: number;
+  readonly startedAt: number;
+  #bag: Map<unknown, unknown> | undefined;
+
+  constructor(init: CallInit) {
+    this.abort = CallAbort.fromSignal(init.signal);
+    this.tags = init.tags;
+    this.clock = init.clock;
+    this.events = init.events;
+    this.options = init.options;
+    this.maxBodySize = init.maxBodySize;
+    this.startedAt = init.clock.now();
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.inert ? NEVER_ABORTED : this.abort.signal;
+  }
+
+  get bag(): Map<unknown, unknown> {
+    this.#bag ??= new Map();
+    return this.#bag;
+  }
+}
+
+interface CallInit {
   readonly signal?: AbortSignal | undefined;
   readonly tags: CallTags;
   readonly clock: Clock;
   readonly events: EventHub<ClientEvents>;
   readonly options: CallPolicyOptions;
   readonly maxBodySize: number;
-}): CallContext {
-  return {
-    signal: init.signal ?? NEVER_ABORTED,
-    deadline: Number.POSITIVE_INFINITY,
-    attempt: 1,
-    tags: init.tags,
-    bag: new Map(),
-    clock: init.clock,
-    events: init.events,
-    options: init.options,
-    maxBodySize: init.maxBodySize,
-    startedAt: init.clock.now(),
-  };
+}
+
+/** Creates the context for one call. */
+export function createCallContext(init: CallInit): CallContext {
+  return new Call(init);
 }

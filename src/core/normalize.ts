@@ -1,3 +1,4 @@
+import type { AbortState } from './context.js';
 import { AbortError, type ErrorCode, isReqforgeError, NetworkError, type ReqforgeError } from './errors.js';
 import type { HttpRequest } from './request.js';
 
@@ -51,7 +52,7 @@ function isTlsCode(code: string): boolean {
  * aborts become {@link AbortError} (or the {@link TimeoutError} that caused them), and socket,
  * DNS and TLS failures become {@link NetworkError}s with stable codes.
  */
-export function toReqforgeError(error: unknown, request: HttpRequest, signal?: AbortSignal): ReqforgeError {
+export function toReqforgeError(error: unknown, request: HttpRequest, signal?: AbortState): ReqforgeError {
   if (isReqforgeError(error)) return error;
   if (signal?.aborted) {
     const reason: unknown = signal.reason;

@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import type { CallAbort } from './context.js';
 import type { ReqforgeError } from './errors.js';
 import type { EventHub } from './events.js';
 import type { HttpRequest } from './request.js';
@@ -42,8 +43,16 @@ export interface CallPolicyOptions {
  * Policies that narrow it (a timeout's signal, an attempt number) restore it when they return.
  */
 export interface CallContext {
-  /** Aborts when the caller aborts or a timeout fires. Transports must honour it. */
-  signal: AbortSignal;
+  /**
+   * Aborts when the caller aborts or a timeout fires. Built on first read from {@link CallContext.abort};
+   * policies and transports on the hot path should use `abort` instead.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * The call's abort state (cheap, EventEmitter-like, accepted by undici as a signal). A policy that adds
+   * a deadline replaces it with `abort.child()` and restores it when done.
+   */
+  abort: CallAbort;
   /** Monotonic time (see {@link Clock.now}) by which the call must finish; `Infinity` when unbounded. */
   deadline: number;
   /** 1 for the first attempt, 2 for the first retry, … */

@@ -376,7 +376,7 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
           breaker.record(clock.now(), isFailure({ response }, ctx), wasHalfOpen);
           return response;
         } catch (thrown) {
-          const error = toReqforgeError(thrown, request, ctx.signal);
+          const error = toReqforgeError(thrown, request, ctx.abort);
           const counts = error.code === 'ERR_ABORTED' ? undefined : isFailure({ error }, ctx);
           breaker.record(clock.now(), counts, wasHalfOpen);
           throw error;

@@ -45,7 +45,7 @@ export function hooks(list: Hooks | readonly Hooks[]): Policy {
         try {
           response = await next(req, ctx);
         } catch (thrown) {
-          const error = toReqforgeError(thrown, req, ctx.signal);
+          const error = toReqforgeError(thrown, req, ctx.abort);
           for (const hook of onError) {
             const recovered = await hook(error, ctx);
             if (recovered) return recovered;

@@ -245,7 +245,6 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
   };
 
   const afterResponse = async (key: string, response: HttpResponse, ctx: CallContext) => {
-    if (!serverAware || (response.status !== 429 && response.status !== 503)) return;
     const wait = parseRateLimitWait(response.headers, ctx.clock.wallNow());
     if (wait !== undefined && wait > 0) await limiter.pause(key, wait);
   };
@@ -316,7 +315,7 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
             await ctx.clock.sleep(reservation.wait, ctx.signal);
           } catch (error) {
             reservation.cancel();
-            throw toReqforgeError(error, request, ctx.signal);
+            throw toReqforgeError(error, request, ctx.abort);
           } finally {
             counters.queueLength--;
             leave();
@@ -329,7 +328,8 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
         }
         counters.allowed++;
         const response = await next(request, ctx);
-        await afterResponse(key, response, ctx);
+        if (serverAware && (response.status === 429 || response.status === 503))
+          await afterResponse(key, response, ctx);
         return response;
       },
   };

@@ -164,10 +164,12 @@ async function runWithRetries(
       try {
         outcome = { response: await next(request, ctx) };
       } catch (thrown) {
-        outcome = { error: toReqforgeError(thrown, request, ctx.signal) };
+        outcome = { error: toReqforgeError(thrown, request, ctx.abort) };
       }
       endRetry?.();
       endRetry = undefined;
+      // Fast path: a response nobody wants retried.
+      if (outcome.response && (attempt > s.retries || !s.retryOn(outcome, ctx))) return outcome.response;
       const stop = (): HttpResponse => {
         if (outcome.response) return outcome.response;
         history.push({ attempt, error: outcome.error });
@@ -176,7 +178,7 @@ async function runWithRetries(
           : outcome.error;
       };
       // The caller aborted or the total timeout fired: nothing more to do.
-      if (ctx.signal.aborted) return stop();
+      if (ctx.abort.aborted) return stop();
       if (attempt > s.retries || !s.retryOn(outcome, ctx)) return stop();
       if (!request.replayable) return stop();
       if (!idempotent && !(outcome.error && NEVER_SENT_ERRORS.has(outcome.error.code))) return stop();
@@ -206,7 +208,7 @@ async function runWithRetries(
         try {
           await ctx.clock.sleep(delay, ctx.signal);
         } catch (error) {
-          throw toReqforgeError(error, request, ctx.signal);
+          throw toReqforgeError(error, request, ctx.abort);
         }
       }
     }

@@ -80,40 +80,32 @@ async function runWithTimeout(
   request: HttpRequest,
   ctx: CallContext,
 ): Promise<HttpResponse> {
-  const outer = ctx.signal;
+  const outer = ctx.abort;
   const outerDeadline = ctx.deadline;
   if (outer.aborted) throw toReqforgeError(outer.reason, request, outer);
-  const controller = new AbortController();
-  const signal = controller.signal;
+  const [inner, unlink] = outer.child();
   let rejectRace!: (reason: unknown) => void;
   const race = new Promise<never>((_, reject) => {
     rejectRace = reject;
   });
-  const onAbort = () => {
-    controller.abort(outer.reason);
-    rejectRace(outer.reason);
-  };
-  outer.addEventListener('abort', onAbort, { once: true });
-  const timer = ctx.clock.setTimeout(() => {
-    const error = new TimeoutError(scope, ms, { request });
-    controller.abort(error);
-    rejectRace(error);
-  }, ms);
-  ctx.signal = signal;
+  // The race settles the call on time even if an inner handler ignores the abort.
+  inner.on('abort', () => rejectRace(inner.reason));
+  const timer = ctx.clock.setTimeout(() => inner.abort(new TimeoutError(scope, ms, { request })), ms);
+  ctx.abort = inner;
   if (scope === 'total') ctx.deadline = Math.min(outerDeadline, ctx.clock.now() + ms);
-  const inner = next(request, ctx);
+  const pending = next(request, ctx);
   try {
-    return await Promise.race([inner, race]);
+    return await Promise.race([pending, race]);
   } catch (error) {
-    throw toReqforgeError(error, request, signal);
+    throw toReqforgeError(error, request, inner);
   } finally {
     ctx.clock.clearTimeout(timer);
-    outer.removeEventListener('abort', onAbort);
-    ctx.signal = outer;
+    unlink();
+    ctx.abort = outer;
     ctx.deadline = outerDeadline;
-    if (signal.aborted) {
+    if (inner.aborted) {
       // The race was lost: release whatever the inner handler still produces.
-      inner.then(
+      pending.then(
         (late) => late.dump(),
         () => undefined,
       );

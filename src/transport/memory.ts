@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { NEVER_ABORTED } from '../core/context.js';
+import type { CallAbort } from '../core/context.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
 import { HttpResponse, type ResponseHeaders } from '../core/response.js';
@@ -130,10 +130,10 @@ export class MemoryTransport implements Transport {
         json: <T>() => JSON.parse(body) as T,
         request,
       };
-      const result = await abortable(Promise.resolve(route.handler(memoryRequest, ctx)), ctx.signal);
+      const result = await abortable(Promise.resolve(route.handler(memoryRequest, ctx)), ctx.abort);
       return reply(request, ctx, start, result);
     } catch (error) {
-      throw toReqforgeError(error, request, ctx.signal);
+      throw toReqforgeError(error, request, ctx.abort);
     }
   };
 
@@ -184,19 +184,19 @@ async function readRequestBody(request: HttpRequest): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal === NEVER_ABORTED) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
+function abortable<T>(promise: Promise<T>, abort: CallAbort): Promise<T> {
+  if (abort.inert) return promise;
+  if (abort.aborted) return Promise.reject(abort.reason);
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () => reject(abort.reason);
+    abort.on('abort', onAbort);
     promise.then(
       (v) => {
-        signal.removeEventListener('abort', onAbort);
+        abort.removeListener('abort', onAbort);
         resolve(v);
       },
       (e) => {
-        signal.removeEventListener('abort', onAbort);
+        abort.removeListener('abort', onAbort);
         reject(e);
       },
     );

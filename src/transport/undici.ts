@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, EnvHttpProxyAgent, ProxyAgent } from 'undici';
-import { NEVER_ABORTED } from '../core/context.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
@@ -169,8 +168,8 @@ export class HttpTransport implements Transport {
 
   readonly handle = async (request: HttpRequest, ctx: CallContext): Promise<HttpResponse> => {
     const start = performance.now();
-    // A signal that can never abort costs a listener per request in undici: skip it.
-    const signal = ctx.signal === NEVER_ABORTED ? undefined : ctx.signal;
+    // A call that can never abort costs a listener per request in undici: skip it.
+    const signal = ctx.abort.inert ? undefined : ctx.abort;
     try {
       let headers = request.headers;
       let body = request.openBody();
@@ -189,7 +188,7 @@ export class HttpTransport implements Transport {
         method: request.method as Dispatcher.HttpMethod,
         headers,
         body: (body ?? null) as Dispatcher.DispatchOptions['body'],
-        signal: signal ?? null,
+        signal: (signal ?? null) as Dispatcher.RequestOptions['signal'],
       } as Dispatcher.RequestOptions);
       return new HttpResponse({
         status: res.statusCode,
@@ -200,7 +199,7 @@ export class HttpTransport implements Transport {
         maxBodySize: ctx.maxBodySize,
       });
     } catch (error) {
-      throw toReqforgeError(error, request, ctx.signal);
+      throw toReqforgeError(error, request, ctx.abort);
     }
   };
 
