@@ -67,3 +67,20 @@ export {
   type TlsOptions,
 } from './transport/undici.js';
 export { VERSION } from './version.js';
+export type { Lease, TokenStore } from './stores/types.js';
+export { MemoryTokenStore, type MemoryTokenStoreOptions } from './stores/memory.js';
+export {
+  EncryptedTokenStore,
+  type EncryptedTokenStoreOptions,
+  type EncryptionKey,
+  TOKEN_KEY_ENV,
+} from './stores/encrypted.js';
+export {
+  isDegradedLease,
+  ResilientTokenStore,
+  type ResilientLease,
+  type ResilientTokenStoreOptions,
+  type StoreEvents,
+  type StoreOperation,
+} from './stores/resilient.js';
+export { createTokenStore, TOKEN_STORE_TYPES, type TokenStoreConfig, type TokenStoreType } from './stores/connect.js';
