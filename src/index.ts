@@ -2,6 +2,8 @@
  * reqforge: resilient, authenticated, observable HTTP for services.
  * @packageDocumentation
  */
+
+export * from './auth/index.js';
 export { Client, createClient, type ResponsePromise } from './client/client.js';
 export type { BodyInit, CallArgs, CallOptions, ClientOptions, PropagationOptions } from './client/options.js';
 export { type AmbientContext, getContext, runWithContext } from './core/ambient.js';
@@ -61,26 +63,31 @@ export {
 } from './core/url.js';
 export * from './policies/index.js';
 export {
-  createDispatcher,
-  HttpTransport,
-  type HttpTransportOptions,
-  type TlsOptions,
-} from './transport/undici.js';
-export { VERSION } from './version.js';
-export type { Lease, TokenStore } from './stores/types.js';
-export { MemoryTokenStore, type MemoryTokenStoreOptions } from './stores/memory.js';
+  createTokenStore,
+  TOKEN_STORE_TYPES,
+  type TokenStoreConfig,
+  type TokenStoreType,
+} from './stores/connect.js';
 export {
   EncryptedTokenStore,
   type EncryptedTokenStoreOptions,
   type EncryptionKey,
   TOKEN_KEY_ENV,
 } from './stores/encrypted.js';
+export { MemoryTokenStore, type MemoryTokenStoreOptions } from './stores/memory.js';
 export {
   isDegradedLease,
-  ResilientTokenStore,
   type ResilientLease,
+  ResilientTokenStore,
   type ResilientTokenStoreOptions,
   type StoreEvents,
   type StoreOperation,
 } from './stores/resilient.js';
-export { createTokenStore, TOKEN_STORE_TYPES, type TokenStoreConfig, type TokenStoreType } from './stores/connect.js';
+export type { Lease, TokenStore } from './stores/types.js';
+export {
+  createDispatcher,
+  HttpTransport,
+  type HttpTransportOptions,
+  type TlsOptions,
+} from './transport/undici.js';
+export { VERSION } from './version.js';

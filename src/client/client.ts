@@ -306,6 +306,8 @@ export class Client {
       if (events.has('error'))
         events.emit('error', { request, error, ctx, duration: this.#clock.now() - ctx.startedAt });
       throw error;
+    } finally {
+      if (options.signal) ctx.abort.detach();
     }
   }
 

@@ -23,19 +23,33 @@ export class CallAbort implements AbortState {
   readonly inert: boolean;
   #listeners: AbortListener[] | undefined;
   #controller: AbortController | undefined;
+  #detach: (() => void) | undefined;
 
   constructor(inert = false) {
     this.inert = inert;
   }
 
-  /** A CallAbort that follows a caller's `AbortSignal`. */
+  /**
+   * A CallAbort that follows a caller's `AbortSignal`; call {@link CallAbort.detach} when the call is over so a
+   * long-lived signal shared by many calls does not collect listeners.
+   */
   static fromSignal(signal: AbortSignal | undefined): CallAbort {
     if (!signal) return new CallAbort(true);
     const abort = new CallAbort();
-    abort.#controller = undefined;
-    if (signal.aborted) abort.abort(signal.reason);
-    else signal.addEventListener('abort', () => abort.abort(signal.reason), { once: true });
+    if (signal.aborted) {
+      abort.abort(signal.reason);
+    } else {
+      const follow = () => abort.abort(signal.reason);
+      signal.addEventListener('abort', follow, { once: true });
+      abort.#detach = () => signal.removeEventListener('abort', follow);
+    }
     return abort;
+  }
+
+  /** Stops following the caller's signal. */
+  detach(): void {
+    this.#detach?.();
+    this.#detach = undefined;
   }
 
   /** Aborts with `reason` (once) and tells every listener. */

@@ -36,6 +36,12 @@ export type ErrorCode =
   | 'ERR_RATE_LIMITED'
   | 'ERR_DROPPED'
   | 'ERR_BULKHEAD_REJECTED'
+  | 'ERR_TOKEN_ENDPOINT'
+  | 'ERR_INVALID_GRANT'
+  | 'ERR_INVALID_CLIENT'
+  | 'ERR_INVALID_SCOPE'
+  | 'ERR_TOKEN_UNAVAILABLE'
+  | 'ERR_TOKEN_STEP'
   | (string & {});
 
 /** Options shared by every reqforge error constructor. */

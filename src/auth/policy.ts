@@ -1,0 +1,96 @@
+import { InvalidOptionError } from '../core/errors.js';
+import { IDEMPOTENT_METHODS } from '../core/request.js';
+import type { Handler } from '../core/types.js';
+import { type AuthPolicy, headerNameOption, redactorExtender, setSecretHeader } from './static.js';
+import type { Token } from './token.js';
+import { TokenManager, type TokenManagerOptions } from './token-manager.js';
+import type { TokenProvider, TokenRequest } from './types.js';
+
+/** Options of {@link tokenAuth}. */
+export interface TokenAuthOptions {
+  /** Scopes and audience to ask for; the provider's defaults when omitted. */
+  readonly request?: TokenRequest;
+  /**
+   * The header to set.
+   * @default 'authorization'
+   */
+  readonly header?: string;
+  /**
+   * The scheme before the token; defaults to the token's type (`Bearer`). `''` sends the bare token.
+   */
+  readonly scheme?: string;
+  /**
+   * On a 401, invalidate the token, fetch a new one and repeat the call once, when the request is
+   * replayable and idempotent (or marked `idempotent`).
+   * @default true
+   */
+  readonly retryOnUnauthorized?: boolean;
+  /** Options for the TokenManager created when a provider (not a manager) is given. */
+  readonly manager?: Omit<TokenManagerOptions, 'provider'>;
+}
+
+/** The policy returned by {@link tokenAuth}; `manager` is the TokenManager it draws from. */
+export interface TokenAuthPolicy extends AuthPolicy {
+  /** The manager behind this policy. Close it when a provider was given (the policy created it). */
+  readonly manager: TokenManager;
+}
+
+/**
+ * Authenticates each attempt with a token from a {@link TokenManager} (or a provider, which gets a
+ * manager of its own). On a 401 the token is invalidated and, when the request is safe to repeat,
+ * the call is repeated once with a fresh token.
+ *
+ * @example
+ * const tokens = new TokenManager({ provider: clientCredentials({ tokenUrl, clientId, clientSecret }) });
+ * const api = createClient({ baseUrl, policies: [tokenAuth(tokens)] });
+ */
+export function tokenAuth(
+  source: TokenManager | TokenProvider,
+  options: TokenAuthOptions = {},
+): TokenAuthPolicy {
+  let manager: TokenManager;
+  if (source instanceof TokenManager) manager = source;
+  else if (source && typeof (source as TokenProvider).fetchToken === 'function') {
+    manager = new TokenManager({ ...options.manager, provider: source as TokenProvider });
+  } else {
+    throw new InvalidOptionError('source', 'expected a TokenManager or a token provider');
+  }
+  const header = headerNameOption('header', options.header ?? 'authorization');
+  const scheme = options.scheme;
+  if (scheme !== undefined && (typeof scheme !== 'string' || /[\r\n]/.test(scheme))) {
+    throw new InvalidOptionError('scheme', 'expected a string without line breaks');
+  }
+  const request = options.request;
+  const retry = options.retryOnUnauthorized ?? true;
+  const extend = redactorExtender({ headers: [header] });
+  const format = (token: Token): string => {
+    const s = scheme ?? token.tokenType;
+    return s ? `${s} ${token.value.reveal()}` : token.value.reveal();
+  };
+  return {
+    name: 'auth',
+    manager,
+    wrap(next: Handler): Handler {
+      return async (req, ctx) => {
+        // The signal is read only on a cache miss: building an AbortSignal per call is not free.
+        const token = await manager.getToken(request, {
+          get signal() {
+            return ctx.signal;
+          },
+        });
+        const response = await next(setSecretHeader(req, header, format(token), extend), ctx);
+        if (response.status !== 401 || !retry) return response;
+        await manager.invalidate(token, request, 'unauthorized');
+        const repeatable =
+          req.replayable && (IDEMPOTENT_METHODS.has(req.method) || ctx.options.idempotent === true);
+        if (!repeatable) return response;
+        await response.dump();
+        const fresh = await manager.getToken(request, { signal: ctx.signal });
+        return next(setSecretHeader(req, header, format(fresh), extend), ctx);
+      };
+    },
+  };
+}
+
+/** The same as {@link tokenAuth}: authenticates with OAuth2 (or any) tokens from a manager or provider. */
+export const oauth2Auth: typeof tokenAuth = tokenAuth;

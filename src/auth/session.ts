@@ -1,0 +1,324 @@
+import { type Client, createClient } from '../client/client.js';
+import type { ClientOptions } from '../client/options.js';
+import type { Clock } from '../core/clock.js';
+import { InvalidOptionError } from '../core/errors.js';
+import { isSecret, type Secret } from '../core/secret.js';
+import type { Policy } from '../core/types.js';
+import { standardPolicies } from '../policies/standard.js';
+import type { TokenStore } from '../stores/types.js';
+import { type ClientAuthMethod, clientCredentials } from './oauth2.js';
+import { tokenAuth } from './policy.js';
+import { TokenManager, type TokenManagerOptions } from './token-manager.js';
+import type { TokenInfo, TokenProvider } from './types.js';
+import { describe, knownKeys, urlOption } from './validate.js';
+
+/** The credentials of one OAuth2 client in a session. */
+export interface SessionClientCredentials {
+  /** The client secret. Kept as a {@link Secret}. */
+  readonly clientSecret: string | Secret;
+  /** @default 'client_secret_basic' */
+  readonly authMethod?: ClientAuthMethod;
+}
+
+/** A service a session talks to: client options plus which client id's token it uses. */
+export interface SessionServiceOptions extends Omit<ClientOptions, 'policies' | 'name'> {
+  /** The service's base URL. */
+  readonly baseUrl: string;
+  /** The client id whose token this service uses; the session's default when omitted. */
+  readonly clientId?: string;
+  /** Scopes to ask for (they are part of the token's cache key). */
+  readonly scopes?: readonly string[];
+  /** Audience to ask for. */
+  readonly audience?: string;
+  /** Replaces the session-wide policies for this service. */
+  readonly policies?: readonly Policy[];
+}
+
+/** Per-client overrides of {@link Session.client}. */
+export interface SessionClientOverrides extends Omit<ClientOptions, 'policies' | 'baseUrl'> {
+  /** Use another client id's token than the service's default. */
+  readonly clientId?: string;
+  /** Replaces the service's (or the session's) policies for this client. */
+  readonly policies?: readonly Policy[];
+}
+
+/** Options of {@link createSession}. */
+export interface SessionOptions {
+  /** The token endpoint of the client credentials grant. Needed unless every client id has a provider. */
+  readonly tokenUrl?: string;
+  /** Credentials per client id: a secret, or `{ clientSecret, authMethod }`. */
+  readonly clients?: Readonly<Record<string, string | Secret | SessionClientCredentials>>;
+  /** Custom token providers per client id (a token pipeline, another grant), used instead of `clients`. */
+  readonly providers?: Readonly<Record<string, TokenProvider>>;
+  /** The client id used by services that name none; required when there are several. */
+  readonly defaultClientId?: string;
+  /** The services, by name. */
+  readonly services: Readonly<Record<string, SessionServiceOptions>>;
+  /**
+   * Policies every client inherits (outermost first); the auth policy is inserted before the
+   * `attemptTimeout` policy, or last. Without it, each client gets the preset pipeline built from its
+   * options (`timeout`, `retry`, …) with auth in its standard place.
+   */
+  readonly policies?: readonly Policy[];
+  /** A shared token store (one token per client id across processes). */
+  readonly store?: TokenStore;
+  /** The clock for token expiry and refresh timers. */
+  readonly clock?: Clock;
+  /** Options for every TokenManager the session creates. */
+  readonly tokens?: Omit<TokenManagerOptions, 'provider' | 'store' | 'clock'>;
+}
+
+/** One client's entry in {@link SessionStatus}. */
+export interface SessionClientStatus {
+  readonly name: string;
+  readonly service: string;
+  readonly clientId: string;
+  readonly baseUrl: string;
+  /** The token this client sends, without the token. */
+  readonly token: TokenInfo | undefined;
+}
+
+/** What {@link Session.status} reports: tokens per client id and every client made so far. */
+export interface SessionStatus {
+  readonly closed: boolean;
+  /** Cached tokens per client id (every scope/audience combination). */
+  readonly tokens: Readonly<Record<string, readonly TokenInfo[]>>;
+  readonly clients: readonly SessionClientStatus[];
+}
+
+const SESSION_KEYS = [
+  'tokenUrl',
+  'clients',
+  'providers',
+  'defaultClientId',
+  'services',
+  'policies',
+  'store',
+  'clock',
+  'tokens',
+] as const;
+
+interface MadeClient {
+  readonly name: string;
+  readonly service: string;
+  readonly clientId: string;
+  readonly baseUrl: string;
+  readonly scopes: readonly string[] | undefined;
+  readonly audience: string | undefined;
+  readonly client: Client;
+}
+
+/**
+ * One set of credentials for several services: one TokenManager (so one token) per client id,
+ * shared by every client that uses that client id. Create with {@link createSession}.
+ */
+export class Session {
+  readonly #options: SessionOptions;
+  readonly #managers = new Map<string, TokenManager>();
+  readonly #made: MadeClient[] = [];
+  readonly #defaultClientId: string;
+  #closed = false;
+
+  /** @internal use {@link createSession}. */
+  constructor(options: SessionOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidOptionError('options', 'createSession expects an options object');
+    }
+    knownKeys('', options, SESSION_KEYS);
+    const ids = new Set([...Object.keys(options.clients ?? {}), ...Object.keys(options.providers ?? {})]);
+    if (ids.size === 0)
+      throw new InvalidOptionError('clients', 'give at least one client id with its credentials');
+    for (const [id, cred] of Object.entries(options.clients ?? {})) {
+      const secret = typeof cred === 'object' && !isSecret(cred) ? cred.clientSecret : cred;
+      if (!isSecret(secret) && (typeof secret !== 'string' || secret === '')) {
+        throw new InvalidOptionError(`clients.${id}`, `expected a client secret, got ${describe(secret)}`);
+      }
+    }
+    if (Object.keys(options.clients ?? {}).length > 0) urlOption('tokenUrl', options.tokenUrl);
+    if (options.defaultClientId !== undefined) {
+      if (!ids.has(options.defaultClientId)) {
+        throw new InvalidOptionError(
+          'defaultClientId',
+          `"${options.defaultClientId}" is not in clients or providers`,
+        );
+      }
+      this.#defaultClientId = options.defaultClientId;
+    } else if (ids.size === 1) {
+      this.#defaultClientId = [...ids][0]!;
+    } else {
+      this.#defaultClientId = '';
+    }
+    if (typeof options.services !== 'object' || options.services === null) {
+      throw new InvalidOptionError('services', 'expected an object of services by name');
+    }
+    for (const [name, service] of Object.entries(options.services)) {
+      urlOption(`services.${name}.baseUrl`, service?.baseUrl);
+      const id = service.clientId ?? this.#defaultClientId;
+      if (!id) {
+        throw new InvalidOptionError(
+          `services.${name}.clientId`,
+          'the session has several client ids and no defaultClientId; name one',
+        );
+      }
+      if (!ids.has(id))
+        throw new InvalidOptionError(`services.${name}.clientId`, `unknown client id "${id}"`);
+    }
+    checkPolicies('policies', options.policies);
+    this.#options = options;
+    this.#ids = ids;
+  }
+
+  readonly #ids: ReadonlySet<string>;
+
+  /** The TokenManager of a client id (created on first use, shared by every client using it). */
+  tokenManager(clientId: string = this.#defaultClientId): TokenManager {
+    if (!this.#ids.has(clientId)) throw new InvalidOptionError('clientId', `unknown client id "${clientId}"`);
+    let manager = this.#managers.get(clientId);
+    if (!manager) {
+      const o = this.#options;
+      const provider = o.providers?.[clientId] ?? this.#credentialsProvider(clientId);
+      manager = new TokenManager({
+        ...o.tokens,
+        provider,
+        ...(o.store ? { store: o.store } : {}),
+        ...(o.clock ? { clock: o.clock } : {}),
+      });
+      this.#managers.set(clientId, manager);
+    }
+    return manager;
+  }
+
+  /**
+   * A client for a service, authenticated with its client id's shared token. `overrides` may pick
+   * another client id, other policies, or any client option.
+   */
+  client(service: string, overrides: SessionClientOverrides = {}): Client {
+    if (this.#closed) throw new InvalidOptionError('session', 'the session is closed');
+    const s = this.#options.services[service];
+    if (!s) {
+      throw new InvalidOptionError(
+        'service',
+        `unknown service "${service}"; known: ${Object.keys(this.#options.services).join(', ')}`,
+      );
+    }
+    checkPolicies('policies', overrides.policies);
+    const { clientId: sId, scopes, audience, policies: sPolicies, ...serviceClient } = s;
+    const { clientId: oId, policies: oPolicies, ...clientOverrides } = overrides;
+    const clientId = oId ?? sId ?? this.#defaultClientId;
+    const manager = this.tokenManager(clientId);
+    const auth = tokenAuth(manager, {
+      request: { ...(scopes ? { scopes } : {}), ...(audience ? { audience } : {}) },
+    });
+    const base = oPolicies ?? sPolicies ?? this.#options.policies;
+    const merged: ClientOptions = { ...serviceClient, ...clientOverrides };
+    const policies = base
+      ? insertAuth([...base], auth)
+      : standardPolicies(
+          {
+            timeout: merged.timeout,
+            retry: merged.retry,
+            circuitBreaker: merged.circuitBreaker,
+            rateLimit: merged.rateLimit,
+            bulkhead: merged.bulkhead,
+            auth,
+          },
+          merged.preset ?? 'default',
+        );
+    const name = overrides.name ?? service;
+    const client = createClient({ ...merged, name, policies });
+    this.#made.push({ name, service, clientId, baseUrl: s.baseUrl, scopes, audience, client });
+    return client;
+  }
+
+  /** Tokens per client id and every client made so far, without any token. */
+  status(): SessionStatus {
+    const tokens: Record<string, TokenInfo[]> = {};
+    for (const [id, manager] of this.#managers) tokens[id] = manager.listTokenInfo();
+    return { closed: this.#closed, tokens, clients: this.#made.map((m) => this.#clientStatus(m)) };
+  }
+
+  /** The status of the clients made under `name` (a client can be made more than once). */
+  clientStatus(name: string): SessionClientStatus | undefined {
+    const made = [...this.#made].reverse().find((m) => m.name === name);
+    return made ? this.#clientStatus(made) : undefined;
+  }
+
+  /** Stops every refresh timer and closes every client and token manager. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([
+      ...this.#made.map((m) => m.client.close()),
+      ...[...this.#managers.values()].map((m) => m.close()),
+    ]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #clientStatus(m: MadeClient): SessionClientStatus {
+    const manager = this.#managers.get(m.clientId);
+    const request = {
+      ...(m.scopes ? { scopes: m.scopes } : {}),
+      ...(m.audience ? { audience: m.audience } : {}),
+    };
+    return {
+      name: m.name,
+      service: m.service,
+      clientId: m.clientId,
+      baseUrl: m.baseUrl,
+      token: manager?.getTokenInfo(request),
+    };
+  }
+
+  #credentialsProvider(clientId: string): TokenProvider {
+    const cred = this.#options.clients?.[clientId];
+    if (cred === undefined)
+      throw new InvalidOptionError('clients', `no credentials for client id "${clientId}"`);
+    const object = typeof cred === 'object' && !isSecret(cred) ? cred : { clientSecret: cred };
+    return clientCredentials({
+      tokenUrl: this.#options.tokenUrl!,
+      clientId,
+      clientSecret: object.clientSecret,
+      ...(object.authMethod ? { authMethod: object.authMethod } : {}),
+    });
+  }
+}
+
+function checkPolicies(option: string, policies: readonly Policy[] | undefined): void {
+  if (policies === undefined) return;
+  if (!Array.isArray(policies)) throw new InvalidOptionError(option, 'expected an array of policies');
+  for (const [i, p] of policies.entries()) {
+    if (!p || typeof p.wrap !== 'function') {
+      throw new InvalidOptionError(
+        `${option}[${i}]`,
+        'expected a policy: an object with a name and wrap(next)',
+      );
+    }
+  }
+}
+
+/** Puts auth just outside the attempt timeout (the standard order), or innermost. */
+function insertAuth(policies: Policy[], auth: Policy): Policy[] {
+  const withoutAuth = policies.filter((p) => p.name !== 'auth');
+  const at = withoutAuth.findIndex((p) => p.name === 'attemptTimeout');
+  if (at === -1) withoutAuth.push(auth);
+  else withoutAuth.splice(at, 0, auth);
+  return withoutAuth;
+}
+
+/**
+ * Creates a multi-service session.
+ *
+ * @example
+ * const session = createSession({
+ *   tokenUrl,
+ *   clients: { demo: new Secret('demo-secret') },
+ *   services: { billing: { baseUrl: billingUrl }, inventory: { baseUrl: inventoryUrl } },
+ * });
+ * const billing = session.client('billing');
+ */
+export function createSession(options: SessionOptions): Session {
+  return new Session(options);
+}

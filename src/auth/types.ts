@@ -1,0 +1,114 @@
+import type { Clock } from '../core/clock.js';
+import type { Secret } from '../core/secret.js';
+import type { Token, TokenInit } from './token.js';
+
+/** What a token is wanted for; part of the cache key. */
+export interface TokenRequest {
+  /** Scopes to ask for; order does not matter. */
+  readonly scopes?: readonly string[] | undefined;
+  /** The audience or resource the token is for. */
+  readonly audience?: string | undefined;
+  /** An upstream token being exchanged (token exchange, on-behalf-of); only its fingerprint enters the key. */
+  readonly subjectToken?: Secret | undefined;
+}
+
+/** What a provider gets when asked for a token. */
+export interface FetchTokenContext {
+  /** Scopes, audience and subject token asked for (provider defaults applied). */
+  readonly request: TokenRequest;
+  /**
+   * The newest token known for this key, possibly expired: re-read from the shared store under the
+   * lease, so its refresh token is the latest one. Undefined on a cold start.
+   */
+  readonly current: Token | undefined;
+  /** Aborts when the manager closes. */
+  readonly signal: AbortSignal;
+  /** The manager's clock. */
+  readonly clock: Clock;
+  /** Reads the shared store again, for rotation safety (adopting a token another process rotated). */
+  reread(): Promise<Token | undefined>;
+}
+
+/**
+ * Anything that can produce tokens: OAuth2 grants, token pipelines, custom functions.
+ * A {@link TokenManager} adds caching, single flight, refresh and events around it.
+ */
+export interface TokenProvider {
+  /** Identifies the credentials in cache keys and events, such as the OAuth2 client id. Never a secret. */
+  readonly id: string;
+  /** Scopes and audience used when a call asks for none. */
+  readonly defaults?: TokenRequest | undefined;
+  /** Fetches a new token. Return a string, a {@link TokenInit} or a {@link Token}. */
+  fetchToken(ctx: FetchTokenContext): Promise<Token | TokenInit | string>;
+  /** Releases what the provider owns (its HTTP client). */
+  close?(): Promise<void>;
+}
+
+/** A snapshot of a cached token, without the token: safe for status pages and logs. */
+export interface TokenInfo {
+  /** The cache key: provider id, scopes, audience, subject-token fingerprint. */
+  readonly key: string;
+  /** Fingerprint of the current token. */
+  readonly fingerprint: string;
+  readonly tokenType: string;
+  /** Epoch ms. */
+  readonly issuedAt: number;
+  /** Epoch ms of hard expiry. */
+  readonly expiresAt: number;
+  /** Epoch ms when the next refresh is due. */
+  readonly refreshAt: number;
+  /** Milliseconds until hard expiry (negative once expired). */
+  readonly expiresIn: number;
+  /** `valid`, `refreshing` (a refresh is in flight), `stale` (refresh failing, still valid) or `expired`. */
+  readonly state: 'valid' | 'refreshing' | 'stale' | 'expired';
+  readonly hasRefreshToken: boolean;
+  readonly scope: string | undefined;
+  /** Consecutive failed refreshes. */
+  readonly failures: number;
+  /** Code of the last refresh error, if the last refresh failed. */
+  readonly lastErrorCode: string | undefined;
+}
+
+/** Fields every token event carries. */
+export interface TokenEventBase {
+  /** The cache key (no secrets in it). */
+  readonly key: string;
+  /** The provider id, such as the client id. */
+  readonly provider: string;
+}
+
+/** Token lifecycle events. Payloads carry fingerprints, never tokens. */
+export interface TokenEvents {
+  /** A token was obtained where none was cached (from the provider or the shared store). */
+  acquired: TokenEventBase & {
+    readonly fingerprint: string;
+    readonly expiresAt: number;
+    readonly source: 'provider' | 'store';
+  };
+  /** A cached token was replaced by a newer one. `unchanged` is true when the issuer returned the same token. */
+  refreshed: TokenEventBase & {
+    readonly fingerprint: string;
+    readonly previousFingerprint: string;
+    readonly expiresAt: number;
+    readonly source: 'provider' | 'store';
+    readonly unchanged: boolean;
+  };
+  /** Fetching a token failed. `retryIn` is set when a background retry is scheduled. */
+  failed: TokenEventBase & {
+    readonly error: Error;
+    readonly failures: number;
+    readonly retryIn: number | undefined;
+    /** True while the current token is still served. */
+    readonly serving: boolean;
+  };
+  /** A token was dropped: a 401, an explicit `invalidate()`, or a cascading pipeline invalidation. */
+  invalidated: TokenEventBase & { readonly fingerprint: string; readonly reason: string };
+  /** A token reached its hard expiry before it could be replaced. */
+  expired: TokenEventBase & { readonly fingerprint: string };
+  /** A valid token was served from the cache. Emitted only when someone listens. */
+  cacheHit: TokenEventBase & { readonly fingerprint: string };
+  /** No valid token was cached; a fetch (or a wait for one) started. */
+  cacheMiss: TokenEventBase;
+  /** The shared store failed or timed out; the manager carried on with its in-process copy. */
+  storeError: TokenEventBase & { readonly store: string; readonly operation: string; readonly error: Error };
+}

@@ -1,0 +1,55 @@
+import { InvalidOptionError } from '../core/errors.js';
+
+/** @internal a finite number ≥ `min` (default 0), or the fallback when undefined. */
+export function numberOption(option: string, value: unknown, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new InvalidOptionError(option, `expected a finite number ≥ ${min}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** @internal a non-empty string. */
+export function stringOption(option: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidOptionError(option, `expected a non-empty string, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** @internal an absolute http(s) URL. */
+export function urlOption(option: string, value: unknown): string {
+  const text = stringOption(option, value);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new InvalidOptionError(option, 'expected an absolute http(s) URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new InvalidOptionError(option, `expected an http(s) URL, got the scheme "${url.protocol}"`);
+  }
+  return text;
+}
+
+/** @internal rejects keys that are not in `known`, suggesting a near match. */
+export function knownKeys(where: string, value: object, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      const hint = known.find((k) => k.toLowerCase() === key.toLowerCase());
+      throw new InvalidOptionError(
+        where ? `${where}.${key}` : key,
+        `unknown option${hint ? `; did you mean "${hint}"?` : ''}`,
+      );
+    }
+  }
+}
+
+/** @internal describes a value without printing it (it may be a credential). */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return `a string of length ${value.length}`;
+  return typeof value;
+}

@@ -1,0 +1,467 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  clientCredentials,
+  isTokenEndpointError,
+  passwordGrant,
+  type TokenEvents,
+  TokenManager,
+  tokenAuth,
+} from '../../src/auth/index.js';
+import { createClient } from '../../src/client/client.js';
+import { isInvalidOptionError, UnauthorizedError } from '../../src/core/errors.js';
+import { Secret } from '../../src/core/secret.js';
+import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
+import { MemoryTokenStore } from '../../src/stores/memory.js';
+import { FakeClock } from '../../src/testing.js';
+import { sendJson, startServer } from '../helpers/server.js';
+import { SwitchableStore, settle } from './helpers.js';
+
+const cleanup: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()!();
+});
+
+async function sandbox(options: Parameters<typeof startOAuthServer>[0] = {}): Promise<OAuthServer> {
+  const idp = await startOAuthServer(options);
+  cleanup.push(() => idp.close());
+  return idp;
+}
+
+function demo(idp: OAuthServer, extra: Partial<Parameters<typeof clientCredentials>[0]> = {}) {
+  return clientCredentials({
+    tokenUrl: idp.tokenUrl,
+    clientId: 'demo',
+    clientSecret: new Secret('demo-secret'),
+    ...extra,
+  });
+}
+
+function manager(options: ConstructorParameters<typeof TokenManager>[0]): TokenManager {
+  const m = new TokenManager(options);
+  cleanup.push(() => m.close());
+  return m;
+}
+
+function record(m: TokenManager): { name: keyof TokenEvents; payload: unknown }[] {
+  const out: { name: keyof TokenEvents; payload: unknown }[] = [];
+  const names: (keyof TokenEvents)[] = [
+    'acquired',
+    'refreshed',
+    'failed',
+    'invalidated',
+    'expired',
+    'cacheHit',
+    'cacheMiss',
+    'storeError',
+  ];
+  for (const name of names) m.events.on(name, (payload) => out.push({ name, payload }));
+  return out;
+}
+
+function apiClient(idp: OAuthServer, m: TokenManager, clock?: FakeClock) {
+  const api = createClient({ baseUrl: idp.url, policies: [tokenAuth(m)], ...(clock ? { clock } : {}) });
+  cleanup.push(() => api.close());
+  return api;
+}
+
+describe('TokenManager against the sandbox OAuth server', () => {
+  it('serves 10 000 concurrent calls on a cold cache with exactly one token request', async () => {
+    const idp = await sandbox({ fault: { latencyMs: 50 } });
+    const m = manager({ provider: demo(idp) });
+    const api = apiClient(idp, m);
+    const calls = Array.from({ length: 10_000 }, () => api.get('/api/me').json<{ client_id: string }>());
+    const results = await Promise.all(calls);
+    expect(results.every((r) => r.client_id === 'demo')).toBe(true);
+    const stats = (await fetch(`${idp.url}/_sandbox/stats`).then((r) => r.json())) as {
+      tokensIssued: Record<string, number>;
+      api: { calls: number; unauthorized: number };
+    };
+    expect(stats.tokensIssued).toEqual({ demo: 1 });
+    expect(stats.api).toEqual({ calls: 10_000, unauthorized: 0 });
+  }, 30_000);
+
+  it('refreshes in the background before expiry: zero 401s over several lifetimes', async () => {
+    const clock = new FakeClock();
+    const idp = await sandbox({ tokenLifetime: 300, now: () => clock.wallNow() });
+    const m = manager({ provider: demo(idp), clock });
+    const events = record(m);
+    const api = apiClient(idp, m, clock);
+    await expect(api.get('/api/me').json()).resolves.toMatchObject({ sub: 'demo' });
+    for (let t = 0; t < 4 * 300; t += 10) {
+      await clock.advance(10_000);
+      await settle(clock, m);
+      expect((await api.get('/api/me')).status).toBe(200);
+    }
+    const stats = idp.stats();
+    expect(stats.api.unauthorized).toBe(0);
+    // One token per lifetime (refreshed ~60-72 s early), never a stampede.
+    expect(stats.tokensIssued.demo).toBeGreaterThanOrEqual(4);
+    expect(stats.tokensIssued.demo).toBeLessThanOrEqual(6);
+    expect(events.filter((e) => e.name === 'refreshed').length).toBe(stats.tokensIssued.demo! - 1);
+    const info = m.getTokenInfo()!;
+    expect(info.state).toBe('valid');
+    expect(JSON.stringify(info)).not.toContain('sbx_');
+    await m.close();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('on a revoked token refetches once and repeats the call once, however many calls saw the 401', async () => {
+    const idp = await sandbox();
+    const m = manager({ provider: demo(idp) });
+    const events = record(m);
+    const api = apiClient(idp, m);
+    await api.get('/api/me');
+    const first = m.getTokenInfo()!.fingerprint;
+    const revoked = idp.issuedSecrets().find((t) => t.startsWith('sbx_access_'))!;
+    expect(idp.revoke(revoked)).toBe(true);
+    idp.resetStats();
+    await expect(api.get('/api/me').json()).resolves.toMatchObject({ sub: 'demo' });
+    expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
+    expect(idp.stats().api).toEqual({ calls: 2, unauthorized: 1 });
+    expect(m.getTokenInfo()!.fingerprint).not.toBe(first);
+    expect(events.filter((e) => e.name === 'invalidated')).toHaveLength(1);
+
+    // 50 concurrent calls all hitting the 401: still one refetch.
+    idp.revoke(idp.issuedSecrets().filter((t) => t.startsWith('sbx_access_'))[1]!);
+    idp.resetStats();
+    const all = await Promise.all(Array.from({ length: 50 }, () => api.get('/api/me')));
+    expect(all.every((r) => r.status === 200)).toBe(true);
+    expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
+    expect(idp.stats().api.unauthorized).toBe(50);
+    expect(idp.stats().api.calls).toBe(100);
+  });
+
+  it('does not repeat a non-idempotent or non-replayable call on 401, unless marked idempotent', async () => {
+    const idp = await sandbox();
+    const server = await startServer((req, res) => {
+      if (req.headers.authorization === 'Bearer good') return sendJson(res, 200, { ok: true });
+      sendJson(res, 401, { error: 'invalid_token' });
+    });
+    cleanup.push(() => server.close());
+    let n = 0;
+    const m = manager({
+      provider: { id: 'custom', fetchToken: async () => ({ accessToken: n++ === 0 ? 'bad-one' : 'good' }) },
+    });
+    const api = createClient({ baseUrl: server.url, policies: [tokenAuth(m)] });
+    cleanup.push(() => api.close());
+    const err = await api.post('/thing', { json: { a: 1 } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnauthorizedError);
+    expect(server.requests).toHaveLength(1);
+    // The token was invalidated anyway: the next call gets a new one.
+    await expect(api.post('/thing', { json: { a: 1 } }).json()).resolves.toEqual({ ok: true });
+    n = 0;
+    m.clear();
+    server.requests.length = 0;
+    await expect(api.post('/thing', { json: { a: 1 }, idempotent: true }).json()).resolves.toEqual({
+      ok: true,
+    });
+    expect(server.requests).toHaveLength(2);
+    n = 0;
+    m.clear();
+    server.requests.length = 0;
+    async function* stream() {
+      yield new TextEncoder().encode('x');
+    }
+    const streamed = await api.put('/thing', { body: stream() }).catch((e: unknown) => e);
+    expect(streamed).toBeInstanceOf(UnauthorizedError);
+    expect(server.requests).toHaveLength(1);
+    expect(idp.stats().tokensIssued).toEqual({});
+  });
+
+  it('keeps serving the current token while the IdP is down, until hard expiry', async () => {
+    const clock = new FakeClock();
+    const idp = await sandbox({ tokenLifetime: 300, now: () => clock.wallNow() });
+    const m = manager({ provider: demo(idp), clock });
+    const events = record(m);
+    const api = apiClient(idp, m, clock);
+    await api.get('/api/me');
+    idp.setFault({ down: true });
+    for (let t = 10; t <= 290; t += 10) {
+      await clock.advance(10_000);
+      await settle(clock, m);
+      expect((await api.get('/api/me')).status).toBe(200);
+    }
+    const failed = events.filter((e) => e.name === 'failed').map((e) => e.payload as TokenEvents['failed']);
+    expect(failed.length).toBeGreaterThan(2);
+    expect(failed.every((f) => f.serving && f.retryIn !== undefined)).toBe(true);
+    expect(m.getTokenInfo()!.state).toBe('stale');
+    await clock.advance(10_000);
+    await settle(clock, m);
+    const err = await api.get('/api/me').catch((e: unknown) => e);
+    expect(isTokenEndpointError(err) && err.status).toBe(503);
+    expect(events.some((e) => e.name === 'expired')).toBe(true);
+    idp.setFault({});
+    expect((await api.get('/api/me')).status).toBe(200);
+    expect(idp.stats().api.unauthorized).toBe(0);
+  });
+
+  it('never loses the session when refresh tokens rotate, across two processes sharing a store', async () => {
+    const clock = new FakeClock();
+    const idp = await sandbox({ tokenLifetime: 300, now: () => clock.wallNow() });
+    const store = new MemoryTokenStore({ clock });
+    const grant = () =>
+      passwordGrant({
+        tokenUrl: idp.tokenUrl,
+        clientId: 'demo',
+        clientSecret: 'demo-secret',
+        authMethod: 'client_secret_post',
+        username: 'demo-user',
+        password: new Secret('demo-password'),
+      });
+    const a = manager({ provider: grant(), clock, store });
+    const b = manager({ provider: grant(), clock, store });
+    const apiA = apiClient(idp, a, clock);
+    const apiB = apiClient(idp, b, clock);
+    // b waits for a's lease, polling on the fake clock: move it along.
+    const first = Promise.all([apiA.get('/api/me'), apiB.get('/api/me')]);
+    await settle(clock, a, b);
+    await first;
+    expect(idp.stats().grants).toEqual({ password: 1 });
+    for (let t = 0; t < 5 * 300; t += 10) {
+      await clock.advance(10_000);
+      await settle(clock, a, b);
+      const [ra, rb] = await Promise.all([apiA.get('/api/me'), apiB.get('/api/me')]);
+      expect([ra.status, rb.status]).toEqual([200, 200]);
+    }
+    const stats = idp.stats();
+    expect(stats.grants.password).toBe(1);
+    expect(stats.refused).toBe(0);
+    expect(stats.api.unauthorized).toBe(0);
+    // One refresh per lifetime across both processes.
+    expect(stats.grants.refresh_token).toBeGreaterThanOrEqual(5);
+    expect(stats.grants.refresh_token).toBeLessThanOrEqual(7);
+  });
+
+  it('adopts a token another process rotated when its own refresh token gets invalid_grant', async () => {
+    const clock = new FakeClock();
+    const idp = await sandbox({ tokenLifetime: 300, now: () => clock.wallNow() });
+    const store = new SwitchableStore(new MemoryTokenStore({ clock }));
+    const grant = () =>
+      passwordGrant({
+        tokenUrl: idp.tokenUrl,
+        clientId: 'demo',
+        clientSecret: 'demo-secret',
+        username: 'demo-user',
+        password: 'demo-password',
+      });
+    const a = manager({ provider: grant(), clock, store, backgroundRefresh: false });
+    const b = manager({ provider: grant(), clock, store, backgroundRefresh: false });
+    await a.getToken();
+    await b.getToken(); // adopts a's token from the store
+    expect(idp.stats().grants).toEqual({ password: 1 });
+    // a rotates the refresh token; b still holds the old one in memory.
+    await a.invalidate();
+    await a.getToken();
+    expect(idp.stats().grants.refresh_token).toBe(1);
+    // b cannot read the store nor take the lease, so it uses its stale refresh token: invalid_grant,
+    // then it re-reads the store and adopts the token a rotated to.
+    await clock.advance(300_000);
+    const ta = await a.getToken();
+    expect(idp.stats().grants.refresh_token).toBe(2);
+    b.clear();
+    const bEvents = record(b);
+    store.fail.lease = true;
+    store.failGets = 1;
+    const tb = await b.getToken();
+    expect(tb.fingerprint()).toBe(ta.fingerprint());
+    expect(idp.stats().grants).toEqual({ password: 1, refresh_token: 3 });
+    expect(idp.stats().refused).toBe(1);
+    expect(bEvents.some((e) => e.name === 'storeError')).toBe(true);
+  });
+
+  it('treats a failing or hanging store as a miss and keeps an in-process copy', async () => {
+    const idp = await sandbox();
+    const store = new SwitchableStore();
+    store.fail = { get: true, set: true, lease: true };
+    const m = manager({ provider: demo(idp), store, storeTimeout: 50 });
+    const events = record(m);
+    const api = apiClient(idp, m);
+    await Promise.all(Array.from({ length: 20 }, () => api.get('/api/me')));
+    expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
+    expect(events.filter((e) => e.name === 'storeError').length).toBeGreaterThan(0);
+    store.fail = { get: false, set: false, lease: false };
+    store.hang = true;
+    m.clear();
+    await api.get('/api/me');
+    expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
+    const errs = events
+      .filter((e) => e.name === 'storeError')
+      .map((e) => e.payload as TokenEvents['storeError']);
+    expect(errs.some((e) => e.error.message.includes('did not answer'))).toBe(true);
+  });
+
+  it('fetches once across processes sharing a store (lease, re-read, waiters poll)', async () => {
+    const idp = await sandbox({ fault: { latencyMs: 100 } });
+    const store = new MemoryTokenStore();
+    const managers = Array.from({ length: 4 }, () => manager({ provider: demo(idp), store }));
+    const tokens = await Promise.all(
+      managers.flatMap((m) => Array.from({ length: 100 }, () => m.getToken())),
+    );
+    expect(new Set(tokens.map((t) => t.fingerprint())).size).toBe(1);
+    expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
+  });
+
+  it('waiters fetch themselves when the lease holder never writes', async () => {
+    const idp = await sandbox();
+    const store = new MemoryTokenStore();
+    const m = manager({ provider: demo(idp), store, waitTimeout: 100 });
+    // Someone else holds the lease and died.
+    await store.acquireLease('reqforge:token:lease:demo|||', 10_000);
+    const started = Date.now();
+    await m.getToken();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
+  });
+
+  it('honours refresh_in, JWT exp with the Date header offset, and does not loop on an unchanged token', async () => {
+    const clock = new FakeClock();
+    const skew = 3_600_000; // the IdP's clock is an hour ahead
+    const idp = await sandbox({
+      jwt: true,
+      tokenLifetime: 600,
+      refreshIn: 120,
+      now: () => clock.wallNow() + skew,
+    });
+    const provider = demo(idp);
+    const m = manager({
+      provider: {
+        id: provider.id,
+        fetchToken: async (ctx) => {
+          const init = await provider.fetchToken(ctx);
+          // drop expires_in to exercise JWT exp + Date header
+          return typeof init === 'object' && 'expiresIn' in init ? { ...init, expiresIn: undefined } : init;
+        },
+      },
+      clock,
+    });
+    const token = await m.getToken();
+    expect(token.expirySource).toBe('jwt');
+    expect(Math.abs(token.expiresAt - (clock.wallNow() + 600_000))).toBeLessThan(2_000);
+    expect(m.getTokenInfo()!.refreshAt - clock.wallNow()).toBe(120_000);
+
+    let calls = 0;
+    const same = manager({
+      provider: {
+        id: 'same',
+        fetchToken: async () => {
+          calls++;
+          return { accessToken: 'same-token', expiresAt: Date.UTC(2026, 0, 1, 0, 10) };
+        },
+      },
+      clock,
+    });
+    const events = record(same);
+    await same.getToken();
+    await clock.advance(9 * 60_000);
+    for (let i = 0; i < 20; i++) {
+      await same.getToken();
+      await clock.advance(100);
+      await settle(clock, same);
+    }
+    expect(calls).toBeLessThan(6);
+    expect(
+      events.some((e) => e.name === 'refreshed' && (e.payload as TokenEvents['refreshed']).unchanged),
+    ).toBe(true);
+  });
+
+  it('turns token endpoint errors into typed errors', async () => {
+    const idp = await sandbox();
+    const wrong = manager({
+      provider: clientCredentials({ tokenUrl: idp.tokenUrl, clientId: 'demo', clientSecret: 'nope-nope' }),
+    });
+    await expect(wrong.getToken()).rejects.toMatchObject({
+      code: 'ERR_INVALID_CLIENT',
+      error: 'invalid_client',
+      status: 401,
+    });
+    const scope = manager({ provider: demo(idp, { scopes: ['forbidden'] }) });
+    await expect(scope.getToken()).rejects.toMatchObject({
+      code: 'ERR_INVALID_SCOPE',
+      error: 'invalid_scope',
+    });
+    const pw = manager({
+      provider: passwordGrant({
+        tokenUrl: idp.tokenUrl,
+        clientId: 'demo',
+        clientSecret: 'demo-secret',
+        username: 'demo-user',
+        password: 'wrong-password',
+      }),
+    });
+    await expect(pw.getToken()).rejects.toMatchObject({ code: 'ERR_INVALID_GRANT', error: 'invalid_grant' });
+    idp.setFault({ garbageNext: 1 });
+    const garbage = manager({ provider: demo(idp) });
+    await expect(garbage.getToken()).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT', status: 200 });
+    const empty = await startServer((_req, res) => sendJson(res, 200, { token_type: 'Bearer' }));
+    cleanup.push(() => empty.close());
+    const missing = manager({
+      provider: clientCredentials({ tokenUrl: `${empty.url}/t`, clientId: 'x', clientSecret: 'y-secret' }),
+    });
+    await expect(missing.getToken()).rejects.toThrow(/without an access_token/);
+    const down = manager({
+      provider: clientCredentials({
+        tokenUrl: 'http://127.0.0.1:1/t',
+        clientId: 'x',
+        clientSecret: 'y-secret',
+      }),
+    });
+    await expect(down.getToken()).rejects.toMatchObject({ code: 'ERR_TOKEN_ENDPOINT' });
+  });
+
+  it('keys tokens by scopes and audience', async () => {
+    const idp = await sandbox();
+    const m = manager({ provider: demo(idp, { scopes: ['read'] }) });
+    const a = await m.getToken();
+    const b = await m.getToken({ scopes: ['read', 'write'] });
+    const c = await m.getToken({ scopes: ['write', 'read'] });
+    const d = await m.getToken({ audience: 'billing' });
+    expect(a.fingerprint()).not.toBe(b.fingerprint());
+    expect(b.fingerprint()).toBe(c.fingerprint());
+    expect(d.fingerprint()).not.toBe(a.fingerprint());
+    expect(idp.stats().tokensIssued).toEqual({ demo: 3 });
+    expect(m.listTokenInfo()).toHaveLength(3);
+  });
+
+  it('rejects invalid options at construction, naming the option', () => {
+    const provider = { id: 'x', fetchToken: async () => 'tok' };
+    const bad: [object, string][] = [
+      [{ provider, refreshBuffer: -1 }, 'refreshBuffer'],
+      [{ provider, refreshRatio: 0.7 }, 'refreshRatio'],
+      [{ provider, leaseTtl: 0 }, 'leaseTtl'],
+      [{ provider, storeTimeout: 'soon' }, 'storeTimeout'],
+      [{ provider, refreshbuffer: 1 }, 'refreshbuffer'],
+      [{ provider: {} }, 'provider'],
+      [{ provider, store: {} }, 'store'],
+    ];
+    for (const [options, name] of bad) {
+      let err: unknown;
+      try {
+        new TokenManager(options as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(isInvalidOptionError(err) && err.option).toBe(name);
+      expect((err as Error).message).toContain(`"${name}"`);
+    }
+    expect(() => clientCredentials({ tokenUrl: 'ftp://x', clientId: 'a', clientSecret: 's' })).toThrow(
+      /"tokenUrl"/,
+    );
+    expect(() => clientCredentials({ tokenUrl: 'http://x', clientId: '', clientSecret: 's' })).toThrow(
+      /"clientId"/,
+    );
+    expect(() =>
+      clientCredentials({ tokenUrl: 'http://x', clientId: 'a', authMethod: 'client_secret_post' }),
+    ).toThrow(/"clientSecret"/);
+    expect(() =>
+      clientCredentials({
+        tokenUrl: 'http://x',
+        clientId: 'a',
+        clientSecret: 's',
+        authMethod: 'jwt' as never,
+      }),
+    ).toThrow(/"authMethod"/);
+    expect(() => passwordGrant({ tokenUrl: 'http://x', clientId: 'a', username: 'u', password: '' })).toThrow(
+      /"password"/,
+    );
+  });
+});
