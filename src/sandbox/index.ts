@@ -4,3 +4,4 @@
  * @packageDocumentation
  */
 export * from './oauth.js';
+export * from './upstream.js';

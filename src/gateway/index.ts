@@ -1,0 +1,55 @@
+/**
+ * The reqforge gateway: a sidecar that forwards `/<upstream>/<path>` to configured upstream APIs with
+ * auth, policies, metrics, health, readiness and a status page.
+ * @packageDocumentation
+ */
+export {
+  ConfigError,
+  type ConfigIssue,
+  type GatewayConfig,
+  type GatewayConfigInput,
+  gatewayConfigSchema,
+  interpolateEnv,
+  isConfigError,
+  loadGatewayConfig,
+  type ParseConfigOptions,
+  parseDuration,
+  parseGatewayConfig,
+  parseGatewayConfigText,
+  parseSize,
+  suggest,
+  type UpstreamConfig,
+} from './config.js';
+export {
+  type GatewayProblem,
+  makeProblem,
+  PROBLEM_TYPE_BASE,
+  type ProblemMapping,
+  problemFor,
+  SECURITY_HEADERS,
+  sendProblem,
+} from './problem.js';
+export {
+  type Gateway,
+  type GatewayOptions,
+  type GatewayUpstream,
+  startGateway,
+  unsafePathReason,
+} from './server.js';
+export {
+  escapeHtml,
+  type GatewayStatus,
+  renderStatusPage,
+  sanitizeStatus,
+  type UpstreamStatus,
+} from './status-page.js';
+export { type UpstreamDeps, type UpstreamWiring, upstreamClientOptions } from './upstreams.js';
+export {
+  type AuthModule,
+  type GatewayStore,
+  loadWiring,
+  MINIMAL_WIRING,
+  type OAuth2Settings,
+  type UpstreamAuth,
+  type Wiring,
+} from './wiring.js';

@@ -1,0 +1,150 @@
+/**
+ * The one place the gateway reaches into the auth, policies and store modules: everything the gateway
+ * needs from them goes through the small functions here, so the rest of the gateway depends only on
+ * the shapes declared in this file.
+ */
+import { clientCredentials, TokenManager, tokenAuth } from '../auth/index.js';
+import type { EventHub } from '../core/events.js';
+import { Secret } from '../core/secret.js';
+import type { Policy } from '../core/types.js';
+import { type StandardPolicyOptions, standardPolicies } from '../policies/index.js';
+import { createTokenStore, type TokenStoreConfig } from '../stores/connect.js';
+import type { StoreEvents } from '../stores/resilient.js';
+import type { TokenStore } from '../stores/types.js';
+
+export type { StoreEvents };
+
+/** Options of the standard pipeline, as `standardPolicies` takes them. */
+export type StandardPoliciesOptions = StandardPolicyOptions;
+
+/** What the gateway uses from the policies module. */
+export interface PoliciesModule {
+  standardPolicies(options: StandardPoliciesOptions): Policy[];
+}
+
+/** A per-upstream auth step. */
+export interface UpstreamAuth {
+  /** The policy that adds credentials to each attempt. */
+  readonly policy: Policy;
+  /** Token facts for the status page (never the token itself): expiry, state, failures. */
+  status?(): unknown;
+  /** Drops the cached token and fetches a new one, returning facts about it (never the token). */
+  refresh?(): Promise<unknown>;
+  /** Subscribes to token events (`cacheHit`, `acquired`, `refreshed`, `failed`, `storeError`). */
+  onTokenEvent?(
+    listener: (event: {
+      readonly kind: string;
+      readonly store?: string;
+      readonly operation?: string;
+    }) => void,
+  ): void;
+  close?(): Promise<void>;
+}
+
+/** An OAuth2 client-credentials setting from the gateway configuration. */
+export interface OAuth2Settings {
+  readonly tokenUrl: string;
+  readonly clientId: string;
+  /** Raw secret, wrapped in a Secret again before it leaves this file. */
+  readonly clientSecret: string;
+  readonly scopes?: readonly string[];
+  readonly audience?: string;
+  readonly credentials?: 'basic' | 'body';
+}
+
+/** What the gateway uses from the auth module. */
+export interface AuthModule {
+  /** Builds the auth step of one upstream from OAuth2 client-credentials settings and a token store. */
+  gatewayOAuth2(
+    settings: OAuth2Settings,
+    deps: { readonly store: unknown; readonly name: string },
+  ): UpstreamAuth;
+}
+
+/** A token store as the gateway sees it. */
+export interface GatewayStore {
+  readonly name: string;
+  get(key: string): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+/** What the gateway uses from the stores module. */
+export interface StoresModule {
+  createTokenStore(
+    config: Record<string, unknown>,
+    events?: EventHub<StoreEvents>,
+  ): GatewayStore | Promise<GatewayStore>;
+}
+
+/** The modules the gateway is wired with. Tests and embedders may replace any of them. */
+export interface Wiring {
+  readonly policies: PoliciesModule;
+  readonly auth: AuthModule | undefined;
+  readonly stores: StoresModule | undefined;
+}
+
+const POLICIES: PoliciesModule = { standardPolicies: (options) => standardPolicies(options, 'standard') };
+
+const AUTH: AuthModule = {
+  gatewayOAuth2(settings, deps) {
+    const provider = clientCredentials({
+      tokenUrl: settings.tokenUrl,
+      clientId: settings.clientId,
+      clientSecret: new Secret(settings.clientSecret),
+      authMethod: settings.credentials === 'body' ? 'client_secret_post' : 'client_secret_basic',
+      scopes: settings.scopes,
+      audience: settings.audience,
+    });
+    const manager = new TokenManager({ provider, store: deps.store as TokenStore | undefined });
+    const facts = () =>
+      manager.listTokenInfo().map((info) => ({
+        state: info.state,
+        expiresAt: new Date(info.expiresAt).toISOString(),
+        expiresInSeconds: Math.round(info.expiresIn / 1000),
+        refreshAt: new Date(info.refreshAt).toISOString(),
+        scope: info.scope,
+        failures: info.failures,
+        lastErrorCode: info.lastErrorCode,
+        fingerprint: info.fingerprint,
+      }));
+    return {
+      policy: tokenAuth(manager),
+      status: () => ({ clientId: settings.clientId, cached: facts() }),
+      async refresh() {
+        await manager.invalidate(undefined, undefined, 'manual');
+        await manager.getToken();
+        return facts();
+      },
+      onTokenEvent(listener) {
+        manager.events.on('cacheHit', () => listener({ kind: 'hit' }));
+        manager.events.on('acquired', () => listener({ kind: 'fetch' }));
+        manager.events.on('refreshed', () => listener({ kind: 'refresh' }));
+        manager.events.on('failed', () => listener({ kind: 'error' }));
+        manager.events.on('storeError', (e) =>
+          listener({ kind: 'storeError', store: e.store, operation: e.operation }),
+        );
+      },
+      close: () => manager.close(),
+    };
+  },
+};
+
+const STORES: StoresModule = {
+  createTokenStore: (config, events) =>
+    createTokenStore({ ...(config as unknown as TokenStoreConfig), ...(events && { events }) }),
+};
+
+/** The wiring of this build: the standard policies, OAuth2 client credentials and every token store. */
+export const DEFAULT_WIRING: Wiring = Object.freeze({ policies: POLICIES, auth: AUTH, stores: STORES });
+
+/** Policies only: no OAuth2, no store module. Tests and embedders may pass it explicitly. */
+export const MINIMAL_WIRING: Wiring = Object.freeze({
+  policies: POLICIES,
+  auth: undefined,
+  stores: undefined,
+});
+
+/** The default wiring (kept async so a build can load optional modules lazily). */
+export async function loadWiring(): Promise<Wiring> {
+  return DEFAULT_WIRING;
+}
