@@ -1,6 +1,6 @@
 import { getContext } from '../core/ambient.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { createCallContext } from '../core/context.js';
+import { CallAbort, createCallContext } from '../core/context.js';
 import {
   ClientClosedError,
   InvalidOptionError,
@@ -307,7 +307,7 @@ export class Client {
         events.emit('error', { request, error, ctx, duration: this.#clock.now() - ctx.startedAt });
       throw error;
     } finally {
-      if (options.signal) ctx.abort.detach();
+      if (options.signal && !(options.signal instanceof CallAbort)) ctx.abort.detach();
     }
   }
 

@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js';
+import type { CallAbort } from '../core/context.js';
 import type { RedactionOptions } from '../core/redact.js';
 import type { BodyFactory, BodyStream, HeadersInit } from '../core/request.js';
 import type { CallTags, Policy, TimeoutOptions, Transport } from '../core/types.js';
@@ -124,8 +125,11 @@ export interface CallOptions {
     | URLSearchParams;
   /** Any other body. */
   readonly body?: BodyInit;
-  /** Aborts the call. */
-  readonly signal?: AbortSignal;
+  /**
+   * Aborts the call. A `CallAbort` (call `abort(reason)` on it) does the same without the cost of an
+   * `AbortSignal`, for servers that make a call per request.
+   */
+  readonly signal?: AbortSignal | CallAbort;
   /** Overrides timeouts for this call; `false` turns them off. */
   readonly timeout?: TimeoutOptions | number | false;
   /** Overrides the client's `throwHttpErrors`. */

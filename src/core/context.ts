@@ -33,8 +33,9 @@ export class CallAbort implements AbortState {
    * A CallAbort that follows a caller's `AbortSignal`; call {@link CallAbort.detach} when the call is over so a
    * long-lived signal shared by many calls does not collect listeners.
    */
-  static fromSignal(signal: AbortSignal | undefined): CallAbort {
+  static fromSignal(signal: AbortSignal | CallAbort | undefined): CallAbort {
     if (!signal) return new CallAbort(true);
+    if (signal instanceof CallAbort) return signal;
     const abort = new CallAbort();
     if (signal.aborted) {
       abort.abort(signal.reason);
@@ -148,7 +149,7 @@ class Call implements CallContext {
 }
 
 interface CallInit {
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: AbortSignal | CallAbort | undefined;
   readonly tags: CallTags;
   readonly clock: Clock;
   readonly events: EventHub<ClientEvents>;

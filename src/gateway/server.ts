@@ -1,13 +1,13 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { type Client, createClient } from '../client/client.js';
-import { runWithContext } from '../core/ambient.js';
+import { CallAbort } from '../core/context.js';
 import {
+  AbortError,
   BodyTooLargeError,
   isInvalidOptionError,
   isReqforgeError,
@@ -24,6 +24,34 @@ import { makeProblem, problemFor, SECURITY_HEADERS, sendProblem } from './proble
 import { type GatewayStatus, renderStatusPage, sanitizeStatus, type UpstreamStatus } from './status-page.js';
 import { upstreamClientOptions } from './upstreams.js';
 import { type GatewayStore, loadWiring, type StoreEvents, type UpstreamAuth, type Wiring } from './wiring.js';
+
+/**
+ * Streams an upstream body to the caller. Hand-rolled rather than `stream/promises` `pipeline`, which builds
+ * and aborts an AbortController (and a DOMException) for every response. When either side fails or the
+ * caller goes away, both ends are torn down.
+ */
+function relay(body: Readable, res: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      body.off('error', onError);
+      res.off('close', onClose);
+      res.off('finish', done);
+      resolve();
+    };
+    const onError = () => {
+      res.destroy();
+      done();
+    };
+    const onClose = () => {
+      if (!body.readableEnded) body.destroy();
+      done();
+    };
+    body.on('error', onError);
+    res.on('close', onClose);
+    res.on('finish', done);
+    body.pipe(res);
+  });
+}
 
 /** Options of {@link startGateway}. */
 export interface GatewayOptions {
@@ -562,23 +590,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       req.pipe(limiter);
       req.on('error', (error) => limiter?.destroy(error));
     }
-    const abort = new AbortController();
+    // The request id goes out as a header directly: entering AsyncLocalStorage per request would make every
+    // promise in the process carry context.
+    headers[requestIdHeader] = requestId;
+    const abort = new CallAbort();
     res.on('close', () => {
-      if (!res.writableFinished) abort.abort();
+      if (!res.writableFinished) abort.abort(new AbortError());
     });
     upstream.stats.requests++;
     upstream.stats.inFlight++;
     try {
       let response: HttpResponse;
       try {
-        response = await runWithContext({ requestId }, () =>
-          upstream.client.request(method, rest.replace(/[{}]/g, encodeURIComponent) + query, {
-            headers,
-            ...(limiter && { body: limiter }),
-            signal: abort.signal,
-            throwHttpErrors: false,
-          }),
-        );
+        response = await upstream.client.request(method, rest.replace(/[{}]/g, encodeURIComponent) + query, {
+          headers,
+          ...(limiter && { body: limiter }),
+          signal: abort,
+          throwHttpErrors: false,
+        });
       } catch (thrown) {
         upstream.stats.errors++;
         if (limiter?.exceeded) {
@@ -618,13 +647,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         res.end();
         return name;
       }
-      try {
-        await pipeline(body, res);
-      } catch {
-        // The caller went away or the upstream broke mid-body: both ends are already torn down.
-        body.destroy();
-        res.destroy();
-      }
+      await relay(body, res);
       return name;
     } finally {
       upstream.stats.inFlight--;

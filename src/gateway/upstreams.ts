@@ -124,6 +124,8 @@ export function upstreamClientOptions(
     policies,
     throwHttpErrors: false,
     http,
+    // A custom auth header is a credential: redact it in errors and logs like the built-in secret headers.
+    ...(a?.type === 'header' && { redact: { headers: [a.name] } }),
   };
   return { options, auth, snapshots };
 }

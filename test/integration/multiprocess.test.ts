@@ -1,0 +1,249 @@
+// Issue 5: distributed single flight across processes. Four worker processes (each its own TokenManager,
+// as four replicas would be) share one token store and fire 1 000 concurrent calls each on a cold cache
+// through a reqforge client with OAuth2 client-credentials auth. The sandbox IdP must issue exactly one
+// token per store, and no call may fail. Run against Redis, PostgreSQL and the file store.
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
+import type { TokenStoreConfig } from '../../src/stores/connect.js';
+import { postgresSchema } from '../../src/stores/postgres.js';
+import { compileSrc } from '../helpers/compile.js';
+import { describeWithService, runId, SERVICE_URLS, serviceUp } from '../stores/services.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const WORKERS = 4;
+const CALLS = 1_000;
+
+/** What a worker reports after its burst (see token-worker.mjs). */
+interface WorkerResult {
+  pid: number;
+  ok: number;
+  failed: number;
+  errors: string[];
+  durationMs: number;
+  /** When the worker's manager had its token, in ms after "go". */
+  tokenMs: number;
+  acquired: ('provider' | 'store')[];
+  storeError: string[];
+  storeDown: number;
+  storeUp: number;
+  tokenStoreErrors: string[];
+  tokenFailures: string[];
+}
+
+type Message = { type: string; message?: string } & Partial<WorkerResult>;
+
+/** A forked worker with a "wait for the next message of this type" helper. */
+class Worker {
+  readonly child: ChildProcess;
+  readonly #waiting = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
+  #gone: Error | undefined;
+  stderr = '';
+
+  constructor(indexUrl: string) {
+    this.child = fork(join(here, 'token-worker.mjs'), [indexUrl], {
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      execArgv: ['--enable-source-maps'],
+    });
+    this.child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderr = (this.stderr + chunk.toString('utf8')).slice(-4_000);
+    });
+    this.child.on('message', (raw) => {
+      const m = raw as Message;
+      if (m.type === 'error') {
+        this.#failAll(new Error(`worker ${this.child.pid}: ${m.message}`));
+        return;
+      }
+      const waiter = this.#waiting.get(m.type);
+      this.#waiting.delete(m.type);
+      waiter?.resolve(m);
+    });
+    this.child.on('exit', (code, signal) => {
+      this.#gone = new Error(
+        `worker ${this.child.pid} exited (${signal ?? code})${this.stderr ? `:\n${this.stderr}` : ''}`,
+      );
+      this.#failAll(this.#gone);
+    });
+  }
+
+  #failAll(error: Error): void {
+    for (const w of this.#waiting.values()) w.reject(error);
+    this.#waiting.clear();
+  }
+
+  /** Resolves with the next message of `type` (register before sending the order that triggers it). */
+  next(type: string, timeoutMs = 20_000): Promise<Message> {
+    if (this.#gone) return Promise.reject(this.#gone);
+    return new Promise<Message>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(type);
+        reject(new Error(`worker ${this.child.pid}: no "${type}" within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#waiting.set(type, {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  send(message: object): void {
+    this.child.send(message);
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    if (this.child.connected) this.child.send({ type: 'exit' });
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+const redisUp = await serviceUp('redis');
+const postgresUp = await serviceUp('postgres');
+
+let idp: OAuthServer;
+let workers: Worker[] = [];
+const clients = {
+  redis: { id: runId('mp_redis'), secret: randomBytes(16).toString('hex') },
+  postgres: { id: runId('mp_postgres'), secret: randomBytes(16).toString('hex') },
+  file: { id: runId('mp_file'), secret: randomBytes(16).toString('hex') },
+};
+
+beforeAll(async () => {
+  const indexUrl = await compileSrc();
+  idp = await startOAuthServer({
+    clients: Object.fromEntries(Object.values(clients).map((c) => [c.id, c.secret])),
+  });
+  workers = Array.from({ length: WORKERS }, () => new Worker(indexUrl));
+  await Promise.all(workers.map((w) => w.next('loaded')));
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.stop()));
+  await idp?.close();
+});
+
+/**
+ * Sets up a replica in every worker over `store`, starts them together with one "go", and checks:
+ * exactly one token issued for the client id, every call answered 200 with that client's token.
+ */
+async function burst(label: keyof typeof clients, store: TokenStoreConfig): Promise<void> {
+  const client = clients[label];
+  const run = {
+    store,
+    tokenUrl: idp.tokenUrl,
+    apiUrl: idp.url,
+    clientId: client.id,
+    clientSecret: client.secret,
+    calls: CALLS,
+    connections: 16,
+  };
+  const before = idp.stats();
+  const ready = workers.map((w) => w.next('ready'));
+  for (const w of workers) w.send({ type: 'setup', run });
+  await Promise.all(ready);
+  // Every replica is connected to the store and has its client built: release them at once.
+  const started = performance.now();
+  const done = workers.map((w) => w.next('result', 30_000));
+  for (const w of workers) w.send({ type: 'go' });
+  const results = (await Promise.all(done)) as unknown as WorkerResult[];
+  const wallMs = Math.round(performance.now() - started);
+  const after = idp.stats();
+
+  const issued = after.tokensIssued[client.id] ?? 0;
+  const ok = results.reduce((n, r) => n + r.ok, 0);
+  const failed = results.reduce((n, r) => n + r.failed, 0);
+  const sources = results.flatMap((r) => r.acquired);
+  console.info(
+    `[multiprocess:${label}] ${WORKERS} workers × ${CALLS} calls: ok=${ok} failed=${failed} ` +
+      `tokensIssued=${issued} acquired=${sources.join(',')} wall=${wallMs}ms ` +
+      `per-worker=${results.map((r) => r.durationMs).join('/')}ms token-at=${results.map((r) => r.tokenMs).join('/')}ms`,
+  );
+
+  expect(results.flatMap((r) => r.errors)).toEqual([]);
+  expect(failed).toBe(0);
+  expect(ok).toBe(WORKERS * CALLS);
+  expect(issued).toBe(1);
+  // One replica fetched from the IdP; every other one adopted that token from the store.
+  expect(sources.filter((s) => s === 'provider')).toHaveLength(1);
+  expect(sources.filter((s) => s === 'store')).toHaveLength(WORKERS - 1);
+  // The store worked throughout: nothing was papered over by the resilient wrapper.
+  expect(results.flatMap((r) => [...r.storeError, ...r.tokenStoreErrors, ...r.tokenFailures])).toEqual([]);
+  expect(after.api.calls - before.api.calls).toBe(WORKERS * CALLS);
+  expect(after.api.unauthorized - before.api.unauthorized).toBe(0);
+}
+
+// Generous store timeouts: this test is about single flight, not about a store slowed by a busy CI box.
+const resilient = { timeoutMs: 5_000, retryAfterMs: 1_000 };
+
+/** Deletes every Redis key under `prefix`. */
+async function dropRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(SERVICE_URLS.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 100);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+const title = `${WORKERS} × ${CALLS} concurrent calls on a cold cache: 1 token, 0 failures`;
+
+describe(`TokenManager across ${WORKERS} processes sharing one store`, () => {
+  describeWithService('redis', redisUp, 'Redis', () => {
+    it(title, async () => {
+      const keyPrefix = `${runId('mp')}:`;
+      try {
+        await burst('redis', { type: 'redis', url: SERVICE_URLS.redis, keyPrefix, resilient });
+      } finally {
+        await dropRedisKeys(keyPrefix);
+      }
+    }, 40_000);
+  });
+
+  describeWithService('postgres', postgresUp, 'PostgreSQL', () => {
+    it(title, async () => {
+      const table = runId('mp');
+      const pool = new pg.Pool({ connectionString: SERVICE_URLS.postgres, max: 1 });
+      try {
+        // Created once here, so the workers' CREATE TABLE IF NOT EXISTS is a no-op.
+        await pool.query(postgresSchema(table));
+        await burst('postgres', { type: 'postgres', url: SERVICE_URLS.postgres, table, resilient });
+      } finally {
+        await pool.query(`DROP TABLE IF EXISTS ${table}, ${table}_leases`);
+        await pool.end();
+      }
+    }, 40_000);
+  });
+
+  describe('file store', () => {
+    it(title, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'reqforge-mp-'));
+      try {
+        await burst('file', { type: 'file', path: join(dir, 'tokens'), resilient });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }, 40_000);
+  });
+});
