@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { clients } from './clients.mjs';
+import { benchGateway } from './gateway.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -16,6 +17,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '2000' },
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
+    gateway: { type: 'boolean', default: true },
   },
 });
 const requests = Number(args.requests);
@@ -93,11 +95,32 @@ const results = instances.map((i) => ({
   rps: Math.round(median(i.rps)),
   ratio: Number(median(i.rps.map((rps, round) => rps / base[round])).toFixed(3)),
 }));
-if (args.json) {
-  process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-} else {
+log('');
+log('| client | req/s (median) | ratio to undici |');
+log('|---|---:|---:|');
+for (const r of results) log(`| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} |`);
+
+// The gateway section (skip with --no-gateway): ratios are to a bare @fastify/http-proxy on the same upstream.
+let gatewayRows = [];
+if (args.gateway && !only) {
   log('');
-  log('| client | req/s (median) | ratio to undici |');
-  log('|---|---:|---:|');
-  for (const r of results) log(`| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} |`);
+  log(
+    'gateway: reqforge gateway (OAuth2 token injection + standard policies + metrics) vs @fastify/http-proxy vs direct',
+  );
+  gatewayRows = await benchGateway({ concurrency, log });
+  log('');
+  log('| path | req/s (median) | ratio to fastify proxy | proxy CPU per request |');
+  log('|---|---:|---:|---:|');
+  for (const r of gatewayRows) {
+    log(
+      `| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${r.cpuPerRequestUs ? `${r.cpuPerRequestUs} µs` : ''} |`,
+    );
+  }
+}
+if (args.json) {
+  const rows = [
+    ...results,
+    ...gatewayRows.map((r) => ({ name: `gateway:${r.name}`, rps: r.rps, ratio: r.ratio })),
+  ];
+  process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 }

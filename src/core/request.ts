@@ -87,6 +87,7 @@ export class HttpRequest {
   readonly body: RequestBody | undefined;
   /** The redaction rules this request is shown with. */
   readonly redactor: Redactor;
+  #host: string | undefined;
 
   constructor(init: HttpRequestInit) {
     this.method = init.method;
@@ -109,8 +110,11 @@ export class HttpRequest {
 
   /** The host name and port, as in `api.example.com:8443`. */
   get host(): string {
-    const i = this.origin.indexOf('://');
-    return i === -1 ? this.origin : this.origin.slice(i + 3);
+    if (this.#host === undefined) {
+      const i = this.origin.indexOf('://');
+      this.#host = i === -1 ? this.origin : this.origin.slice(i + 3);
+    }
+    return this.#host;
   }
 
   /** A header's value by case-insensitive name. */

@@ -119,11 +119,21 @@ const HOP_BY_HOP = new Set([
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 /** Hop-by-hop headers plus the ones named in `Connection`. */
-function hopByHop(connection: string | string[] | undefined): Set<string> {
-  const set = new Set(HOP_BY_HOP);
+const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP);
+
+/** Hop-by-hop header names: the standard ones plus any the `Connection` header lists (no copy when it lists none). */
+function hopByHop(connection: string | string[] | undefined): ReadonlySet<string> {
   const list = Array.isArray(connection) ? connection.join(',') : connection;
-  if (list) for (const name of list.split(',')) set.add(name.trim().toLowerCase());
-  return set;
+  if (!list) return HOP_BY_HOP_SET;
+  let set: Set<string> | undefined;
+  for (const raw of list.split(',')) {
+    const name = raw.trim().toLowerCase();
+    if (!HOP_BY_HOP_SET.has(name)) {
+      set ??= new Set(HOP_BY_HOP);
+      set.add(name);
+    }
+  }
+  return set ?? HOP_BY_HOP_SET;
 }
 
 function hasControl(text: string): boolean {
@@ -654,6 +664,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  const durationChildren = new Map<string, { observe(value: number): void }>();
   // Node checks header and request timeouts on this interval; keep it well below the headers timeout.
   const checkEvery = Math.max(50, Math.min(30_000, Math.floor(config.limits.headersTimeout / 4)));
   const server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => {
@@ -664,14 +675,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     res.on('close', () => {
       inFlight--;
       inFlightGauge?.dec();
-      serverDuration?.observe(
-        {
-          method: KNOWN.has(req.method ?? '') ? (req.method as string) : '_OTHER',
-          route: meta.route,
-          status_code: String(res.statusCode),
-        },
-        (performance.now() - start) / 1000,
-      );
+      if (serverDuration) {
+        const method = KNOWN.has(req.method ?? '') ? (req.method as string) : '_OTHER';
+        const key = `${method} ${meta.route} ${res.statusCode}`;
+        let child = durationChildren.get(key);
+        if (!child) {
+          // Label-bound children skip prom-client's per-observe label hashing; routes are upstream names, so bounded.
+          child = serverDuration.labels({ method, route: meta.route, status_code: String(res.statusCode) });
+          durationChildren.set(key, child);
+        }
+        child.observe((performance.now() - start) / 1000);
+      }
       if (draining && inFlight === 0) drained?.();
     });
     handle(req, res, meta).catch((error: unknown) => {

@@ -283,6 +283,36 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   });
 
+  // prom-client hashes a label object on every observe; label-bound children cached by their values skip
+  // that on the hot path. Label values are already bounded, so the caches are too.
+  const durationChildren = new Map<string, { observe(v: number): void }>();
+  const observeDuration = (
+    method: string,
+    server: string,
+    status: string,
+    outcome: string,
+    service: string,
+    seconds: number,
+  ) => {
+    const key = `${method}\u0000${server}\u0000${status}\u0000${outcome}\u0000${service}`;
+    let child = durationChildren.get(key);
+    if (!child) {
+      child = duration.labels({ method, server_address: server, status_code: status, outcome, service });
+      durationChildren.set(key, child);
+    }
+    child.observe(seconds);
+  };
+  const attemptChildren = new Map<string, { inc(): void }>();
+  const countAttempt = (method: string, server: string, service: string) => {
+    const key = `${method}\u0000${server}\u0000${service}`;
+    let child = attemptChildren.get(key);
+    if (!child) {
+      child = attempts.labels({ method, server_address: server, service });
+      attemptChildren.set(key, child);
+    }
+    child.inc();
+  };
+
   const hostOf = (request: HttpRequest) => hosts.value(request.host);
   const serviceOf = (ctx: CallContext) => services.value(ctx.tags.service ?? '');
 
@@ -293,14 +323,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       const hub = client.events as unknown as EventHub<ClientEvents & ObservedEvents>;
       const offs = [
         hub.on('response', ({ request, response, ctx, duration: ms }) => {
-          duration.observe(
-            {
-              method: methodLabel(request.method),
-              server_address: hostOf(request),
-              status_code: String(response.status),
-              outcome: response.ok ? 'success' : 'http_error',
-              service: serviceOf(ctx),
-            },
+          observeDuration(
+            methodLabel(request.method),
+            hostOf(request),
+            String(response.status),
+            response.ok ? 'success' : 'http_error',
+            serviceOf(ctx),
             ms / 1000,
           );
         }),
@@ -318,11 +346,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           );
         }),
         hub.on('attempt', ({ request, ctx }) => {
-          attempts.inc({
-            method: methodLabel(request.method),
-            server_address: hostOf(request),
-            service: serviceOf(ctx),
-          });
+          countAttempt(methodLabel(request.method), hostOf(request), serviceOf(ctx));
         }),
         hub.on('retry', ({ request, ctx, delay, reason }) => {
           const labels = { server_address: hostOf(request), service: serviceOf(ctx) };

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedMap } from '../core/bounded-map.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { CircuitOpenError, InvalidOptionError } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
@@ -332,7 +332,7 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
   const isFailure = options.isFailure ?? isServiceFailure;
   // The breaker's clock: the option, else the clock of the client whose calls pass through.
   let clock = options.clock ?? systemClock;
-  const breakers = new LRUCache<string, Breaker>({ max: options.maxKeys ?? d.maxKeys });
+  const breakers = new BoundedMap<string, Breaker>(options.maxKeys ?? d.maxKeys);
   const listeners = new Set<EventHub<ClientEvents>>();
   const get = (key: string): Breaker => {
     let b = breakers.get(key);

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedMap } from '../core/bounded-map.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DroppedError, InvalidOptionError, RateLimitedError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
@@ -71,7 +71,7 @@ export class TokenBucketLimiter implements RateLimiter {
   readonly burst: number;
   readonly #interval: number;
   readonly #tolerance: number;
-  readonly #tat: LRUCache<string, { tat: number }>;
+  readonly #tat: BoundedMap<string, { tat: number }>;
   readonly #clock: Clock;
 
   constructor(options: TokenBucketOptions) {
@@ -97,7 +97,7 @@ export class TokenBucketLimiter implements RateLimiter {
       );
     this.#interval = this.window / this.limit;
     this.#tolerance = (this.burst - 1) * this.#interval;
-    this.#tat = new LRUCache({ max: options.maxKeys ?? 10_000 });
+    this.#tat = new BoundedMap(options.maxKeys ?? 10_000);
     this.#clock = options.clock ?? systemClock;
   }
 

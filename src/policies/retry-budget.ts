@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { BoundedMap } from '../core/bounded-map.js';
 import { InvalidOptionError } from '../core/errors.js';
 
 /** Retry budget settings (Envoy's retry budget). */
@@ -32,7 +32,7 @@ interface Counters {
 export class RetryBudget {
   readonly ratio: number;
   readonly minRetries: number;
-  readonly #hosts: LRUCache<string, Counters>;
+  readonly #hosts: BoundedMap<string, Counters>;
 
   constructor(options: RetryBudgetOptions = {}) {
     this.ratio = options.ratio ?? 0.2;
@@ -42,7 +42,7 @@ export class RetryBudget {
     if (!Number.isInteger(this.minRetries) || this.minRetries < 0) {
       throw new InvalidOptionError('retry.budget.minRetries', 'expected an integer >= 0');
     }
-    this.#hosts = new LRUCache({ max: options.maxKeys ?? 10_000 });
+    this.#hosts = new BoundedMap(options.maxKeys ?? 10_000);
   }
 
   #counters(host: string): Counters {

@@ -1,0 +1,117 @@
+// The gateway section of `npm run bench`: the same GETs at the same concurrency through the reqforge gateway
+// (OAuth2 token injection + standard policies + metrics), through a bare @fastify/http-proxy, and straight to
+// the upstream, in rotating rounds of one run. Ratios are per round against the fastify proxy.
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { Pool } from 'undici';
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function start(script, args) {
+  const child = fork(new URL(script, import.meta.url), args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const [chunk] = await once(child.stdout, 'data');
+  return { child, url: String(chunk).trim() };
+}
+
+function cpuOf(proc) {
+  if (!proc) return Promise.resolve(0);
+  return new Promise((resolve) => {
+    proc.child.once('message', (m) => resolve((m.cpu.user + m.cpu.system) / 1000));
+    proc.child.send('cpu');
+  });
+}
+
+async function drive(pool, path, total, concurrency) {
+  let next = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (next < total) {
+      next++;
+      const { statusCode, body } = await pool.request({ path, method: 'GET' });
+      await body.text();
+      if (statusCode !== 200) failed++;
+    }
+  };
+  const start = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  if (failed > 0) throw new Error(`${failed} of ${total} calls failed on ${path}`);
+  return total / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+/** Runs the gateway comparison and returns rows `{ name, rps, ratio }` (ratio to the fastify proxy). */
+export async function benchGateway({
+  requests = 3000,
+  concurrency = 50,
+  rounds = 15,
+  log = () => undefined,
+} = {}) {
+  const upstream = await start('./server.mjs', []);
+  const origin = upstream.url.startsWith('http') ? upstream.url : `http://127.0.0.1:${upstream.url}`;
+  const gateway = await start('./proxy-proc.mjs', ['gateway', origin]);
+  const fastify = await start('./proxy-proc.mjs', ['fastify', origin]);
+  const targets = [
+    {
+      name: 'direct',
+      pool: new Pool(origin, { connections: concurrency }),
+      path: '/json',
+      rps: [],
+      cpu: 0,
+      n: 0,
+    },
+    {
+      name: 'fastify-http-proxy',
+      proc: fastify,
+      pool: new Pool(fastify.url, { connections: concurrency }),
+      path: '/bench/json',
+      rps: [],
+      cpu: 0,
+      n: 0,
+    },
+    {
+      name: 'reqforge-gateway',
+      proc: gateway,
+      pool: new Pool(gateway.url, { connections: concurrency }),
+      path: '/bench/json',
+      rps: [],
+      cpu: 0,
+      n: 0,
+    },
+  ];
+  try {
+    for (const t of targets) await drive(t.pool, t.path, 1000, concurrency);
+    for (let round = 0; round < rounds; round++) {
+      const shift = round % targets.length;
+      for (const t of [...targets.slice(shift), ...targets.slice(0, shift)]) {
+        const before = await cpuOf(t.proc);
+        t.rps.push(await drive(t.pool, t.path, requests, concurrency));
+        t.cpu += (await cpuOf(t.proc)) - before;
+        t.n += requests;
+      }
+      if ((round + 1) % 3 === 0) log(`  gateway round ${round + 1}/${rounds} done`);
+    }
+  } finally {
+    for (const t of targets) await t.pool.close();
+    for (const p of [upstream, gateway, fastify]) p.child.kill();
+  }
+  const base = targets[1].rps;
+  return targets.map((t) => ({
+    name: t.name,
+    rps: Math.round(median(t.rps)),
+    ratio: Number(median(t.rps.map((r, i) => r / base[i])).toFixed(3)),
+    ...(t.proc && { cpuPerRequestUs: Number(((t.cpu * 1000) / t.n).toFixed(1)) }),
+  }));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const rows = await benchGateway({ log: (l) => console.log(l) });
+  console.log(
+    '\n| path | req/s (median) | ratio to fastify proxy | proxy CPU per request |\n|---|---:|---:|---:|',
+  );
+  for (const r of rows)
+    console.log(
+      `| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${r.cpuPerRequestUs ? `${r.cpuPerRequestUs} µs` : ''} |`,
+    );
+}

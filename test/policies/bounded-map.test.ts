@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { BoundedMap } from '../../src/core/bounded-map.js';
+import { circuitBreaker } from '../../src/index.js';
+
+describe('BoundedMap', () => {
+  it('never grows past its bound and keeps entries read since the last sweep', () => {
+    const map = new BoundedMap<string, number>(3);
+    map.set('a', 1);
+    map.set('b', 2);
+    map.set('c', 3);
+    expect(map.get('a')).toBe(1); // a gets a second chance
+    map.set('d', 4); // evicts b, the oldest entry not read
+    expect([...map.entries()].map(([k]) => k).sort()).toEqual(['a', 'c', 'd']);
+    for (let i = 0; i < 1000; i++) map.set(`k${i}`, i);
+    expect(map.size).toBe(3);
+  });
+
+  it('bounds keyed breaker state for a client that talks to many hosts', () => {
+    const breaker = circuitBreaker({ maxKeys: 50 });
+    for (let i = 0; i < 10_000; i++) breaker.breaker(`host-${i}:443`);
+    expect(breaker.snapshot().length).toBeLessThanOrEqual(50);
+  });
+});
