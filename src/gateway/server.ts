@@ -19,6 +19,7 @@ import type { HttpResponse } from '../core/response.js';
 import { isSecret } from '../core/secret.js';
 import type { Logger } from '../observability/logging.js';
 import { createMetrics, DEFAULT_BUCKETS, type Metrics, metricsText } from '../observability/metrics.js';
+import { TOKEN_KEY_ENV } from '../stores/encrypted.js';
 import { ConfigError, type GatewayConfig, type UpstreamConfig } from './config.js';
 import { makeProblem, problemFor, SECURITY_HEADERS, sendProblem } from './problem.js';
 import { type GatewayStatus, renderStatusPage, sanitizeStatus, type UpstreamStatus } from './status-page.js';
@@ -222,6 +223,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let ownsStore = false;
   const storeEvents = new EventHub<StoreEvents>();
   if (!store && wiring.stores && config.store.type !== 'memory') {
+    if (!('encryptionKeys' in config.store && config.store.encryptionKeys) && !process.env[TOKEN_KEY_ENV]) {
+      const message =
+        `reqforge gateway: the ${config.store.type} token store keeps tokens unencrypted at rest; ` +
+        `set store.encryptionKeys or ${TOKEN_KEY_ENV} (a 32-byte key, base64 or hex) to encrypt them.`;
+      process.emitWarning(message, { code: 'REQFORGE_STORE_UNENCRYPTED' });
+      logger?.warn({ store: config.store.type }, message);
+    }
     const raw: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(config.store)) {
       raw[k] = Array.isArray(v) ? v.map((x) => (isSecret(x) ? x.reveal() : x)) : isSecret(v) ? v.reveal() : v;

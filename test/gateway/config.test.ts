@@ -1,5 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these tests are about ${ENV} interpolation syntax.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import {
   parseGatewayConfigText,
   parseSize,
 } from '../../src/gateway/config.js';
+import { startGateway } from '../../src/gateway/server.js';
 
 function issues(fn: () => unknown): ConfigError['issues'] {
   try {
@@ -194,5 +195,41 @@ describe('bundled example', () => {
     expect(Object.keys(config.upstreams)).toEqual(['pets', 'chaos']);
     expect(config.upstreams.pets?.baseUrl).toBe('http://127.0.0.1:9999/api');
     expect(JSON.stringify(config)).not.toContain('demo-secret');
+  });
+});
+
+describe('store encryption warning', () => {
+  it('warns at start when a persistent store runs without an encryption key, and not with one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rf-warn-'));
+    const warnings: string[] = [];
+    const onWarning = (w: Error & { code?: string }) => warnings.push(String(w.code));
+    process.on('warning', onWarning);
+    const saved = process.env.REQFORGE_TOKEN_KEY;
+    delete process.env.REQFORGE_TOKEN_KEY;
+    try {
+      const plain = await startGateway({
+        config: parseGatewayConfig({ store: { type: 'file', path: join(dir, 'a') }, upstreams: {} }),
+        port: 0,
+      });
+      await plain.close();
+      const keyed = await startGateway({
+        config: parseGatewayConfig({
+          store: {
+            type: 'file',
+            path: join(dir, 'b'),
+            encryptionKeys: [Buffer.alloc(32, 7).toString('base64')],
+          },
+          upstreams: {},
+        }),
+        port: 0,
+      });
+      await keyed.close();
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w === 'REQFORGE_STORE_UNENCRYPTED')).toHaveLength(1);
+    } finally {
+      process.off('warning', onWarning);
+      if (saved !== undefined) process.env.REQFORGE_TOKEN_KEY = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
