@@ -2,9 +2,8 @@
 // (built by createTokenStore, so wrapped in the resilient wrapper) serves steady OAuth2-authenticated
 // traffic while its private redis-server is SIGKILLed and restarted. Short-lived tokens make the manager
 // refresh through the store every ~0.5 s, so the outage hits the token path, not just an idle connection.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clientCredentials } from '../../src/auth/oauth2.js';
@@ -15,51 +14,8 @@ import { EventHub } from '../../src/core/events.js';
 import { startOAuthServer } from '../../src/sandbox/oauth.js';
 import { createTokenStore } from '../../src/stores/connect.js';
 import { ResilientTokenStore, type StoreEvents } from '../../src/stores/resilient.js';
-import { IN_CI, runId, tcpReachable } from '../stores/services.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts a throwaway redis-server (no persistence: a restart comes back empty) and waits for its port. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  let failure: Error | undefined;
-  child.once('error', (error) => {
-    failure = error;
-  });
-  for (let i = 0; i < 100; i++) {
-    if (failure) throw new Error(`cannot start redis-server: ${failure.message}`);
-    if (await tcpReachable('127.0.0.1', port, 100)) return child;
-    await sleep(20);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server did not start on ${port}`);
-}
-
-function killed(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGKILL');
-  return exited;
-}
-
-const haveRedisServer = await new Promise<boolean>((resolve) => {
-  const probe = spawn('redis-server', ['--version'], { stdio: 'ignore' });
-  probe.once('error', () => resolve(false));
-  probe.once('exit', (code) => resolve(code === 0));
-});
+import { freePort, haveRedisServer, killed, startRedis } from '../helpers/redis-server.js';
+import { IN_CI, runId } from '../stores/services.js';
 
 describe.skipIf(!haveRedisServer && !IN_CI)(
   `Redis killed and restarted under OAuth2 traffic${haveRedisServer ? '' : ' [skipped: redis-server is not installed; CI=true fails instead]'}`,

@@ -1,5 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryTokenStore } from '../../src/stores/memory.js';
@@ -7,8 +6,9 @@ import { RedisTokenStore } from '../../src/stores/redis.js';
 import { isDegradedLease, ResilientTokenStore, type StoreEvents } from '../../src/stores/resilient.js';
 import type { Lease, TokenStore } from '../../src/stores/types.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
+import { freePort, haveRedisServer, startRedis } from '../helpers/redis-server.js';
 import { runStoreContract } from './contract.js';
-import { IN_CI, tcpReachable } from './services.js';
+import { IN_CI } from './services.js';
 
 /** A store whose behaviour the test switches: working, failing, or hanging. */
 class FlakyStore implements TokenStore {
@@ -155,39 +155,6 @@ runStoreContract('resilient(memory)', async () => {
     advance: (ms) => clock.advance(ms),
     cleanup: () => store.close(),
   };
-});
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  for (let i = 0; i < 100; i++) {
-    if (await tcpReachable('127.0.0.1', port, 100)) return child;
-    await sleep(20);
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server did not start on ${port}`);
-}
-
-const haveRedisServer = await new Promise<boolean>((resolve) => {
-  const probe = spawn('redis-server', ['--version'], { stdio: 'ignore' });
-  probe.once('error', () => resolve(false));
-  probe.once('exit', (code) => resolve(code === 0));
 });
 
 describe.skipIf(!haveRedisServer && !IN_CI)(
