@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Clock, systemClock } from '../core/clock.js';
+import { createLease } from './lease.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link FileTokenStore}. */
@@ -136,21 +137,14 @@ export class FileTokenStore implements TokenStore {
   async close(): Promise<void> {}
 
   #lease(key: string, path: string, owner: string): Lease {
-    let released = false;
-    return {
-      key,
-      owner,
-      release: async () => {
-        if (released) return;
-        released = true;
-        // Same guard as a stealer: if someone is stealing our expired lease, it is theirs now.
-        await this.#guarded(path, owner, async () => {
-          const current = await readLease(path);
-          if (current?.owner === owner) await unlink(path).catch(() => undefined);
-          return true;
-        });
-      },
-    };
+    return createLease(key, owner, async () => {
+      // Same guard as a stealer: if someone is stealing our expired lease, it is theirs now.
+      await this.#guarded(path, owner, async () => {
+        const current = await readLease(path);
+        if (current?.owner === owner) await unlink(path).catch(() => undefined);
+        return true;
+      });
+    });
   }
 
   /** Runs `fn` holding the exclusive guard for the lease state "held by `owner`"; false when busy. */

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Client, ClientOptions, ServerOptions } from 'memjs';
 import { type Clock, systemClock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { createLease } from './lease.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link MemcachedTokenStore}. */
@@ -152,19 +153,12 @@ export class MemcachedTokenStore implements TokenStore {
   }
 
   #lease(key: string, name: string, owner: string): Lease {
-    let released = false;
-    return {
-      key,
-      owner,
-      release: async () => {
-        if (released) return;
-        released = true;
-        await this.#guarded(name, owner, async () => {
-          if ((await this.#read(name))?.owner === owner) await this.#client.delete(name);
-          return true;
-        });
-      },
-    };
+    return createLease(key, owner, async () => {
+      await this.#guarded(name, owner, async () => {
+        if ((await this.#read(name))?.owner === owner) await this.#client.delete(name);
+        return true;
+      });
+    });
   }
 
   async #read(name: string): Promise<{ owner: string; expiresAt: number } | undefined> {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
+import { createLease } from './lease.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link MemoryTokenStore}. */
@@ -50,13 +51,9 @@ export class MemoryTokenStore implements TokenStore {
     if (held && held.expiresAt > now) return undefined;
     const owner = randomUUID();
     this.#leases.set(key, { owner, expiresAt: now + ttlMs });
-    return {
-      key,
-      owner,
-      release: async () => {
-        if (this.#leases.get(key)?.owner === owner) this.#leases.delete(key);
-      },
-    };
+    return createLease(key, owner, async () => {
+      if (this.#leases.get(key)?.owner === owner) this.#leases.delete(key);
+    });
   }
 
   async close(): Promise<void> {

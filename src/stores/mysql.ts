@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Pool as CallbackPool } from 'mysql2';
 import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
 import { InvalidOptionError } from '../core/errors.js';
+import { createLease } from './lease.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link MysqlTokenStore}. */
@@ -158,16 +159,9 @@ export class MysqlTokenStore implements TokenStore {
       hash,
     ]);
     if ((rows[0] as { owner: string } | undefined)?.owner !== owner) return undefined;
-    let released = false;
-    return {
-      key,
-      owner,
-      release: async () => {
-        if (released) return;
-        released = true;
-        await this.#pool.query(`DELETE FROM ${leases} WHERE key_hash = ? AND owner = ?`, [hash, owner]);
-      },
-    };
+    return createLease(key, owner, async () => {
+      await this.#pool.query(`DELETE FROM ${leases} WHERE key_hash = ? AND owner = ?`, [hash, owner]);
+    });
   }
 
   async close(): Promise<void> {

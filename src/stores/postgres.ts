@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Pool, PoolConfig } from 'pg';
 import { InvalidOptionError } from '../core/errors.js';
+import { createLease } from './lease.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link PostgresTokenStore}. */
@@ -153,16 +154,9 @@ export class PostgresTokenStore implements TokenStore {
       [hash, owner, Math.max(1, Math.ceil(ttlMs))],
     );
     if (result.rows.length === 0) return undefined;
-    let released = false;
-    return {
-      key,
-      owner,
-      release: async () => {
-        if (released) return;
-        released = true;
-        await this.#pool.query(`DELETE FROM ${leases} WHERE key_hash = $1 AND owner = $2`, [hash, owner]);
-      },
-    };
+    return createLease(key, owner, async () => {
+      await this.#pool.query(`DELETE FROM ${leases} WHERE key_hash = $1 AND owner = $2`, [hash, owner]);
+    });
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { createLease } from './lease.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link RedisTokenStore}. */
@@ -96,16 +97,9 @@ export class RedisTokenStore implements TokenStore {
     const owner = randomUUID();
     const ok = await this.#client.set(name, owner, 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
     if (ok !== 'OK') return undefined;
-    let released = false;
-    return {
-      key,
-      owner,
-      release: async () => {
-        if (released) return;
-        released = true;
-        await this.#client.eval(RELEASE, 1, name, owner);
-      },
-    };
+    return createLease(key, owner, async () => {
+      await this.#client.eval(RELEASE, 1, name, owner);
+    });
   }
 
   async close(): Promise<void> {

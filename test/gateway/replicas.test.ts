@@ -1,9 +1,3 @@
-// Issue 6: gateway replicas share OAuth2 tokens through one Redis store. Three gateways run in separate child
-// processes (replica-worker.mjs, on the compiled sources), so nothing is shared in memory; a sandbox OAuth2
-// server and a sandbox upstream run in this process with a fresh client id. 2 000 concurrent calls spread
-// round-robin over the replicas reach an OAuth2-protected route (the sandbox IdP's /api/me, which checks every
-// bearer token): all must succeed, and the IdP must have issued exactly one token for that client.
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +6,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { type SandboxUpstream, startSandboxUpstream } from '../../src/sandbox/upstream.js';
+import { ChildWorker, type WorkerMessage } from '../helpers/child-worker.js';
 import { compileSrc } from '../helpers/compile.js';
 import { describeWithService, runId, SERVICE_URLS, serviceUp } from '../stores/services.js';
 
@@ -19,83 +14,21 @@ const here = dirname(fileURLToPath(import.meta.url));
 const REPLICAS = 3;
 const CALLS = 2_000;
 
-type Message = { type: string; message?: string; url?: string; pid?: number };
+type Message = WorkerMessage & { url?: string; pid?: number };
 
 /** One gateway replica in its own process, with a "wait for the next message of this type" helper. */
-class Replica {
-  readonly child: ChildProcess;
-  readonly #waiting = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
-  #gone: Error | undefined;
-  stderr = '';
+class Replica extends ChildWorker<Message> {
   url = '';
 
   constructor(gatewayModuleUrl: string) {
-    this.child = fork(join(here, 'replica-worker.mjs'), [gatewayModuleUrl], {
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      execArgv: ['--enable-source-maps'],
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString('utf8')).slice(-4_000);
-    });
-    this.child.on('message', (raw) => {
-      const m = raw as Message;
-      if (m.type === 'error') {
-        this.#failAll(new Error(`replica ${this.child.pid}: ${m.message}`));
-        return;
-      }
-      const waiter = this.#waiting.get(m.type);
-      this.#waiting.delete(m.type);
-      waiter?.resolve(m);
-    });
-    this.child.on('exit', (code, signal) => {
-      this.#gone = new Error(
-        `replica ${this.child.pid} exited (${signal ?? code})${this.stderr ? `:\n${this.stderr}` : ''}`,
-      );
-      this.#failAll(this.#gone);
-    });
-  }
-
-  #failAll(error: Error): void {
-    for (const w of this.#waiting.values()) w.reject(error);
-    this.#waiting.clear();
-  }
-
-  /** Resolves with the next message of `type` (register before sending the order that triggers it). */
-  next(type: string, timeoutMs = 20_000): Promise<Message> {
-    if (this.#gone) return Promise.reject(this.#gone);
-    return new Promise<Message>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(type);
-        reject(new Error(`replica ${this.child.pid}: no "${type}" within ${timeoutMs} ms\n${this.stderr}`));
-      }, timeoutMs);
-      this.#waiting.set(type, {
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-    });
+    super(join(here, 'replica-worker.mjs'), [gatewayModuleUrl], { stdout: 'ignore' });
   }
 
   async start(config: object): Promise<string> {
     const listening = this.next('listening');
-    this.child.send({ type: 'start', config });
-    this.url = (await listening).url ?? '';
+    this.send({ type: 'start', config });
+    this.url = String((await listening).url ?? '');
     return this.url;
-  }
-
-  /** Asks the replica to close its gateway and leave; kills it if it has not gone within 3 s. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    if (this.child.connected) this.child.send({ type: 'exit' });
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 3_000);
-    await exited;
-    clearTimeout(timer);
   }
 }
 

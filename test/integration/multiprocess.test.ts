@@ -1,8 +1,3 @@
-// Issue 5: distributed single flight across processes. Four worker processes (each its own TokenManager,
-// as four replicas would be) share one token store and fire 1 000 concurrent calls each on a cold cache
-// through a reqforge client with OAuth2 client-credentials auth. The sandbox IdP must issue exactly one
-// token per store, and no call may fail. Run against Redis, PostgreSQL and the file store.
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import type { TokenStoreConfig } from '../../src/stores/connect.js';
 import { postgresSchema } from '../../src/stores/postgres.js';
+import { ChildWorker, type WorkerMessage } from '../helpers/child-worker.js';
 import { compileSrc } from '../helpers/compile.js';
 import { describeWithService, runId, SERVICE_URLS, serviceUp } from '../stores/services.js';
 
@@ -38,78 +34,16 @@ interface WorkerResult {
   tokenFailures: string[];
 }
 
-type Message = { type: string; message?: string } & Partial<WorkerResult>;
+type Message = WorkerMessage & Partial<WorkerResult>;
 
 /** A forked worker with a "wait for the next message of this type" helper. */
-class Worker {
-  readonly child: ChildProcess;
-  readonly #waiting = new Map<string, { resolve: (m: Message) => void; reject: (e: Error) => void }>();
-  #gone: Error | undefined;
-  stderr = '';
-
+class Worker extends ChildWorker<Message> {
   constructor(indexUrl: string) {
-    this.child = fork(join(here, 'token-worker.mjs'), [indexUrl], {
-      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-      execArgv: ['--enable-source-maps'],
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr = (this.stderr + chunk.toString('utf8')).slice(-4_000);
-    });
-    this.child.on('message', (raw) => {
-      const m = raw as Message;
-      if (m.type === 'error') {
-        this.#failAll(new Error(`worker ${this.child.pid}: ${m.message}`));
-        return;
-      }
-      const waiter = this.#waiting.get(m.type);
-      this.#waiting.delete(m.type);
-      waiter?.resolve(m);
-    });
-    this.child.on('exit', (code, signal) => {
-      this.#gone = new Error(
-        `worker ${this.child.pid} exited (${signal ?? code})${this.stderr ? `:\n${this.stderr}` : ''}`,
-      );
-      this.#failAll(this.#gone);
-    });
+    super(join(here, 'token-worker.mjs'), [indexUrl]);
   }
 
-  #failAll(error: Error): void {
-    for (const w of this.#waiting.values()) w.reject(error);
-    this.#waiting.clear();
-  }
-
-  /** Resolves with the next message of `type` (register before sending the order that triggers it). */
-  next(type: string, timeoutMs = 20_000): Promise<Message> {
-    if (this.#gone) return Promise.reject(this.#gone);
-    return new Promise<Message>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(type);
-        reject(new Error(`worker ${this.child.pid}: no "${type}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#waiting.set(type, {
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-    });
-  }
-
-  send(message: object): void {
-    this.child.send(message);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    if (this.child.connected) this.child.send({ type: 'exit' });
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 2_000);
-    await exited;
-    clearTimeout(timer);
+  override stop(): Promise<void> {
+    return super.stop(2_000);
   }
 }
 

@@ -1,15 +1,15 @@
 import { fork } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import ts from 'typescript';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileTokenStore } from '../../src/stores/file.js';
 import { FakeClock } from '../../src/testing/fake-clock.js';
+import { compileSrc } from '../helpers/compile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
+const _root = resolve(here, '../..');
 let dir: string;
 
 beforeAll(async () => {
@@ -68,19 +68,8 @@ describe('FileTokenStore on disk', () => {
   });
 
   it('8 processes writing and reading the same keys for 3 s never see a torn value', async () => {
-    // Children run plain JS: compile the store (and the clock it imports) with TypeScript.
-    const out = join(dir, 'compiled');
-    for (const file of ['src/stores/file.ts', 'src/core/clock.ts']) {
-      const source = await readFile(join(root, file), 'utf8');
-      const { outputText } = ts.transpileModule(source, {
-        compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
-      });
-      const target = join(out, file.replace(/^src\//, '').replace(/\.ts$/, '.js'));
-      await mkdir(dirname(target), { recursive: true });
-      await writeFile(target, outputText);
-    }
-    await writeFile(join(out, 'package.json'), '{"type":"module"}');
-    const modulePath = pathToFileURL(join(out, 'stores', 'file.js')).href;
+    // Children run plain JS: the shared test build of src/.
+    const modulePath = new URL('stores/file.js', await compileSrc()).href;
     const shared = join(dir, 'shared');
     type Stats = {
       writes: number;
