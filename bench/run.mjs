@@ -10,6 +10,7 @@ import { clients } from './clients.mjs';
 import { benchGateway } from './gateway.mjs';
 
 const { values: args } = parseArgs({
+  allowNegative: true,
   options: {
     requests: { type: 'string', default: '4000' },
     concurrency: { type: 'string', default: '50' },

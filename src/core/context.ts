@@ -21,7 +21,8 @@ export class CallAbort implements AbortState {
   reason: unknown = undefined;
   /** True when nothing can ever abort it (no caller signal, no timeout): transports may ignore it. */
   readonly inert: boolean;
-  #listeners: AbortListener[] | undefined;
+  // Listener functions and linked children (aborted with this one's reason), in the order they were added.
+  #listeners: (AbortListener | CallAbort)[] | undefined;
   #controller: AbortController | undefined;
   #detach: (() => void) | undefined;
 
@@ -53,33 +54,41 @@ export class CallAbort implements AbortState {
     this.#detach = undefined;
   }
 
-  /** Aborts with `reason` (once) and tells every listener. */
+  /** Aborts with `reason` (once) and tells every listener and linked child. */
   abort(reason: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
     const listeners = this.#listeners;
     this.#listeners = undefined;
-    if (listeners) for (const l of listeners) l();
+    if (listeners) for (const l of listeners) typeof l === 'function' ? l() : l.abort(reason);
     this.#controller?.abort(reason);
   }
 
-  /** A child that aborts when this one does; call the returned function to unlink it. */
-  child(): [CallAbort, () => void] {
+  /**
+   * Makes `child` abort when this one does (at once if this one already has), until {@link CallAbort.unlink}.
+   * An inert parent can never abort, so linking to it costs nothing.
+   */
+  link(child: CallAbort): void {
+    if (this.aborted) child.abort(this.reason);
+    else if (!this.inert) this.#add(child);
+  }
+
+  /** Undoes {@link CallAbort.link}. */
+  unlink(child: CallAbort): void {
+    this.#remove(child);
+  }
+
+  /** A new linked child; call {@link CallAbort.unlink} with it when done. */
+  child(): CallAbort {
     const child = new CallAbort();
-    if (this.aborted) {
-      child.abort(this.reason);
-      return [child, () => undefined];
-    }
-    const follow = () => child.abort(this.reason);
-    this.on('abort', follow);
-    return [child, () => this.removeListener('abort', follow)];
+    this.link(child);
+    return child;
   }
 
   /** Adds an abort listener (EventEmitter style, as undici expects). */
   on(_event: 'abort', listener: AbortListener): this {
-    if (this.#listeners) this.#listeners.push(listener);
-    else this.#listeners = [listener];
+    this.#add(listener);
     return this;
   }
 
@@ -88,13 +97,23 @@ export class CallAbort implements AbortState {
     return this.on(event, listener);
   }
 
+  #add(entry: AbortListener | CallAbort): void {
+    if (this.#listeners) this.#listeners.push(entry);
+    else this.#listeners = [entry];
+  }
+
+  #remove(entry: AbortListener | CallAbort): void {
+    const list = this.#listeners;
+    if (!list) return;
+    // Listeners mostly go in the reverse order they came (nested layers), so look from the end.
+    const i = list.lastIndexOf(entry);
+    if (i === list.length - 1) list.pop();
+    else if (i !== -1) list.splice(i, 1);
+  }
+
   /** Removes an abort listener. */
   removeListener(_event: 'abort', listener: AbortListener): this {
-    const list = this.#listeners;
-    if (list) {
-      const i = list.indexOf(listener);
-      if (i !== -1) list.splice(i, 1);
-    }
+    this.#remove(listener);
     return this;
   }
 

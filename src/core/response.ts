@@ -27,8 +27,8 @@ export type ResponseHeaders = Readonly<Record<string, string | string[] | undefi
 export interface HttpResponseInit {
   readonly status: number;
   readonly headers: ResponseHeaders;
-  /** The body stream; for undici, its `BodyReadable`. */
-  readonly body: Readable;
+  /** The body: a {@link BodySource} (what the undici transport gives) or a Node stream. */
+  readonly body: Readable | BodySource;
   readonly request: HttpRequest;
   /** Milliseconds from sending to receiving the headers. */
   readonly elapsed: number;
@@ -42,6 +42,22 @@ export const DEFAULT_MAX_BODY_SIZE = 50 * 1024 * 1024;
 interface FastBody {
   text(): Promise<string>;
   dump(opts?: { limit: number }): Promise<void>;
+}
+
+/**
+ * A response body a transport hands over without building a Node stream first: read whole (the common case,
+ * and the cheapest), discarded, or turned into a stream only when someone asks for one. The undici transport's
+ * bodies are these; a transport may also give a plain `Readable`.
+ */
+export abstract class BodySource {
+  /** The whole body as UTF-8 text; fails with {@link BodyTooLargeError} past `limit` bytes. */
+  abstract text(limit: number): Promise<string>;
+  /** The whole body as one Buffer; fails with {@link BodyTooLargeError} past `limit` bytes. */
+  abstract buffer(limit: number): Promise<Buffer>;
+  /** Discards the body: reads at most `limit` more bytes, then closes the connection instead. Never fails. */
+  abstract dump(limit: number): Promise<void>;
+  /** The body (what has not been read yet) as a Node stream, with backpressure. */
+  abstract stream(): Readable;
 }
 
 /**
@@ -60,7 +76,7 @@ export class HttpResponse {
   readonly elapsed: number;
   /** How many attempts the call made, retries included. */
   attempts = 1;
-  readonly #body: Readable;
+  readonly #body: Readable | BodySource;
   readonly #limit: number;
   #used = false;
 
@@ -86,7 +102,8 @@ export class HttpResponse {
   /** The body as a Node.js stream. Taking it marks the body used. */
   get body(): Readable {
     this.#used = true;
-    return this.#body;
+    const body = this.#body;
+    return body instanceof BodySource ? body.stream() : body;
   }
 
   /** A header's value by case-insensitive name; repeated headers are joined with `, `. */
@@ -112,7 +129,11 @@ export class HttpResponse {
   /** The whole body as bytes, up to the body size limit. */
   async bytes(): Promise<Uint8Array> {
     try {
-      return new Uint8Array(await readLimited(this.#take(), this.#limit, this.request));
+      const source = this.#source();
+      const buffer = source
+        ? await source.buffer(this.#limit)
+        : await readLimited(this.#take(), this.#limit, this.request);
+      return new Uint8Array(buffer);
     } catch (error) {
       throw toReqforgeError(error, this.request);
     }
@@ -159,6 +180,7 @@ export class HttpResponse {
     if (this.#used) return;
     this.#used = true;
     const body = this.#body;
+    if (body instanceof BodySource) return body.dump(65_536);
     try {
       if (typeof (body as unknown as FastBody).dump === 'function') {
         await (body as unknown as FastBody).dump({ limit: 65_536 });
@@ -182,6 +204,8 @@ export class HttpResponse {
   }
 
   #readText(): Promise<string> {
+    const source = this.#source();
+    if (source) return source.text(this.#limit);
     const body = this.#take();
     const length = Number(this.headers['content-length']);
     // undici bodies of a known, acceptable size are read by undici's own fast consumer.
@@ -191,14 +215,28 @@ export class HttpResponse {
     return readLimited(body, this.#limit, this.request).then((b) => b.toString('utf8'));
   }
 
-  #take(): Readable {
+  /** The body source, marking the body used, when the transport gave one; else undefined. */
+  #source(): BodySource | undefined {
+    const body = this.#body;
+    if (!(body instanceof BodySource)) return undefined;
+    this.#checkUnused();
+    this.#used = true;
+    return body;
+  }
+
+  #checkUnused(): void {
     if (this.#used) {
       throw new ReqforgeError('The response body was already read or discarded', 'ERR_BODY_USED', {
         request: this.request,
       });
     }
+  }
+
+  #take(): Readable {
+    this.#checkUnused();
     this.#used = true;
-    return this.#body;
+    const body = this.#body;
+    return body instanceof BodySource ? body.stream() : body;
   }
 }
 

@@ -50,7 +50,7 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /**
    * The call's abort state (cheap, EventEmitter-like, accepted by undici as a signal). A policy that adds
-   * a deadline replaces it with `abort.child()` and restores it when done.
+   * a deadline replaces it with a linked child (`abort.link(child)`) and restores it when done.
    */
   abort: CallAbort;
   /** Monotonic time (see {@link Clock.now}) by which the call must finish; `Infinity` when unbounded. */

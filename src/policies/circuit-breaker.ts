@@ -64,6 +64,10 @@ export const CIRCUIT_BREAKER_DEFAULTS = {
 } as const;
 
 const BUCKETS = 10;
+/** {@link Breaker.admit}: the call may go. */
+const ALLOWED = -1;
+/** {@link Breaker.admit}: the call may go as a half-open probe. */
+const ALLOWED_PROBE = -2;
 
 /** A JSON-safe snapshot of one breaker, for status pages, persistence and `restore()`. */
 export interface BreakerSnapshot {
@@ -121,6 +125,17 @@ export class Breaker {
     if (this.#probesInFlight + this.#probeSuccesses >= this.#s.halfOpenProbes) return 0;
     this.#probesInFlight++;
     return undefined;
+  }
+
+  /**
+   * {@link Breaker.tryAcquire} in one step for the policy's hot path: {@link ALLOWED}, {@link ALLOWED_PROBE}, or
+   * the milliseconds (>= 0) until it may half-open when refused.
+   * @internal
+   */
+  admit(now: number): number {
+    if (this.#state === 'closed') return ALLOWED;
+    const refused = this.tryAcquire(now);
+    return refused === undefined ? ALLOWED_PROBE : refused;
   }
 
   /** Records the outcome of an allowed call: `undefined` for one that counts neither way (aborted). */
@@ -334,6 +349,7 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
   let clock = options.clock ?? systemClock;
   const breakers = new BoundedMap<string, Breaker>(options.maxKeys ?? d.maxKeys);
   const listeners = new Set<EventHub<ClientEvents>>();
+  let lastHub: EventHub<ClientEvents> | undefined;
   const get = (key: string): Breaker => {
     let b = breakers.get(key);
     if (!b) {
@@ -364,21 +380,27 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
     wrap:
       (next: Handler): Handler =>
       async (request, ctx) => {
-        listeners.add(ctx.events);
+        if (ctx.events !== lastHub) {
+          listeners.add(ctx.events);
+          lastHub = ctx.events;
+        }
         if (!options.clock) clock = ctx.clock;
         const breaker = get(keyOf(request, ctx));
-        const now = clock.now();
-        const wasHalfOpen = breaker.state(now) === 'half-open';
-        const refused = breaker.tryAcquire(now);
-        if (refused !== undefined) throw new CircuitOpenError(breaker.key, refused, { request });
+        const startedAt = clock.now();
+        const admitted = breaker.admit(startedAt);
+        if (admitted >= 0) throw new CircuitOpenError(breaker.key, admitted, { request });
+        const probe = admitted === ALLOWED_PROBE;
         try {
           const response = await next(request, ctx);
-          breaker.record(clock.now(), isFailure({ response }, ctx), wasHalfOpen);
+          const failed =
+            isFailure === isServiceFailure ? response.status >= 500 : isFailure({ response }, ctx);
+          // A success is counted in the window at the time it started; a failure at the time it happened.
+          breaker.record(failed ? clock.now() : startedAt, failed, probe);
           return response;
         } catch (thrown) {
           const error = toReqforgeError(thrown, request, ctx.abort);
           const counts = error.code === 'ERR_ABORTED' ? undefined : isFailure({ error }, ctx);
-          breaker.record(clock.now(), counts, wasHalfOpen);
+          breaker.record(clock.now(), counts, probe);
           throw error;
         }
       },

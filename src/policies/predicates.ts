@@ -55,10 +55,8 @@ export function anyOf(...predicates: OutcomePredicate[]): OutcomePredicate {
 }
 
 /** The default retry predicate: {@link DEFAULT_RETRY_STATUSES} and {@link DEFAULT_RETRY_ERRORS}. */
-export const isTransient: OutcomePredicate = anyOf(
-  onStatus(DEFAULT_RETRY_STATUSES),
-  onErrorCode(DEFAULT_RETRY_ERRORS),
-);
+export const isTransient: OutcomePredicate = (o) =>
+  o.response ? DEFAULT_RETRY_STATUSES.has(o.response.status) : DEFAULT_RETRY_ERRORS.has(o.error.code);
 
 /**
  * The default breaker failure predicate: 5xx statuses, network errors and timeouts. 4xx statuses are the

@@ -11,10 +11,14 @@ import type { CallContext, Handler, Policy } from '../core/types.js';
 export type Reservation =
   | {
       readonly ok: true;
-      readonly wait: number /** Gives the slot back (the caller gave up). */;
+      readonly wait: number;
+      /** Gives a queued slot back (the caller gave up); a permit that starts at once (`wait` 0) is used at once. */
       cancel(): void;
     }
   | { readonly ok: false /** Milliseconds until a permit is expected. */; readonly retryAfter: number };
+
+/** The reservation of a permit that starts now: shared, as there is nothing to give back once it is used. */
+const GRANTED: Reservation = Object.freeze({ ok: true, wait: 0, cancel: () => undefined });
 
 /** Per-key limiter state for status pages. */
 export interface LimiterSnapshot {
@@ -118,6 +122,7 @@ export class TokenBucketLimiter implements RateLimiter {
     if (wait > maxWait) return { ok: false, retryAfter: wait };
     const next = tat + this.#interval;
     state.tat = next;
+    if (wait === 0) return GRANTED;
     return {
       ok: true,
       wait,
@@ -244,9 +249,11 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
     if (ctx.events.has('rateLimit')) ctx.events.emit('rateLimit', { key, outcome, wait });
   };
 
-  const afterResponse = async (key: string, response: HttpResponse, ctx: CallContext) => {
-    const wait = parseRateLimitWait(response.headers, ctx.clock.wallNow());
-    if (wait !== undefined && wait > 0) await limiter.pause(key, wait);
+  const enter = (key: string) => waiting.set(key, (waiting.get(key) ?? 0) + 1);
+  const leave = (key: string) => {
+    const n = (waiting.get(key) ?? 1) - 1;
+    if (n === 0) waiting.delete(key);
+    else waiting.set(key, n);
   };
 
   return {
@@ -261,76 +268,118 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
       keys: limiter.snapshot(),
       stats: stats(),
     }),
-    wrap:
-      (next: Handler): Handler =>
-      async (request, ctx) => {
-        const key = keyOf(request, ctx);
-        let budget = 0;
-        if (strategy === 'queue') {
-          if ((waiting.get(key) ?? 0) >= queueSize) {
-            counters.raised++;
-            emit(ctx, key, 'raised', 0);
-            throw new RateLimitedError(key, limiter.window / limiter.limit, 'queue-full', { request });
-          }
-          budget = Math.min(maxWait, Math.max(0, ctx.deadline - ctx.clock.now()));
+    wrap: (next: Handler): Handler => {
+      const afterResponse = (key: string, ctx: CallContext) => (response: HttpResponse) => {
+        if (response.status !== 429 && response.status !== 503) return response;
+        const wait = parseRateLimitWait(response.headers, ctx.clock.wallNow());
+        if (wait === undefined || wait <= 0) return response;
+        const paused = limiter.pause(key, wait);
+        return paused instanceof Promise ? paused.then(() => response) : response;
+      };
+      const send = (request: HttpRequest, ctx: CallContext, key: string): Promise<HttpResponse> => {
+        counters.allowed++;
+        return serverAware ? next(request, ctx).then(afterResponse(key, ctx)) : next(request, ctx);
+      };
+      const refuse = (request: HttpRequest, ctx: CallContext, key: string, retryAfter: number): Error => {
+        if (strategy === 'drop') {
+          counters.dropped++;
+          emit(ctx, key, 'dropped', retryAfter);
+          return new DroppedError(key, { request });
         }
-        const enter = () => waiting.set(key, (waiting.get(key) ?? 0) + 1);
-        const leave = () => {
-          const n = (waiting.get(key) ?? 1) - 1;
-          if (n === 0) waiting.delete(key);
-          else waiting.set(key, n);
-        };
-        // In-process limiters answer synchronously; a remote one (Redis) answers later, and its callers
-        // count as waiting meanwhile so the queue bound holds.
-        enter();
+        counters.raised++;
+        emit(ctx, key, 'raised', retryAfter);
+        return new RateLimitedError(key, retryAfter, strategy === 'queue' ? 'queue-timeout' : 'limited', {
+          request,
+        });
+      };
+      const queue = async (
+        request: HttpRequest,
+        ctx: CallContext,
+        key: string,
+        reservation: Extract<Reservation, { ok: true }>,
+        counted: boolean,
+      ): Promise<HttpResponse> => {
+        if (!counted) enter(key);
+        counters.queued++;
+        counters.queueLength++;
+        emit(ctx, key, 'queued', reservation.wait);
+        try {
+          await ctx.clock.sleep(reservation.wait, ctx.signal);
+        } catch (error) {
+          reservation.cancel();
+          throw toReqforgeError(error, request, ctx.abort);
+        } finally {
+          counters.queueLength--;
+          leave(key);
+        }
+        counters.totalWait += reservation.wait;
+        counters.maxWait = Math.max(counters.maxWait, reservation.wait);
+        return send(request, ctx, key);
+      };
+      // Decides what to do with a reservation; `counted` says the call already counts as waiting.
+      const admit = (
+        request: HttpRequest,
+        ctx: CallContext,
+        key: string,
+        reservation: Reservation,
+        counted: boolean,
+      ): Promise<HttpResponse> => {
+        if (!reservation.ok) {
+          if (counted) leave(key);
+          return Promise.reject(refuse(request, ctx, key, reservation.retryAfter));
+        }
+        if (reservation.wait <= 0) {
+          if (counted) leave(key);
+          emit(ctx, key, 'allowed', 0);
+          return send(request, ctx, key);
+        }
+        // Never queue past the call's own deadline: give the slot back and fail now instead.
+        if (ctx.deadline < Number.POSITIVE_INFINITY && reservation.wait > ctx.deadline - ctx.clock.now()) {
+          reservation.cancel();
+          if (counted) leave(key);
+          return Promise.reject(refuse(request, ctx, key, reservation.wait));
+        }
+        return queue(request, ctx, key, reservation, counted);
+      };
+      const viaRemote = async (
+        request: HttpRequest,
+        ctx: CallContext,
+        key: string,
+        answer: Promise<Reservation>,
+      ): Promise<HttpResponse> => {
+        // A remote limiter (Redis) answers later; its callers count as waiting meanwhile so the queue bound holds.
+        enter(key);
         let reservation: Reservation;
         try {
-          const answer = limiter.reserve(key, budget);
-          reservation = answer instanceof Promise ? await answer : answer;
+          reservation = await answer;
         } catch (error) {
-          leave();
+          leave(key);
           throw error;
         }
-        if (!reservation.ok) {
-          leave();
-          if (strategy === 'drop') {
-            counters.dropped++;
-            emit(ctx, key, 'dropped', reservation.retryAfter);
-            throw new DroppedError(key, { request });
+        return admit(request, ctx, key, reservation, true);
+      };
+      return (request, ctx) => {
+        const key = keyOf(request, ctx);
+        if (strategy === 'queue' && waiting.size > 0) {
+          const n = waiting.get(key) ?? 0;
+          if (n > 0 && n >= queueSize) {
+            counters.raised++;
+            emit(ctx, key, 'raised', 0);
+            return Promise.reject(
+              new RateLimitedError(key, limiter.window / limiter.limit, 'queue-full', { request }),
+            );
           }
-          counters.raised++;
-          emit(ctx, key, 'raised', reservation.retryAfter);
-          throw new RateLimitedError(
-            key,
-            reservation.retryAfter,
-            strategy === 'queue' ? 'queue-timeout' : 'limited',
-            { request },
-          );
         }
-        if (reservation.wait > 0) {
-          counters.queued++;
-          counters.queueLength++;
-          emit(ctx, key, 'queued', reservation.wait);
-          try {
-            await ctx.clock.sleep(reservation.wait, ctx.signal);
-          } catch (error) {
-            reservation.cancel();
-            throw toReqforgeError(error, request, ctx.abort);
-          } finally {
-            counters.queueLength--;
-            leave();
-          }
-          counters.totalWait += reservation.wait;
-          counters.maxWait = Math.max(counters.maxWait, reservation.wait);
-        } else {
-          leave();
-          emit(ctx, key, 'allowed', 0);
+        let answer: Reservation | Promise<Reservation>;
+        try {
+          answer = limiter.reserve(key, strategy === 'queue' && queueSize > 0 ? maxWait : 0);
+        } catch (error) {
+          return Promise.reject(error);
         }
-        counters.allowed++;
-        const response = await next(request, ctx);
-        if (serverAware && (response.status === 429 || response.status === 503))
-          await afterResponse(key, response, ctx);
-        return response;
-      },
+        return answer instanceof Promise
+          ? viaRemote(request, ctx, key, answer)
+          : admit(request, ctx, key, answer, false);
+      };
+    },
   };
 }

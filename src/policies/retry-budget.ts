@@ -20,9 +20,16 @@ export interface RetryBudgetOptions {
   readonly maxKeys?: number;
 }
 
-interface Counters {
-  requests: number;
-  retries: number;
+/** One host's counters, with its release functions made once so calls allocate nothing. */
+class Counters {
+  requests = 0;
+  retries = 0;
+  readonly endRequest = (): void => {
+    this.requests--;
+  };
+  readonly endRetry = (): void => {
+    this.retries--;
+  };
 }
 
 /**
@@ -48,7 +55,7 @@ export class RetryBudget {
   #counters(host: string): Counters {
     let c = this.#hosts.get(host);
     if (!c) {
-      c = { requests: 0, retries: 0 };
+      c = new Counters();
       this.#hosts.set(host, c);
     }
     return c;
@@ -58,9 +65,7 @@ export class RetryBudget {
   begin(host: string): () => void {
     const c = this.#counters(host);
     c.requests++;
-    return () => {
-      c.requests--;
-    };
+    return c.endRequest;
   }
 
   /** Takes a retry slot if the budget allows; call the returned function when the retry ends. */
@@ -68,9 +73,7 @@ export class RetryBudget {
     const c = this.#counters(host);
     if (c.retries >= Math.max(this.minRetries, this.ratio * c.requests)) return undefined;
     c.retries++;
-    return () => {
-      c.retries--;
-    };
+    return c.endRetry;
   }
 
   /** Requests and retries in flight for a host. */

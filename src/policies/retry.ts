@@ -11,7 +11,13 @@ import type { HttpResponse } from '../core/response.js';
 import { parseRateLimitWait } from '../core/retry-after.js';
 import type { CallContext, Handler, Policy } from '../core/types.js';
 import { type Backoff, type BackoffKind, createBackoff } from './backoff.js';
-import { isTransient, NEVER_SENT_ERRORS, type Outcome, type OutcomePredicate } from './predicates.js';
+import {
+  DEFAULT_RETRY_STATUSES,
+  isTransient,
+  NEVER_SENT_ERRORS,
+  type Outcome,
+  type OutcomePredicate,
+} from './predicates.js';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 
 /** Retry settings. Each default carries its reason. */
@@ -135,6 +141,13 @@ function describe(outcome: Outcome): string {
   return outcome.response ? `status ${outcome.response.status}` : outcome.error.code;
 }
 
+/** Whether a response is worth another attempt; the default predicate is answered without allocating. */
+function retryableResponse(s: Settings, response: HttpResponse, ctx: CallContext): boolean {
+  return s.retryOn === isTransient
+    ? DEFAULT_RETRY_STATUSES.has(response.status)
+    : s.retryOn({ response }, ctx);
+}
+
 async function runWithRetries(
   s: Settings,
   next: Handler,
@@ -142,19 +155,13 @@ async function runWithRetries(
   ctx: CallContext,
 ): Promise<HttpResponse> {
   let request = original;
-  let idempotent =
-    IDEMPOTENT_METHODS.has(request.method) ||
-    ctx.options.idempotent === true ||
-    request.header('idempotency-key') !== undefined;
-  if (!idempotent && s.keyHeader) {
-    if (request.header(s.keyHeader) === undefined)
-      request = request.withHeaders({ [s.keyHeader]: randomUUID() });
-    idempotent = true;
-  }
+  // A non-idempotent call gets its generated key before the first attempt, so every attempt carries the same one.
+  if (s.keyHeader && !IDEMPOTENT_METHODS.has(request.method) && request.header(s.keyHeader) === undefined)
+    request = request.withHeaders({ [s.keyHeader]: randomUUID() });
   const host = request.host;
   const endCall = s.budget?.begin(host);
-  const history: AttemptRecord[] = [];
   const outerAttempt = ctx.attempt;
+  let history: AttemptRecord[] | undefined;
   let previousDelay = 0;
   let endRetry: (() => void) | undefined;
   try {
@@ -162,16 +169,20 @@ async function runWithRetries(
       ctx.attempt = attempt;
       let outcome: Outcome;
       try {
-        outcome = { response: await next(request, ctx) };
+        const response = await next(request, ctx);
+        endRetry?.();
+        endRetry = undefined;
+        // Fast path: a response nobody wants retried.
+        if (attempt > s.retries || !retryableResponse(s, response, ctx)) return response;
+        outcome = { response };
       } catch (thrown) {
+        endRetry?.();
+        endRetry = undefined;
         outcome = { error: toReqforgeError(thrown, request, ctx.abort) };
       }
-      endRetry?.();
-      endRetry = undefined;
-      // Fast path: a response nobody wants retried.
-      if (outcome.response && (attempt > s.retries || !s.retryOn(outcome, ctx))) return outcome.response;
       const stop = (): HttpResponse => {
         if (outcome.response) return outcome.response;
+        history ??= [];
         history.push({ attempt, error: outcome.error });
         throw history.length > 1
           ? new RetriesExhaustedError(history, { cause: outcome.error, request })
@@ -179,8 +190,13 @@ async function runWithRetries(
       };
       // The caller aborted or the total timeout fired: nothing more to do.
       if (ctx.abort.aborted) return stop();
-      if (attempt > s.retries || !s.retryOn(outcome, ctx)) return stop();
+      if (attempt > s.retries || (outcome.error && !s.retryOn(outcome, ctx))) return stop();
       if (!request.replayable) return stop();
+      const idempotent =
+        IDEMPOTENT_METHODS.has(request.method) ||
+        ctx.options.idempotent === true ||
+        request.header('idempotency-key') !== undefined ||
+        (s.keyHeader !== undefined && request.header(s.keyHeader) !== undefined);
       if (!idempotent && !(outcome.error && NEVER_SENT_ERRORS.has(outcome.error.code))) return stop();
 
       let delay = s.backoff(attempt, previousDelay, s.random());
@@ -195,6 +211,7 @@ async function runWithRetries(
       endRetry = s.budget?.tryRetry(host);
       if (s.budget && !endRetry) return stop();
 
+      history ??= [];
       history.push(
         outcome.response
           ? { attempt, status: outcome.response.status, delay }

@@ -1,3 +1,6 @@
+import type { Clock } from '../core/clock.js';
+import { CallAbort } from '../core/context.js';
+import { type Deadline, type DeadlineQueue, deadlineQueue } from '../core/deadlines.js';
 import { InvalidOptionError, TimeoutError, type TimeoutScope } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
@@ -54,6 +57,9 @@ interface TimeoutPolicy extends Policy {
 }
 
 function timeoutPolicy(scope: TimeoutScope, ms: number): TimeoutPolicy {
+  // The deadline queue of the last clock seen, so the hot path skips the lookup.
+  let clock: Clock | undefined;
+  let queue: DeadlineQueue | undefined;
   return {
     name: scope === 'total' ? 'totalTimeout' : 'attemptTimeout',
     timeout: ms,
@@ -63,7 +69,14 @@ function timeoutPolicy(scope: TimeoutScope, ms: number): TimeoutPolicy {
       (request, ctx) => {
         const limit = override(ctx, scope) ?? ms;
         if (!(limit > 0 && limit < Number.POSITIVE_INFINITY)) return next(request, ctx);
-        return runWithTimeout(scope, limit, next, request, ctx);
+        let q: DeadlineQueue;
+        if (limit !== ms) q = deadlineQueue(ctx.clock, limit);
+        else if (ctx.clock === clock) q = queue as DeadlineQueue;
+        else {
+          clock = ctx.clock;
+          q = queue = deadlineQueue(clock, ms);
+        }
+        return runWithTimeout(scope, q, next, request, ctx);
       },
   };
 }
@@ -75,54 +88,103 @@ export function isTimeoutPolicy(policy: Policy): policy is TimeoutPolicy {
 
 function runWithTimeout(
   scope: TimeoutScope,
-  ms: number,
+  queue: DeadlineQueue,
   next: Handler,
   request: HttpRequest,
   ctx: CallContext,
 ): Promise<HttpResponse> {
   const outer = ctx.abort;
-  const outerDeadline = ctx.deadline;
   if (outer.aborted) return Promise.reject(toReqforgeError(outer.reason, request, outer));
-  const [inner, unlink] = outer.child();
-  const timer = ctx.clock.setTimeout(() => inner.abort(new TimeoutError(scope, ms, { request })), ms);
-  ctx.abort = inner;
-  if (scope === 'total') ctx.deadline = Math.min(outerDeadline, ctx.clock.now() + ms);
+  const guard = new TimeoutGuard(scope, queue, request, ctx);
+  outer.link(guard);
+  const at = queue.add(guard);
+  ctx.abort = guard;
+  if (scope === 'total') ctx.deadline = Math.min(guard.outerDeadline, at);
   let pending: Promise<HttpResponse>;
   try {
     pending = next(request, ctx);
   } catch (error) {
     pending = Promise.reject(error);
   }
-  // A hand-made race (cheaper than an async frame plus Promise.race on the hot path): the call settles on
-  // time even if an inner handler ignores the abort, and a response that arrives too late is released.
-  return new Promise<HttpResponse>((resolve, reject) => {
-    let settled = false;
-    const finish = () => {
-      settled = true;
-      ctx.clock.clearTimeout(timer);
-      unlink();
-      ctx.abort = outer;
-      ctx.deadline = outerDeadline;
-    };
-    inner.on('abort', () => {
-      if (settled) return;
-      finish();
-      reject(toReqforgeError(inner.reason, request, inner));
+  return guard.race(pending);
+}
+
+const dumpLate = (response: HttpResponse): void => {
+  void response.dump();
+};
+const ignore = (): void => undefined;
+
+/**
+ * One timeout layer of one call: the abort state seen by the layers inside it, the entry in the deadline queue,
+ * and a hand-made race (cheaper than an async frame plus `Promise.race` on the hot path) so the call settles on
+ * time even if an inner handler ignores the abort, and a response that arrives too late is released.
+ */
+class TimeoutGuard extends CallAbort implements Deadline {
+  at = 0;
+  queued = false;
+  readonly outer: CallAbort;
+  readonly outerDeadline: number;
+  readonly #scope: TimeoutScope;
+  readonly #queue: DeadlineQueue;
+  readonly #request: HttpRequest;
+  readonly #ctx: CallContext;
+  #settled = false;
+  #reject: ((error: unknown) => void) | undefined;
+
+  constructor(scope: TimeoutScope, queue: DeadlineQueue, request: HttpRequest, ctx: CallContext) {
+    super();
+    this.#scope = scope;
+    this.#queue = queue;
+    this.#request = request;
+    this.#ctx = ctx;
+    this.outer = ctx.abort;
+    this.outerDeadline = ctx.deadline;
+  }
+
+  fire(): void {
+    this.abort(new TimeoutError(this.#scope, this.#queue.ms, { request: this.#request }));
+  }
+
+  override abort(reason: unknown): void {
+    if (this.aborted) return;
+    super.abort(reason);
+    const reject = this.#reject;
+    if (reject && !this.#settled) {
+      this.#finish();
+      reject(toReqforgeError(reason, this.#request, this));
+    }
+  }
+
+  race(pending: Promise<HttpResponse>): Promise<HttpResponse> {
+    return new Promise<HttpResponse>((resolve, reject) => {
+      if (this.aborted) {
+        // Aborted while the inner layers started: settle now, and release whatever comes later.
+        this.#finish();
+        reject(toReqforgeError(this.reason, this.#request, this));
+        pending.then(dumpLate, ignore);
+        return;
+      }
+      this.#reject = reject;
+      pending.then(
+        (response) => {
+          if (this.#settled) return dumpLate(response);
+          this.#finish();
+          resolve(response);
+        },
+        (error: unknown) => {
+          if (this.#settled) return;
+          this.#finish();
+          reject(toReqforgeError(error, this.#request, this));
+        },
+      );
     });
-    pending.then(
-      (response) => {
-        if (settled) {
-          void response.dump();
-          return;
-        }
-        finish();
-        resolve(response);
-      },
-      (error: unknown) => {
-        if (settled) return;
-        finish();
-        reject(toReqforgeError(error, request, inner));
-      },
-    );
-  });
+  }
+
+  #finish(): void {
+    this.#settled = true;
+    this.#queue.remove(this);
+    this.outer.unlink(this);
+    this.#ctx.abort = this.outer;
+    this.#ctx.deadline = this.outerDeadline;
+  }
 }

@@ -1,10 +1,10 @@
-import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, EnvHttpProxyAgent, ProxyAgent } from 'undici';
 import { InvalidOptionError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
-import { HttpResponse } from '../core/response.js';
+import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Transport } from '../core/types.js';
+import { Exchange } from './exchange.js';
 
 /** TLS settings for outgoing connections. */
 export interface TlsOptions {
@@ -166,41 +166,35 @@ export class HttpTransport implements Transport {
     return this.#dispatcher;
   }
 
-  readonly handle = async (request: HttpRequest, ctx: CallContext): Promise<HttpResponse> => {
-    const start = performance.now();
-    // A call that can never abort costs a listener per request in undici: skip it.
-    const signal = ctx.abort.inert ? undefined : ctx.abort;
+  readonly handle = (request: HttpRequest, ctx: CallContext): Promise<HttpResponse> => {
+    let headers = request.headers;
+    let body: ReturnType<HttpRequest['openBody']>;
     try {
-      let headers = request.headers;
-      let body = request.openBody();
-      if (body instanceof FormData) {
-        // Serialise with the platform's encoder: FormData from another undici copy is not recognised.
-        const encoded = new Response(body);
-        headers = {
-          ...headers,
-          'content-type': encoded.headers.get('content-type') ?? 'multipart/form-data',
-        };
-        body = encoded.body as ReadableStream<Uint8Array>;
-      }
-      const res = await this.#dispatcher.request({
-        origin: request.origin,
-        path: request.path,
-        method: request.method as Dispatcher.HttpMethod,
-        headers,
-        body: (body ?? null) as Dispatcher.DispatchOptions['body'],
-        signal: (signal ?? null) as Dispatcher.RequestOptions['signal'],
-      } as Dispatcher.RequestOptions);
-      return new HttpResponse({
-        status: res.statusCode,
-        headers: res.headers as Record<string, string | string[] | undefined>,
-        body: res.body as unknown as Readable,
-        request,
-        elapsed: performance.now() - start,
-        maxBodySize: ctx.maxBodySize,
-      });
+      body = request.openBody();
     } catch (error) {
-      throw toReqforgeError(error, request, ctx.abort);
+      return Promise.reject(toReqforgeError(error, request, ctx.abort));
     }
+    if (body instanceof FormData) {
+      // Serialise with the platform's encoder: FormData from another undici copy is not recognised.
+      const encoded = new Response(body);
+      headers = {
+        ...headers,
+        'content-type': encoded.headers.get('content-type') ?? 'multipart/form-data',
+      };
+      body = encoded.body as ReadableStream<Uint8Array>;
+    }
+    const options: Dispatcher.DispatchOptions = {
+      origin: request.origin,
+      path: request.path,
+      method: request.method as Dispatcher.HttpMethod,
+      headers,
+      body: (body ?? null) as NonNullable<Dispatcher.DispatchOptions['body']>,
+    };
+    // A call that can never abort needs no listener.
+    const abort = ctx.abort.inert ? undefined : ctx.abort;
+    return new Promise<HttpResponse>((resolve, reject) => {
+      this.#dispatcher.dispatch(options, new Exchange(request, abort, ctx.maxBodySize, resolve, reject));
+    });
   };
 
   /** Closes every pooled connection, waiting for in-flight requests. */
