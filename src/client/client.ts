@@ -307,7 +307,8 @@ export class Client {
         events.emit('error', { request, error, ctx, duration: this.#clock.now() - ctx.startedAt });
       throw error;
     } finally {
-      if (options.signal && !(options.signal instanceof CallAbort)) ctx.abort.detach();
+      // A body still being read keeps following the caller's signal until it ends (see CallAbort.retain).
+      if (options.signal && !(options.signal instanceof CallAbort)) ctx.callAbort.release();
     }
   }
 

@@ -1,3 +1,8 @@
+interface Entry<V> {
+  value: V;
+  hot: boolean;
+}
+
 /**
  * A size-bounded map for keyed policy state (breakers, limiters, budgets per host). Eviction approximates LRU
  * with the CLOCK ("second chance") algorithm: a read only sets a flag, so the hot path costs one `Map.get`, and
@@ -5,7 +10,9 @@
  */
 export class BoundedMap<K, V> {
   readonly max: number;
-  readonly #map = new Map<K, { value: V; hot: boolean }>();
+  readonly #map = new Map<K, Entry<V>>();
+  #last: Entry<V> | undefined;
+  #lastKey: K | undefined;
 
   constructor(max: number) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError('BoundedMap needs a max size >= 1');
@@ -17,8 +24,14 @@ export class BoundedMap<K, V> {
   }
 
   get(key: K): V | undefined {
-    const entry = this.#map.get(key);
-    if (entry === undefined) return undefined;
+    // Policies look up the same key (the host) call after call: one comparison instead of a hash lookup.
+    let entry = this.#last;
+    if (entry === undefined || this.#lastKey !== key) {
+      entry = this.#map.get(key);
+      if (entry === undefined) return undefined;
+      this.#last = entry;
+      this.#lastKey = key;
+    }
     entry.hot = true;
     return entry.value;
   }
@@ -51,7 +64,10 @@ export class BoundedMap<K, V> {
       if (first.done) return;
       const [key, entry] = first.value;
       this.#map.delete(key);
-      if (!entry.hot) return;
+      if (!entry.hot) {
+        if (entry === this.#last) this.#last = this.#lastKey = undefined;
+        return;
+      }
       entry.hot = false;
       this.#map.set(key, entry);
     }

@@ -25,6 +25,8 @@ export class CallAbort implements AbortState {
   #listeners: (AbortListener | CallAbort)[] | undefined;
   #controller: AbortController | undefined;
   #detach: (() => void) | undefined;
+  // The call itself holds one; see retain().
+  #holds = 1;
 
   constructor(inert = false) {
     this.inert = inert;
@@ -52,6 +54,20 @@ export class CallAbort implements AbortState {
   detach(): void {
     this.#detach?.();
     this.#detach = undefined;
+  }
+
+  /**
+   * Keeps following the caller's signal until a matching {@link CallAbort.release}: a response body still being
+   * read holds it so the caller can abort the read.
+   */
+  retain(): void {
+    this.#holds++;
+  }
+
+  /** Gives back a {@link CallAbort.retain} (or the call's own hold); the last one stops following the signal. */
+  release(): void {
+    if (this.#holds > 0) this.#holds--;
+    if (this.#holds === 0) this.detach();
   }
 
   /** Aborts with `reason` (once) and tells every listener and linked child. */
@@ -137,6 +153,7 @@ export const NEVER_ABORTED: AbortSignal = new AbortController().signal;
 
 class Call implements CallContext {
   abort: CallAbort;
+  readonly callAbort: CallAbort;
   deadline = Number.POSITIVE_INFINITY;
   attempt = 1;
   readonly tags: CallTags;
@@ -149,6 +166,7 @@ class Call implements CallContext {
 
   constructor(init: CallInit) {
     this.abort = CallAbort.fromSignal(init.signal);
+    this.callAbort = this.abort;
     this.tags = init.tags;
     this.clock = init.clock;
     this.events = init.events;

@@ -11,7 +11,8 @@ export type Listener<T> = (payload: T) => void;
  */
 export class EventHub<Events extends object> {
   #listeners: { [K in keyof Events]?: Listener<Events[K]>[] } = {};
-  readonly #channels = new Map<keyof Events, ReturnType<typeof channel>>();
+  // Channels by event name, in a plain object: `has()` runs several times per call.
+  readonly #channels: { [K in keyof Events]?: ReturnType<typeof channel> } = {};
 
   /** Subscribes to an event; returns a function that unsubscribes. */
   on<K extends keyof Events>(name: K, listener: Listener<Events[K]>): () => void {
@@ -53,10 +54,10 @@ export class EventHub<Events extends object> {
   }
 
   #channel(name: keyof Events): ReturnType<typeof channel> {
-    let ch = this.#channels.get(name);
+    let ch = this.#channels[name];
     if (!ch) {
       ch = channel(`reqforge:${String(name)}`);
-      this.#channels.set(name, ch);
+      this.#channels[name] = ch;
     }
     return ch;
   }

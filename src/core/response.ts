@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import {
   BadRequestError,
@@ -58,6 +58,8 @@ export abstract class BodySource {
   abstract dump(limit: number): Promise<void>;
   /** The body (what has not been read yet) as a Node stream, with backpressure. */
   abstract stream(): Readable;
+  /** Writes the body into `destination` with backpressure and ends it; see {@link HttpResponse.pipeTo}. */
+  abstract pipeTo(destination: Writable): Promise<void>;
 }
 
 /**
@@ -110,6 +112,25 @@ export class HttpResponse {
   header(name: string): string | undefined {
     const v = this.headers[name.toLowerCase()];
     return Array.isArray(v) ? v.join(', ') : v;
+  }
+
+  /**
+   * Writes the body into a Node.js writable (an HTTP server response, a file…) with backpressure, and ends it.
+   * Resolves once the whole body was handed to `destination`. If the body fails, `destination` is destroyed and
+   * the promise rejects with the error; if `destination` closes first, the exchange is stopped (the connection
+   * is not left half-read) and the promise rejects with `ERR_ABORTED`.
+   */
+  pipeTo(destination: Writable): Promise<void> {
+    let source: BodySource | undefined;
+    let body: Readable;
+    try {
+      source = this.#source();
+      if (source) return source.pipeTo(destination);
+      body = this.#take();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return pipeReadable(body, destination, this.request);
   }
 
   /** The body as a web `ReadableStream`. */
@@ -246,6 +267,35 @@ const ignore = () => undefined;
 export function discard(stream: Readable): void {
   stream.on('error', ignore);
   stream.destroy();
+}
+
+/** {@link HttpResponse.pipeTo} for a body that is a plain Node stream. */
+function pipeReadable(body: Readable, destination: Writable, request: HttpRequest): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (error?: unknown) => {
+      body.off('error', onError);
+      body.off('end', onEnd);
+      destination.off('close', onClose);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onEnd = () => done();
+    const onError = (error: unknown) => {
+      destination.destroy();
+      done(toReqforgeError(error, request));
+    };
+    const onClose = () => {
+      if (body.readableEnded) return;
+      discard(body);
+      done(
+        new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED', { request }),
+      );
+    };
+    body.on('error', onError);
+    body.on('end', onEnd);
+    destination.on('close', onClose);
+    body.pipe(destination);
+  });
 }
 
 /** Reads a stream into one Buffer, failing with {@link BodyTooLargeError} past `limit` bytes. */

@@ -53,6 +53,12 @@ export interface CallContext {
    * a deadline replaces it with a linked child (`abort.link(child)`) and restores it when done.
    */
   abort: CallAbort;
+  /**
+   * The call's own abort state, which follows the caller's `signal` and is never replaced. A transport watches it
+   * while a response body is read, after the timeout layers have returned, and holds it with
+   * {@link CallAbort.retain} until the body ends.
+   */
+  readonly callAbort: CallAbort;
   /** Monotonic time (see {@link Clock.now}) by which the call must finish; `Infinity` when unbounded. */
   deadline: number;
   /** 1 for the first attempt, 2 for the first retry, … */

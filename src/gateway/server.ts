@@ -1,7 +1,7 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { type Client, createClient } from '../client/client.js';
@@ -26,33 +26,8 @@ import { type GatewayStatus, renderStatusPage, sanitizeStatus, type UpstreamStat
 import { upstreamClientOptions } from './upstreams.js';
 import { type GatewayStore, loadWiring, type StoreEvents, type UpstreamAuth, type Wiring } from './wiring.js';
 
-/**
- * Streams an upstream body to the caller. Hand-rolled rather than `stream/promises` `pipeline`, which builds
- * and aborts an AbortController (and a DOMException) for every response. When either side fails or the
- * caller goes away, both ends are torn down.
- */
-function relay(body: Readable, res: ServerResponse): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      body.off('error', onError);
-      res.off('close', onClose);
-      res.off('finish', done);
-      resolve();
-    };
-    const onError = () => {
-      res.destroy();
-      done();
-    };
-    const onClose = () => {
-      if (!body.readableEnded) body.destroy();
-      done();
-    };
-    body.on('error', onError);
-    res.on('close', onClose);
-    res.on('finish', done);
-    body.pipe(res);
-  });
-}
+// Either side failing mid-relay has already torn the other down; there is nobody left to answer.
+const ignoreRelayError = (): void => undefined;
 
 /** Options of {@link startGateway}. */
 export interface GatewayOptions {
@@ -659,13 +634,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       out[requestIdHeader] = requestId;
       if (draining) out.connection = 'close';
       res.writeHead(response.status, out);
-      const body = response.body;
       if (method === 'HEAD' || response.status === 204 || response.status === 304) {
-        body.resume();
+        await response.dump();
         res.end();
         return name;
       }
-      await relay(body, res);
+      // Streams with backpressure; a failing body destroys `res`, a caller who leaves stops the upstream exchange.
+      await response.pipeTo(res).catch(ignoreRelayError);
       return name;
     } finally {
       upstream.stats.inFlight--;

@@ -1,9 +1,12 @@
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import type { CallAbort } from '../core/context.js';
 import { BodyTooLargeError, ReqforgeError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
 import { BodySource, HttpResponse, type ResponseHeaders } from '../core/response.js';
+import type { CallContext } from '../core/types.js';
+
+const EMPTY = Buffer.alloc(0);
 
 /** Bytes buffered for a body nobody reads yet before the socket is paused (backpressure). */
 const HIGH_WATER_MARK = 64 * 1024;
@@ -17,6 +20,8 @@ enum Consumer {
   Dump,
   /** `stream()`: chunks go to the Readable. */
   Stream,
+  /** `pipeTo()`: chunks are written straight to a Writable. */
+  Sink,
 }
 
 /** Parses undici's raw header list into lower-cased names; repeated headers become arrays. */
@@ -45,7 +50,6 @@ export function parseRawHeaders(raw: readonly Buffer[]): Record<string, string |
  */
 export class Exchange extends BodySource {
   readonly #request: HttpRequest;
-  readonly #abortState: CallAbort | undefined;
   readonly #maxBodySize: number;
   readonly #start: number;
   #resolve: ((response: HttpResponse) => void) | undefined;
@@ -55,59 +59,84 @@ export class Exchange extends BodySource {
   #paused = false;
   #headersSeen = false;
   #ended = false;
-  #error: unknown;
+  #error: ReqforgeError | undefined;
   #chunks: Buffer[] = [];
   #size = 0;
   #consumer = Consumer.None;
   #limit = 0;
-  #settle: ((value: Buffer) => void) | undefined;
+  #settle: ((value: Buffer | string) => void) | undefined;
+  #text = false;
   #fail: ((error: unknown) => void) | undefined;
   #stream: Readable | undefined;
+  #sink: Writable | undefined;
   #listener: (() => void) | undefined;
+  #watching: CallAbort | undefined;
+  #root: CallAbort | undefined;
 
   constructor(
     request: HttpRequest,
-    abort: CallAbort | undefined,
-    maxBodySize: number,
+    ctx: CallContext,
     resolve: (response: HttpResponse) => void,
     reject: (error: unknown) => void,
   ) {
     super();
     this.#request = request;
-    this.#abortState = abort;
-    this.#maxBodySize = maxBodySize;
+    this.#maxBodySize = ctx.maxBodySize;
     this.#resolve = resolve;
     this.#reject = reject;
     this.#start = performance.now();
-    if (abort) {
-      this.#listener = () => this.#onAbort();
-      abort.on('abort', this.#listener);
+    // Until the headers, the current abort state (timeouts included); then the call's own, which the caller's
+    // signal drives while the body is read.
+    const root = ctx.callAbort;
+    if (!root.inert) {
+      this.#root = root;
+      root.retain();
     }
+    if (!ctx.abort.inert) this.#watch(ctx.abort);
+  }
+
+  #watch(abort: CallAbort): void {
+    this.#listener ??= () => this.#onAbort();
+    this.#watching = abort;
+    if (abort.aborted) this.#onAbort();
+    else abort.on('abort', this.#listener);
   }
 
   #onAbort(): void {
-    const reason = this.#abortState?.reason;
+    const reason = this.#watching?.reason;
     const error = reason instanceof Error ? reason : new ReqforgeError('The call was aborted', 'ERR_ABORTED');
-    if (this.#abortRequest) this.#abortRequest(error);
-    // Not connected yet: undici asks in onConnect, which sees the aborted state.
+    // Not connected yet: undici asks in onConnect, which checks again.
+    this.#abortRequest?.(error);
   }
 
+  #unwatch(): void {
+    if (this.#listener) this.#watching?.removeListener('abort', this.#listener);
+    this.#watching = undefined;
+  }
+
+  /** The exchange is over: stop listening, and let the call stop following the caller's signal. */
   #detach(): void {
-    if (this.#listener) this.#abortState?.removeListener('abort', this.#listener);
-    this.#listener = undefined;
+    this.#unwatch();
+    const root = this.#root;
+    this.#root = undefined;
+    root?.release();
   }
 
   // --- undici dispatch handler -------------------------------------------------------------------------
 
   onConnect(abort: (reason: Error) => void): void {
     this.#abortRequest = abort;
-    if (this.#abortState?.aborted) this.#onAbort();
+    if (this.#watching?.aborted) this.#onAbort();
   }
 
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, _statusText?: string): boolean {
     if (status < 200) return true; // 1xx informational: the real response follows
     this.#headersSeen = true;
     this.#resume = resume;
+    if (this.#root && this.#watching !== this.#root) {
+      this.#unwatch();
+      this.#watch(this.#root);
+    }
     const resolve = this.#resolve as (response: HttpResponse) => void;
     this.#resolve = undefined;
     this.#reject = undefined;
@@ -130,6 +159,11 @@ export class Exchange extends BodySource {
       case Consumer.Stream:
         if ((this.#stream as Readable).push(chunk)) return true;
         this.#paused = true;
+        return false;
+      case Consumer.Sink:
+        if ((this.#sink as Writable).write(chunk)) return true;
+        this.#paused = true;
+        (this.#sink as Writable).once('drain', this.#drained);
         return false;
       case Consumer.Dump:
         if (this.#size > this.#limit)
@@ -157,11 +191,14 @@ export class Exchange extends BodySource {
       case Consumer.Stream:
         (this.#stream as Readable).push(null);
         break;
+      case Consumer.Sink:
+        this.#endSink();
+        break;
       case Consumer.Whole: {
         const settle = this.#settle;
         this.#settle = undefined;
         this.#fail = undefined;
-        settle?.(this.#take());
+        settle?.(this.#text ? utf8(this.#take()) : this.#take());
         break;
       }
       case Consumer.Dump:
@@ -170,13 +207,17 @@ export class Exchange extends BodySource {
     }
   }
 
-  onError(error: Error): void {
+  onError(cause: Error): void {
+    const error =
+      cause instanceof BodyTooLargeError
+        ? cause
+        : toReqforgeError(cause, this.#request, this.#watching ?? this.#root);
     this.#detach();
     if (!this.#headersSeen) {
       const reject = this.#reject;
       this.#resolve = undefined;
       this.#reject = undefined;
-      reject?.(toReqforgeError(error, this.#request, this.#abortState));
+      reject?.(error);
       return;
     }
     if (this.#ended || this.#error !== undefined) return;
@@ -184,7 +225,10 @@ export class Exchange extends BodySource {
     this.#chunks = [];
     switch (this.#consumer) {
       case Consumer.Stream:
-        (this.#stream as Readable).destroy(toReqforgeError(error, this.#request, this.#abortState));
+        (this.#stream as Readable).destroy(error);
+        break;
+      case Consumer.Sink:
+        this.#failSink(error);
         break;
       case Consumer.Dump:
         this.#settleDump();
@@ -198,20 +242,25 @@ export class Exchange extends BodySource {
   // --- BodySource ----------------------------------------------------------------------------------------
 
   text(limit: number): Promise<string> {
-    return this.buffer(limit).then(utf8);
+    return this.#whole(limit, true) as Promise<string>;
   }
 
   buffer(limit: number): Promise<Buffer> {
-    if (this.#error !== undefined) return Promise.reject(this.#bodyError(this.#error));
+    return this.#whole(limit, false) as Promise<Buffer>;
+  }
+
+  #whole(limit: number, text: boolean): Promise<Buffer | string> {
+    if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#size > limit) {
       this.#abortRequest?.(new ReqforgeError('Body too large', 'ERR_ABORTED'));
       this.#chunks = [];
       return Promise.reject(new BodyTooLargeError(limit, { request: this.#request }));
     }
-    if (this.#ended) return Promise.resolve(this.#take());
+    if (this.#ended) return Promise.resolve(text ? utf8(this.#take()) : this.#take());
     this.#consumer = Consumer.Whole;
     this.#limit = limit;
-    return new Promise<Buffer>((resolve, reject) => {
+    this.#text = text;
+    return new Promise<Buffer | string>((resolve, reject) => {
       this.#settle = resolve;
       this.#fail = reject;
       this.#unpause();
@@ -250,9 +299,58 @@ export class Exchange extends BodySource {
     this.#consumer = Consumer.Stream;
     for (const chunk of this.#chunks) stream.push(chunk);
     this.#chunks = [];
-    if (this.#error !== undefined) stream.destroy(this.#bodyError(this.#error) as Error);
+    if (this.#error !== undefined) stream.destroy(this.#error);
     else if (this.#ended) stream.push(null);
     return stream;
+  }
+
+  pipeTo(destination: Writable): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#consumer = Consumer.Sink;
+      this.#sink = destination;
+      this.#settle = () => resolve();
+      this.#fail = reject;
+      destination.on('close', this.#sinkClosed);
+      for (const chunk of this.#chunks) destination.write(chunk);
+      this.#chunks = [];
+      if (this.#error !== undefined) this.#failSink(this.#error);
+      else if (this.#ended) this.#endSink();
+      else if (destination.writableNeedDrain) destination.once('drain', this.#drained);
+      else this.#unpause();
+    });
+  }
+
+  readonly #drained = (): void => this.#unpause();
+
+  // The destination went away before the end: stop the exchange rather than leave the connection half-read.
+  readonly #sinkClosed = (): void => {
+    if (this.#ended || this.#error !== undefined) return;
+    const error = new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED');
+    this.#error = error;
+    this.#abortRequest?.(error);
+    this.#settleSink(error);
+  };
+
+  #endSink(): void {
+    (this.#sink as Writable).end();
+    this.#settleSink(undefined);
+  }
+
+  #failSink(error: ReqforgeError): void {
+    (this.#sink as Writable).destroy();
+    this.#settleSink(error);
+  }
+
+  #settleSink(error: unknown): void {
+    const sink = this.#sink as Writable;
+    sink.off('close', this.#sinkClosed);
+    sink.off('drain', this.#drained);
+    const settle = this.#settle;
+    const fail = this.#fail;
+    this.#settle = undefined;
+    this.#fail = undefined;
+    if (error === undefined) settle?.(EMPTY);
+    else fail?.(error);
   }
 
   #take(): Buffer {
@@ -267,7 +365,7 @@ export class Exchange extends BodySource {
     this.#resume?.();
   }
 
-  #failWhole(error: unknown): void {
+  #failWhole(error: ReqforgeError): void {
     const fail = this.#fail;
     this.#settle = undefined;
     this.#fail = undefined;
@@ -276,19 +374,13 @@ export class Exchange extends BodySource {
       this.#error = error;
       this.#abortRequest?.(new ReqforgeError('Body too large', 'ERR_ABORTED'));
     }
-    fail?.(this.#bodyError(error));
+    fail?.(error);
   }
 
   #settleDump(): void {
     const settle = this.#settle;
     this.#settle = undefined;
-    settle?.(Buffer.alloc(0));
-  }
-
-  #bodyError(error: unknown): unknown {
-    return error instanceof BodyTooLargeError
-      ? error
-      : toReqforgeError(error, this.#request, this.#abortState);
+    settle?.(EMPTY);
   }
 }
 

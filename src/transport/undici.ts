@@ -190,10 +190,8 @@ export class HttpTransport implements Transport {
       headers,
       body: (body ?? null) as NonNullable<Dispatcher.DispatchOptions['body']>,
     };
-    // A call that can never abort needs no listener.
-    const abort = ctx.abort.inert ? undefined : ctx.abort;
     return new Promise<HttpResponse>((resolve, reject) => {
-      this.#dispatcher.dispatch(options, new Exchange(request, abort, ctx.maxBodySize, resolve, reject));
+      this.#dispatcher.dispatch(options, new Exchange(request, ctx, resolve, reject));
     });
   };
 

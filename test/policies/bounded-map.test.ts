@@ -15,6 +15,22 @@ describe('BoundedMap', () => {
     expect(map.size).toBe(3);
   });
 
+  it('forgets an evicted key even when it was the last one read', () => {
+    const map = new BoundedMap<string, number>(2);
+    map.set('a', 1);
+    expect(map.get('a')).toBe(1);
+    expect(map.get('a')).toBe(1); // served from the last-read cache
+    map.set('b', 2);
+    map.set('c', 3); // a was read: second chance, so b goes
+    map.set('d', 4); // a was swept without a read since: a goes
+    expect(map.get('a')).toBeUndefined();
+    expect(map.get('c')).toBe(3);
+    map.set('e', 5);
+    map.set('f', 6);
+    expect(map.size).toBe(2);
+    expect(map.get('c')).toBeUndefined();
+  });
+
   it('bounds keyed breaker state for a client that talks to many hosts', () => {
     const breaker = circuitBreaker({ maxKeys: 50 });
     for (let i = 0; i < 10_000; i++) breaker.breaker(`host-${i}:443`);
