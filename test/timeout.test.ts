@@ -79,9 +79,22 @@ describe('timeouts on a fake clock', () => {
 
 describe('timeouts and abort on a real server', () => {
   let server: TestServer;
+  const hung: { closed: boolean }[] = [];
   beforeAll(async () => {
     server = await startServer((req, res) => {
       if (req.url === '/hang') return; // never answers
+      if (req.url?.startsWith('/hang-counted')) {
+        const entry = { closed: false };
+        hung.push(entry);
+        res.on('close', () => {
+          entry.closed = true;
+        });
+        return;
+      }
+      if (req.url === '/hang-once') {
+        hung.push({ closed: false });
+        if (hung.length === 1) return; // the first attempt hangs, the retry is answered
+      }
       sendJson(res, 200, { ok: true });
     });
   });
@@ -93,6 +106,88 @@ describe('timeouts and abort on a real server', () => {
     expect(isTimeoutError(err) && err.scope).toBe('attempt');
     await expect(api.get('/ok').json()).resolves.toEqual({ ok: true });
     await api.close();
+  });
+
+  describe('the attempt deadline handed to the undici transport (fake clock, real sockets)', () => {
+    // The server sees each request before the test moves the clock, so the timeout hits a request in flight.
+    async function arrived(count: number) {
+      for (let i = 0; i < 200 && hung.length < count; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(hung.length).toBeGreaterThanOrEqual(count);
+    }
+
+    it('times out a request in flight at exactly its deadline and closes it', async () => {
+      const clock = new FakeClock();
+      const api = createClient({
+        baseUrl: server.url,
+        clock,
+        timeout: { attempt: 1_000, total: 0 },
+        retry: false,
+      });
+      hung.length = 0;
+      const call = api.get('/hang-counted').catch((e: unknown) => e);
+      await arrived(1);
+      await clock.advance(999);
+      expect(hung[0]?.closed).toBe(false);
+      await clock.advance(1);
+      const err = await call;
+      expect(err).toBeInstanceOf(TimeoutError);
+      expect(err).toMatchObject({ scope: 'attempt', timeout: 1_000 });
+      for (let i = 0; i < 100 && !hung[0]?.closed; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(hung[0]?.closed).toBe(true);
+      expect(clock.pending).toBe(0);
+      await api.close();
+    });
+
+    it('times out a request still waiting for a pool connection, without sending it later', async () => {
+      const clock = new FakeClock();
+      const api = createClient({
+        baseUrl: server.url,
+        clock,
+        timeout: { attempt: 1_000, total: 0 },
+        retry: false,
+        http: { connections: 1 },
+      });
+      hung.length = 0;
+      const first = api.get('/hang-counted', { timeout: { attempt: 5_000 } }).catch((e: unknown) => e);
+      await arrived(1);
+      const second = api.get('/hang-counted?second').catch((e: unknown) => e); // queued behind the first
+      let secondSettled = false;
+      void second.then(() => {
+        secondSettled = true;
+      });
+      await clock.advance(999);
+      expect(secondSettled).toBe(false);
+      await clock.advance(1);
+      expect(await second).toMatchObject({ scope: 'attempt', timeout: 1_000 });
+      await clock.advance(4_000); // the first times out and frees the connection
+      expect(await first).toMatchObject({ scope: 'attempt', timeout: 5_000 });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(hung).toHaveLength(1); // the timed-out second request was never sent
+      expect(clock.pending).toBe(0);
+      await api.close();
+    });
+
+    it('retries after an attempt timeout and succeeds, with the total timeout still in force', async () => {
+      const clock = new FakeClock();
+      let calls = 0;
+      const api = createClient({
+        baseUrl: server.url,
+        clock,
+        timeout: { attempt: 1_000, total: 30_000 },
+        retry: { retries: 2, backoff: 'none' },
+      });
+      hung.length = 0;
+      api.on('attempt', () => {
+        calls++;
+      });
+      const call = api.get('/hang-once').json();
+      await arrived(1);
+      await clock.advance(1_000);
+      await expect(call).resolves.toEqual({ ok: true });
+      expect(calls).toBe(2);
+      expect(clock.pending).toBe(0);
+      await api.close();
+    });
   });
 
   it('aborts when the caller aborts, with the reason as cause', async () => {

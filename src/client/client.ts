@@ -1,6 +1,7 @@
 import { getContext } from '../core/ambient.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { CallAbort, createCallContext } from '../core/context.js';
+import { type DeadlineAwareHandler, deadlineEntry } from '../core/deadlines.js';
 import {
   ClientClosedError,
   InvalidOptionError,
@@ -270,10 +271,18 @@ export class Client {
 
   #attempt(transport: Handler): Handler {
     const events = this.#shared.events;
-    return (request, ctx) => {
+    const handler: Handler = (request, ctx) => {
       if (events.has('attempt')) events.emit('attempt', { request, ctx, attempt: ctx.attempt });
       return transport(request, ctx);
     };
+    const withDeadline = deadlineEntry(transport);
+    if (!withDeadline) return handler;
+    // Keep the transport's deadline entry point visible to an attempt timeout placed around this handler.
+    const aware: DeadlineAwareHandler['withDeadline'] = (request, ctx, deadline) => {
+      if (events.has('attempt')) events.emit('attempt', { request, ctx, attempt: ctx.attempt });
+      return withDeadline(request, ctx, deadline);
+    };
+    return Object.assign(handler, { withDeadline: aware });
   }
 
   async #call(method: string, path: string, options: CallOptions): Promise<HttpResponse> {

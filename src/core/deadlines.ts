@@ -1,4 +1,7 @@
 import type { Clock, TimerHandle } from './clock.js';
+import type { HttpRequest } from './request.js';
+import type { HttpResponse } from './response.js';
+import type { CallContext, Handler } from './types.js';
 
 /** An entry of a {@link DeadlineQueue}: fired once its deadline passes, unless removed first. */
 export interface Deadline {
@@ -130,4 +133,19 @@ export function deadlineQueue(clock: Clock, ms: number): DeadlineQueue {
     if (byMs.size < MAX_SHARED) byMs.set(ms, queue);
   }
   return queue;
+}
+
+/**
+ * A handler that can enforce an attempt deadline itself, as the undici transport does (its exchange is the queue
+ * entry, and a timeout aborts the request). An attempt timeout placed right around such a handler hands it the
+ * deadline instead of racing the call, which saves a promise, an abort layer and a queue entry per attempt.
+ */
+export interface DeadlineAwareHandler extends Handler {
+  readonly withDeadline: (request: HttpRequest, ctx: CallContext, deadline: DeadlineQueue) => Promise<HttpResponse>;
+}
+
+/** The deadline-taking entry point of a handler, if it has one. */
+export function deadlineEntry(handler: Handler): DeadlineAwareHandler['withDeadline'] | undefined {
+  const entry = (handler as Partial<DeadlineAwareHandler>).withDeadline;
+  return typeof entry === 'function' ? entry : undefined;
 }

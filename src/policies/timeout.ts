@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { CallAbort } from '../core/context.js';
-import { type Deadline, type DeadlineQueue, deadlineQueue } from '../core/deadlines.js';
+import { type Deadline, type DeadlineQueue, deadlineEntry, deadlineQueue } from '../core/deadlines.js';
 import { InvalidOptionError, TimeoutError, type TimeoutScope } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
@@ -64,9 +64,10 @@ function timeoutPolicy(scope: TimeoutScope, ms: number): TimeoutPolicy {
     name: scope === 'total' ? 'totalTimeout' : 'attemptTimeout',
     timeout: ms,
     scope,
-    wrap:
-      (next: Handler): Handler =>
-      (request, ctx) => {
+    wrap: (next: Handler): Handler => {
+      // Right around a transport that enforces deadlines itself, an attempt timeout just hands it the deadline.
+      const handOver = scope === 'attempt' ? deadlineEntry(next) : undefined;
+      return (request, ctx) => {
         const limit = override(ctx, scope) ?? ms;
         if (!(limit > 0 && limit < Number.POSITIVE_INFINITY)) return next(request, ctx);
         let q: DeadlineQueue;
@@ -76,8 +77,9 @@ function timeoutPolicy(scope: TimeoutScope, ms: number): TimeoutPolicy {
           clock = ctx.clock;
           q = queue = deadlineQueue(clock, ms);
         }
-        return runWithTimeout(scope, q, next, request, ctx);
-      },
+        return handOver ? handOver(request, ctx, q) : runWithTimeout(scope, q, next, request, ctx);
+      };
+    },
   };
 }
 

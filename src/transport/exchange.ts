@@ -1,6 +1,7 @@
 import { Readable, type Writable } from 'node:stream';
 import type { CallAbort } from '../core/context.js';
-import { BodyTooLargeError, ReqforgeError } from '../core/errors.js';
+import type { DeadlineQueue } from '../core/deadlines.js';
+import { BodyTooLargeError, ReqforgeError, TimeoutError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
 import { BodySource, HttpResponse, type ResponseHeaders } from '../core/response.js';
@@ -73,13 +74,21 @@ export class Exchange extends BodySource {
   #watching: CallAbort | undefined;
   #root: CallAbort | undefined;
 
+  /** Deadline queue entry (when an attempt timeout handed its deadline over). */
+  at = 0;
+  queued = false;
+  readonly #deadline: DeadlineQueue | undefined;
+  #timedOut: TimeoutError | undefined;
+
   constructor(
     request: HttpRequest,
     ctx: CallContext,
+    deadline: DeadlineQueue | undefined,
     resolve: (response: HttpResponse) => void,
     reject: (error: unknown) => void,
   ) {
     super();
+    this.#deadline = deadline;
     this.#request = request;
     this.#maxBodySize = ctx.maxBodySize;
     this.#resolve = resolve;
@@ -93,6 +102,16 @@ export class Exchange extends BodySource {
       root.retain();
     }
     if (!ctx.abort.inert) this.#watch(ctx.abort);
+    deadline?.add(this);
+  }
+
+  /** The attempt deadline passed before the response headers: abort the request and fail the attempt now. */
+  fire(): void {
+    const error = new TimeoutError('attempt', (this.#deadline as DeadlineQueue).ms, { request: this.#request });
+    this.#timedOut = error;
+    // Still waiting for a connection: fail now; undici aborts it when it would have connected.
+    if (this.#abortRequest) this.#abortRequest(error);
+    else this.onError(error);
   }
 
   #watch(abort: CallAbort): void {
@@ -126,13 +145,15 @@ export class Exchange extends BodySource {
 
   onConnect(abort: (reason: Error) => void): void {
     this.#abortRequest = abort;
-    if (this.#watching?.aborted) this.#onAbort();
+    if (this.#timedOut) abort(this.#timedOut);
+    else if (this.#watching?.aborted) this.#onAbort();
   }
 
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, _statusText?: string): boolean {
     if (status < 200) return true; // 1xx informational: the real response follows
     this.#headersSeen = true;
     this.#resume = resume;
+    this.#deadline?.remove(this);
     if (this.#root && this.#watching !== this.#root) {
       this.#unwatch();
       this.#watch(this.#root);
@@ -213,6 +234,7 @@ export class Exchange extends BodySource {
         ? cause
         : toReqforgeError(cause, this.#request, this.#watching ?? this.#root);
     this.#detach();
+    this.#deadline?.remove(this);
     if (!this.#headersSeen) {
       const reject = this.#reject;
       this.#resolve = undefined;

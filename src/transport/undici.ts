@@ -3,6 +3,7 @@ import { InvalidOptionError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
+import type { DeadlineAwareHandler, DeadlineQueue } from '../core/deadlines.js';
 import type { CallContext, Transport } from '../core/types.js';
 import { Exchange } from './exchange.js';
 
@@ -166,7 +167,16 @@ export class HttpTransport implements Transport {
     return this.#dispatcher;
   }
 
-  readonly handle = (request: HttpRequest, ctx: CallContext): Promise<HttpResponse> => {
+  /** Sends one attempt; also takes an attempt deadline directly (see {@link DeadlineAwareHandler}). */
+  readonly handle: DeadlineAwareHandler = Object.assign(
+    (request: HttpRequest, ctx: CallContext) => this.#send(request, ctx, undefined),
+    {
+      withDeadline: (request: HttpRequest, ctx: CallContext, deadline: DeadlineQueue) =>
+        this.#send(request, ctx, deadline),
+    },
+  );
+
+  #send(request: HttpRequest, ctx: CallContext, deadline: DeadlineQueue | undefined): Promise<HttpResponse> {
     let headers = request.headers;
     let body: ReturnType<HttpRequest['openBody']>;
     try {
@@ -191,9 +201,9 @@ export class HttpTransport implements Transport {
       body: (body ?? null) as NonNullable<Dispatcher.DispatchOptions['body']>,
     };
     return new Promise<HttpResponse>((resolve, reject) => {
-      this.#dispatcher.dispatch(options, new Exchange(request, ctx, resolve, reject));
+      this.#dispatcher.dispatch(options, new Exchange(request, ctx, deadline, resolve, reject));
     });
-  };
+  }
 
   /** Closes every pooled connection, waiting for in-flight requests. */
   async close(): Promise<void> {
