@@ -115,15 +115,21 @@ describe('timeouts and abort on a real server', () => {
       expect(hung.length).toBeGreaterThanOrEqual(count);
     }
 
-    it('times out a request in flight at exactly its deadline and closes it', async () => {
-      const clock = new FakeClock();
-      const api = createClient({
+    /** A client on a fake clock with a 1 s attempt timeout, no total timeout and no retry. */
+    function hangingClient(clock: FakeClock, connections?: number) {
+      hung.length = 0;
+      return createClient({
         baseUrl: server.url,
         clock,
         timeout: { attempt: 1_000, total: 0 },
         retry: false,
+        ...(connections !== undefined && { http: { connections } }),
       });
-      hung.length = 0;
+    }
+
+    it('times out a request in flight at exactly its deadline and closes it', async () => {
+      const clock = new FakeClock();
+      const api = hangingClient(clock);
       const call = api.get('/hang-counted').catch((e: unknown) => e);
       await arrived(1);
       await clock.advance(999);
@@ -140,14 +146,7 @@ describe('timeouts and abort on a real server', () => {
 
     it('times out a request still waiting for a pool connection, without sending it later', async () => {
       const clock = new FakeClock();
-      const api = createClient({
-        baseUrl: server.url,
-        clock,
-        timeout: { attempt: 1_000, total: 0 },
-        retry: false,
-        http: { connections: 1 },
-      });
-      hung.length = 0;
+      const api = hangingClient(clock, 1);
       const first = api.get('/hang-counted', { timeout: { attempt: 5_000 } }).catch((e: unknown) => e);
       await arrived(1);
       const second = api.get('/hang-counted?second').catch((e: unknown) => e); // queued behind the first
