@@ -1,6 +1,7 @@
 import { InvalidOptionError } from '../core/errors.js';
-import { IDEMPOTENT_METHODS } from '../core/request.js';
-import type { Handler } from '../core/types.js';
+import { checkHeaderValue, type HttpRequest, IDEMPOTENT_METHODS } from '../core/request.js';
+import type { HttpResponse } from '../core/response.js';
+import type { CallContext, Handler } from '../core/types.js';
 import { type AuthPolicy, headerNameOption, redactorExtender, setSecretHeader } from './static.js';
 import type { Token } from './token.js';
 import { TokenManager, type TokenManagerOptions } from './token-manager.js';
@@ -71,14 +72,20 @@ export function tokenAuth(
     name: 'auth',
     manager,
     wrap(next: Handler): Handler {
-      return async (req, ctx) => {
-        // The signal is read only on a cache miss: building an AbortSignal per call is not free.
-        const token = await manager.getToken(request, {
-          get signal() {
-            return ctx.signal;
-          },
-        });
-        const response = await next(setSecretHeader(req, header, format(token), extend), ctx);
+      // The header value of the last token, checked once: every call until the next token reuses it.
+      let lastToken: Token | undefined;
+      let lastValue = '';
+      const headerValue = (token: Token): string => {
+        if (token !== lastToken) {
+          const value = format(token);
+          checkHeaderValue(header, value);
+          lastToken = token;
+          lastValue = value;
+        }
+        return lastValue;
+      };
+      const send = async (req: HttpRequest, ctx: CallContext, token: Token): Promise<HttpResponse> => {
+        const response = await next(setSecretHeader(req, header, headerValue(token), extend, true), ctx);
         if (response.status !== 401 || !retry) return response;
         await manager.invalidate(token, request, 'unauthorized');
         const repeatable =
@@ -86,7 +93,25 @@ export function tokenAuth(
         if (!repeatable) return response;
         await response.dump();
         const fresh = await manager.getToken(request, { signal: ctx.signal });
-        return next(setSecretHeader(req, header, format(fresh), extend), ctx);
+        return next(setSecretHeader(req, header, headerValue(fresh), extend, true), ctx);
+      };
+      return (req, ctx) => {
+        // A cached token is taken synchronously: no promise for the common case.
+        let token: Token | undefined;
+        try {
+          token = manager.cachedToken(request);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        if (token) return send(req, ctx, token);
+        // The signal is read only on a cache miss: building an AbortSignal per call is not free.
+        return manager
+          .getToken(request, {
+            get signal() {
+              return ctx.signal;
+            },
+          })
+          .then((fetched) => send(req, ctx, fetched));
       };
     },
   };

@@ -1,7 +1,7 @@
 import { InvalidOptionError } from '../core/errors.js';
 import { compose } from '../core/pipeline.js';
 import type { Redactor } from '../core/redact.js';
-import { HttpRequest } from '../core/request.js';
+import { checkHeaderValue, HttpRequest } from '../core/request.js';
 import { isSecret, Secret } from '../core/secret.js';
 import type { Handler, Policy } from '../core/types.js';
 import { describe } from './validate.js';
@@ -76,24 +76,19 @@ export function redactorExtender(options: {
   };
 }
 
-/** @internal sets one header, making sure the request's redactor hides it. */
+/**
+ * @internal sets one header, making sure the request's redactor hides it. `checked` says `value` already passed
+ * {@link checkHeaderValue} (auth policies check a token's header value once, not on every call).
+ */
 export function setSecretHeader(
   request: HttpRequest,
   name: string,
   value: string,
   extend: (r: Redactor) => Redactor,
+  checked = false,
 ): HttpRequest {
-  const next = request.withHeaders({ [name]: value });
-  const redactor = extend(request.redactor);
-  if (redactor === request.redactor) return next;
-  return new HttpRequest({
-    method: next.method,
-    origin: next.origin,
-    path: next.path,
-    headers: next.headers,
-    body: next.body,
-    redactor,
-  });
+  if (!checked) checkHeaderValue(name, value);
+  return request.withCheckedHeader(name, value, extend(request.redactor));
 }
 
 function headerPolicy(

@@ -193,6 +193,9 @@ export class TokenManager {
   readonly #o: Settings;
   readonly #jitterFactor: number;
   readonly #entries = new Map<string, Entry>();
+  // Cache keys by request object (requests are read-only values) and for the default request.
+  readonly #keys = new WeakMap<TokenRequest, string>();
+  #defaultKey: string | undefined;
   readonly #closing = new AbortController();
   #closed = false;
 
@@ -246,24 +249,39 @@ export class TokenManager {
    * A token in its refresh window is returned at once while a refresh runs in the background.
    */
   async getToken(request?: TokenRequest, options: GetTokenOptions = {}): Promise<Token> {
-    if (this.#closed) throw new TokenUnavailableError(this.provider.id, { cause: new Error('closed') });
+    const cached = this.cachedToken(request);
+    if (cached) return cached;
     const entry = this.#entry(request);
-    const now = this.#clock.wallNow();
-    const token = entry.token;
-    if (token !== undefined) {
-      if (now < token.expiresAt - this.#o.expirySkew) {
-        if (now >= entry.refreshAt && entry.inflight === undefined && now >= entry.nextRetryAt) {
-          this.#refresh(entry).catch(noop);
-        }
-        if (this.events.has('cacheHit')) {
-          this.events.emit('cacheHit', { ...this.#base(entry), fingerprint: token.fingerprint() });
-        }
-        return token;
-      }
-      this.#expire(entry);
-    }
     if (this.events.has('cacheMiss')) this.events.emit('cacheMiss', this.#base(entry));
     return raceSignal(this.#singleFlight(entry, undefined), options.signal);
+  }
+
+  /**
+   * The cached token when it is valid, synchronously (the hot path of {@link TokenManager.getToken}, without a
+   * promise); `undefined` when it must be fetched. Like `getToken`, starts a background refresh when the token is
+   * in its refresh window, and emits `cacheHit`.
+   */
+  cachedToken(request?: TokenRequest): Token | undefined {
+    if (this.#closed) throw new TokenUnavailableError(this.provider.id, { cause: new Error('closed') });
+    const entry = this.#entry(request);
+    const token = entry.token;
+    if (token === undefined) return undefined;
+    const now = this.#clock.wallNow();
+    if (now >= token.expiresAt - this.#o.expirySkew) {
+      this.#expire(entry);
+      return undefined;
+    }
+    if (now >= entry.refreshAt && entry.inflight === undefined && now >= entry.nextRetryAt) {
+      this.#refresh(entry).catch(noop);
+    }
+    if (this.events.has('cacheHit')) {
+      this.events.emit('cacheHit', {
+        key: entry.key,
+        provider: this.provider.id,
+        fingerprint: token.fingerprint(),
+      });
+    }
+    return token;
   }
 
   /**
@@ -357,7 +375,16 @@ export class TokenManager {
   }
 
   #entry(request: TokenRequest | undefined): Entry {
-    const key = this.keyFor(request);
+    // Callers pass the same request object call after call: its key is computed once.
+    let key: string | undefined;
+    if (request === undefined) key = this.#defaultKey ??= this.keyFor(undefined);
+    else {
+      key = this.#keys.get(request);
+      if (key === undefined) {
+        key = this.keyFor(request);
+        this.#keys.set(request, key);
+      }
+    }
     let entry = this.#entries.get(key);
     if (!entry) {
       entry = {

@@ -44,6 +44,11 @@ export class DeadlineQueue {
     return this.#live;
   }
 
+  /** Slots held, live or dead (for tests: stays within a small multiple of `size`). */
+  get span(): number {
+    return this.#items.length - this.#head;
+  }
+
   /** Queues `entry` to fire `ms` from now; returns its deadline. */
   add(entry: Deadline): number {
     const now = this.#clock.now();
@@ -141,7 +146,11 @@ export function deadlineQueue(clock: Clock, ms: number): DeadlineQueue {
  * deadline instead of racing the call, which saves a promise, an abort layer and a queue entry per attempt.
  */
 export interface DeadlineAwareHandler extends Handler {
-  readonly withDeadline: (request: HttpRequest, ctx: CallContext, deadline: DeadlineQueue) => Promise<HttpResponse>;
+  readonly withDeadline: (
+    request: HttpRequest,
+    ctx: CallContext,
+    deadline: DeadlineQueue,
+  ) => Promise<HttpResponse>;
 }
 
 /** The deadline-taking entry point of a handler, if it has one. */

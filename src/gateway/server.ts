@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
 import { LRUCache } from 'lru-cache';
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
 import { type Client, createClient } from '../client/client.js';
 import { CallAbort } from '../core/context.js';
 import {
@@ -19,12 +19,21 @@ import type { HttpResponse } from '../core/response.js';
 import { isSecret } from '../core/secret.js';
 import type { Logger } from '../observability/logging.js';
 import { createMetrics, DEFAULT_BUCKETS, type Metrics, metricsText } from '../observability/metrics.js';
+import { LocalHistogram } from '../observability/series.js';
 import { TOKEN_KEY_ENV } from '../stores/encrypted.js';
 import { ConfigError, type GatewayConfig, type UpstreamConfig } from './config.js';
 import { makeProblem, problemFor, SECURITY_HEADERS, sendProblem } from './problem.js';
 import { type GatewayStatus, renderStatusPage, sanitizeStatus, type UpstreamStatus } from './status-page.js';
 import { upstreamClientOptions } from './upstreams.js';
 import { type GatewayStore, loadWiring, type StoreEvents, type UpstreamAuth, type Wiring } from './wiring.js';
+
+/** What the request handler tells the server callback (for metrics and the last-resort error). */
+interface RequestMeta {
+  route: string;
+  requestId: string;
+  /** The upstream call's abort, once there is one: the caller going away aborts it. */
+  abort?: CallAbort;
+}
 
 // Either side failing mid-relay has already torn the other down; there is nobody left to answer.
 const ignoreRelayError = (): void => undefined;
@@ -100,7 +109,7 @@ const HOP_BY_HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP);
 /** Hop-by-hop header names: the standard ones plus any the `Connection` header lists (no copy when it lists none). */
 function hopByHop(connection: string | string[] | undefined): ReadonlySet<string> {
   const list = Array.isArray(connection) ? connection.join(',') : connection;
-  if (!list) return HOP_BY_HOP_SET;
+  if (!list || list === 'keep-alive' || list === 'close') return HOP_BY_HOP_SET;
   let set: Set<string> | undefined;
   for (const raw of list.split(',')) {
     const name = raw.trim().toLowerCase();
@@ -112,6 +121,9 @@ function hopByHop(connection: string | string[] | undefined): ReadonlySet<string
   return set ?? HOP_BY_HOP_SET;
 }
 
+const PLAIN_PATH = /^\/(?!\/)[\w\-.~!$&'()*+,;=:@/]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
+
 function hasControl(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -122,6 +134,8 @@ function hasControl(text: string): boolean {
 
 /** Checks a request path: returns an error message, or undefined when it is safe to forward. */
 export function unsafePathReason(path: string): string | undefined {
+  // Most paths are plain: only unreserved and sub-delim characters, no dot segment, no leading //.
+  if (PLAIN_PATH.test(path) && !DOT_SEGMENT.test(path)) return undefined;
   if (!path.startsWith('/'))
     return 'the request target must be a path (absolute-form and authority-form are refused)';
   if (path.startsWith('//')) return 'the path must not start with //';
@@ -222,25 +236,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   // Metrics.
   let metrics: Metrics | undefined;
-  let serverDuration: Histogram | undefined;
-  let inFlightGauge: Gauge | undefined;
+  let serverDuration: LocalHistogram | undefined;
   let rejected: Counter | undefined;
   if (config.metrics.enabled) {
     metrics = createMetrics({ prefix: config.metrics.prefix });
     const prom = metrics.prom;
     const registers: Registry[] = [metrics.registry];
     const p = config.metrics.prefix;
-    serverDuration = new prom.Histogram({
+    // Updated per request: a plain-object histogram exported at scrape time, and a gauge read at scrape time.
+    serverDuration = new LocalHistogram({
       name: `${p}http_server_request_duration_seconds`,
       help: 'Duration of requests the gateway served, until the response ended.',
       labelNames: ['method', 'route', 'status_code'],
-      buckets: [...DEFAULT_BUCKETS],
+      buckets: DEFAULT_BUCKETS,
       registers,
     });
-    inFlightGauge = new prom.Gauge({
+    new prom.Gauge({
       name: `${p}http_server_active_requests`,
       help: 'Requests the gateway is handling right now.',
       registers,
+      collect(this: Gauge) {
+        this.set(inFlight);
+      },
     });
     rejected = new prom.Counter({
       name: `${p}reqforge_gateway_rejected_total`,
@@ -439,16 +456,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     return undefined;
   };
 
-  const handle = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    meta: { route: string },
-  ): Promise<string> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse, meta: RequestMeta): Promise<string> => {
     const given = req.headers[requestIdHeader];
     const inbound = Array.isArray(given) ? given[0] : given;
     const requestId = inbound && REQUEST_ID.test(inbound) ? inbound : randomUUID();
-    res.setHeader(requestIdHeader, requestId);
-    if (draining) res.setHeader('connection', 'close');
+    meta.requestId = requestId;
+    // Every response this handler writes carries the request id through writeHead's own headers: a header set
+    // earlier with setHeader would send every later writeHead down Node's slower merging path.
     const raw = req.url ?? '';
     const q = raw.indexOf('?');
     const path = q === -1 ? raw : raw.slice(0, q);
@@ -469,21 +483,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // A refused request's body is not read: close the connection rather than drain an unknown amount.
       sendProblem(res, makeProblem(status, slug, title, detail, instance, requestId), {
         ...headers,
+        [requestIdHeader]: requestId,
+        ...(draining && { connection: 'close' }),
         ...(hasBody && { connection: 'close' }),
       });
     };
 
-    if (req.method === 'CONNECT' || unsafePathReason(path) !== undefined) {
+    const unsafe = req.method === 'CONNECT' ? undefined : unsafePathReason(path);
+    if (req.method === 'CONNECT' || unsafe !== undefined) {
       fail(
         400,
         'bad-request-target',
         'Request target refused',
-        unsafePathReason(path) ?? 'CONNECT is not supported: this gateway is not an open proxy',
+        unsafe ?? 'CONNECT is not supported: this gateway is not an open proxy',
       );
       return 'refused';
     }
     const second = path.indexOf('/', 1);
-    const name = decodeURIComponent(second === -1 ? path.slice(1) : path.slice(1, second));
+    const segment = second === -1 ? path.slice(1) : path.slice(1, second);
+    const name = segment.includes('%') ? decodeURIComponent(segment) : segment;
     const upstream = upstreams.get(name);
     meta.route = upstream ? name : 'unknown';
     if (!upstream) {
@@ -503,7 +521,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             ? (path.split('/')[1] ?? 'unknown')
             : undefined;
         if (op) meta.route = op;
-        if (op && (await operations(res, path))) return op;
+        if (op) {
+          res.setHeader(requestIdHeader, requestId);
+          if (draining) res.setHeader('connection', 'close');
+          if (await operations(res, path)) return op;
+        }
       }
       fail(
         404,
@@ -565,7 +587,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Headers: drop hop-by-hop ones, the caller's API key and request id (forwarded from the ambient context).
     const drop = hopByHop(req.headers.connection);
     const headers: Record<string, string> = {};
-    for (const [key, value] of Object.entries(req.headers)) {
+    const inboundHeaders = req.headers;
+    for (const key in inboundHeaders) {
+      const value = inboundHeaders[key];
       if (value === undefined || drop.has(key) || key === requestIdHeader) continue;
       if (keyHashes.length > 0 && key === apiKeyHeader) continue;
       headers[key] = Array.isArray(value) ? value.join(', ') : value;
@@ -586,16 +610,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // The request id goes out as a header directly: entering AsyncLocalStorage per request would make every
     // promise in the process carry context.
     headers[requestIdHeader] = requestId;
+    // Aborted by the server callback's one 'close' listener when the caller leaves early. (A second per-request
+    // closure on `res` measurably kept whole requests alive across young-generation GCs.)
     const abort = new CallAbort();
-    res.on('close', () => {
-      if (!res.writableFinished) abort.abort(new AbortError());
-    });
+    meta.abort = abort;
     upstream.stats.requests++;
     upstream.stats.inFlight++;
     try {
       let response: HttpResponse;
       try {
-        response = await upstream.client.request(method, rest.replace(/[{}]/g, encodeURIComponent) + query, {
+        // Braces would read as path parameters: send them encoded.
+        const target =
+          rest.includes('{') || rest.includes('}') ? rest.replace(/[{}]/g, encodeURIComponent) : rest;
+        response = await upstream.client.request(method, target + query, {
           headers,
           ...(limiter && { body: limiter }),
           signal: abort,
@@ -627,7 +654,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const out: Record<string, string | string[]> = {};
       const dropOut = hopByHop(response.headers.connection);
-      for (const [key, value] of Object.entries(response.headers)) {
+      const upstreamHeaders = response.headers;
+      for (const key in upstreamHeaders) {
+        const value = upstreamHeaders[key];
         if (value === undefined || dropOut.has(key)) continue;
         out[key] = value;
       }
@@ -647,27 +676,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
-  const durationChildren = new Map<string, { observe(value: number): void }>();
   // Node checks header and request timeouts on this interval; keep it well below the headers timeout.
   const checkEvery = Math.max(50, Math.min(30_000, Math.floor(config.limits.headersTimeout / 4)));
   const server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => {
     inFlight++;
-    inFlightGauge?.inc();
     const start = performance.now();
-    const meta = { route: 'unknown' };
+    const meta: RequestMeta = { route: 'unknown', requestId: '' };
     res.on('close', () => {
+      if (meta.abort && !res.writableFinished) meta.abort.abort(new AbortError());
       inFlight--;
-      inFlightGauge?.dec();
       if (serverDuration) {
         const method = KNOWN.has(req.method ?? '') ? (req.method as string) : '_OTHER';
-        const key = `${method} ${meta.route} ${res.statusCode}`;
-        let child = durationChildren.get(key);
-        if (!child) {
-          // Label-bound children skip prom-client's per-observe label hashing; routes are upstream names, so bounded.
-          child = serverDuration.labels({ method, route: meta.route, status_code: String(res.statusCode) });
-          durationChildren.set(key, child);
-        }
-        child.observe((performance.now() - start) / 1000);
+        // Routes are upstream names or a fixed set, so the children stay bounded.
+        serverDuration
+          .series3(method, meta.route, String(res.statusCode))
+          .observe((performance.now() - start) / 1000);
       }
       if (draining && inFlight === 0) drained?.();
     });
@@ -681,8 +704,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           'Internal gateway error',
           'The gateway failed to handle the request',
           '',
-          String(res.getHeader(requestIdHeader) ?? ''),
+          meta.requestId,
         ),
+        meta.requestId ? { [requestIdHeader]: meta.requestId } : {},
       );
     });
   });

@@ -83,6 +83,9 @@ export interface Wiring {
   readonly stores: StoresModule | undefined;
 }
 
+// One shared event object for the per-call cache hit.
+const HIT = Object.freeze({ kind: 'hit' });
+
 const POLICIES: PoliciesModule = { standardPolicies: (options) => standardPolicies(options, 'standard') };
 
 const AUTH: AuthModule = {
@@ -116,7 +119,7 @@ const AUTH: AuthModule = {
         return facts();
       },
       onTokenEvent(listener) {
-        manager.events.on('cacheHit', () => listener({ kind: 'hit' }));
+        manager.events.on('cacheHit', () => listener(HIT));
         manager.events.on('acquired', () => listener({ kind: 'fetch' }));
         manager.events.on('refreshed', () => listener({ kind: 'refresh' }));
         manager.events.on('failed', () => listener({ kind: 'error' }));

@@ -4,6 +4,7 @@ import type { ReqforgeError } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
 import type { HttpRequest } from '../core/request.js';
 import type { CallContext, ClientEvents } from '../core/types.js';
+import { LocalCounter, LocalHistogram } from './series.js';
 
 type PromClient = typeof import('prom-client');
 
@@ -197,14 +198,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const breakers = new Map<string, SnapshotSource>();
   const registers = [registry];
 
-  const duration: Histogram = new prom.Histogram({
+  // The series updated on every call are plain objects exported at scrape time (see series.ts).
+  const duration = new LocalHistogram({
     name: `${p}http_client_request_duration_seconds`,
     help: 'Duration of HTTP client calls until response headers, retries included.',
     labelNames: ['method', 'server_address', 'status_code', 'outcome', 'service'],
-    buckets: [...(options.buckets ?? DEFAULT_BUCKETS)],
+    buckets: options.buckets ?? DEFAULT_BUCKETS,
     registers,
   });
-  const attempts: Counter = new prom.Counter({
+  const attempts = new LocalCounter({
     name: `${p}http_client_attempts_total`,
     help: 'Attempts sent to the transport, retries included.',
     labelNames: ['method', 'server_address', 'service'],
@@ -245,7 +247,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       }
     },
   });
-  const limiterDecisions: Counter = new prom.Counter({
+  const limiterDecisions = new LocalCounter({
     name: `${p}reqforge_rate_limiter_decisions_total`,
     help: 'Rate limiter decisions: allowed, queued, dropped or raised.',
     labelNames: ['key', 'outcome'],
@@ -270,7 +272,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       }
     },
   });
-  const tokens: Counter = new prom.Counter({
+  const tokens = new LocalCounter({
     name: `${p}reqforge_token_requests_total`,
     help: 'Tokens served from cache (hit) or fetched, refreshed, or failed.',
     labelNames: ['outcome'],
@@ -283,9 +285,6 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   });
 
-  // prom-client hashes a label object on every observe; label-bound children cached by their values skip
-  // that on the hot path. Label values are already bounded, so the caches are too.
-  const durationChildren = new Map<string, { observe(v: number): void }>();
   const observeDuration = (
     method: string,
     server: string,
@@ -293,25 +292,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     outcome: string,
     service: string,
     seconds: number,
-  ) => {
-    const key = `${method}\u0000${server}\u0000${status}\u0000${outcome}\u0000${service}`;
-    let child = durationChildren.get(key);
-    if (!child) {
-      child = duration.labels({ method, server_address: server, status_code: status, outcome, service });
-      durationChildren.set(key, child);
-    }
-    child.observe(seconds);
-  };
-  const attemptChildren = new Map<string, { inc(): void }>();
-  const countAttempt = (method: string, server: string, service: string) => {
-    const key = `${method}\u0000${server}\u0000${service}`;
-    let child = attemptChildren.get(key);
-    if (!child) {
-      child = attempts.labels({ method, server_address: server, service });
-      attemptChildren.set(key, child);
-    }
-    child.inc();
-  };
+  ) => duration.series5(method, server, status, outcome, service).observe(seconds);
 
   const hostOf = (request: HttpRequest) => hosts.value(request.host);
   const serviceOf = (ctx: CallContext) => services.value(ctx.tags.service ?? '');
@@ -334,19 +315,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         }),
         hub.on('error', ({ request, error, ctx, duration: ms }) => {
           const status = (error as { status?: unknown }).status;
-          duration.observe(
-            {
-              method: methodLabel(request.method),
-              server_address: hostOf(request),
-              status_code: typeof status === 'number' ? String(status) : 'none',
-              outcome: outcomeOf(error),
-              service: serviceOf(ctx),
-            },
+          observeDuration(
+            methodLabel(request.method),
+            hostOf(request),
+            typeof status === 'number' ? String(status) : 'none',
+            outcomeOf(error),
+            serviceOf(ctx),
             ms / 1000,
           );
         }),
         hub.on('attempt', ({ request, ctx }) => {
-          countAttempt(methodLabel(request.method), hostOf(request), serviceOf(ctx));
+          attempts.series3(methodLabel(request.method), hostOf(request), serviceOf(ctx)).value++;
         }),
         hub.on('retry', ({ request, ctx, delay, reason }) => {
           const labels = { server_address: hostOf(request), service: serviceOf(ctx) };
@@ -360,10 +339,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         }),
         hub.on('rateLimit', ({ key, outcome, wait }) => {
           const k = keys.value(key);
-          limiterDecisions.inc({ key: k, outcome });
+          limiterDecisions.series2(k, outcome).value++;
           if (outcome === 'queued' || wait > 0) limiterWait.observe({ key: k }, wait / 1000);
         }),
-        hub.on('token', ({ outcome }) => tokens.inc({ outcome })),
+        hub.on('token', ({ outcome }) => {
+          tokens.series1(outcome).value++;
+        }),
         hub.on('storeError', ({ store, operation }) => storeErrors.inc({ store, operation })),
       ];
       return () => {
@@ -377,7 +358,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       breakers.set(keys.value(key), breaker);
     },
     recordToken(outcome) {
-      tokens.inc({ outcome });
+      tokens.series1(outcome).value++;
     },
     recordStoreError(store, operation) {
       storeErrors.inc({ store, operation });

@@ -107,7 +107,9 @@ export class Exchange extends BodySource {
 
   /** The attempt deadline passed before the response headers: abort the request and fail the attempt now. */
   fire(): void {
-    const error = new TimeoutError('attempt', (this.#deadline as DeadlineQueue).ms, { request: this.#request });
+    const error = new TimeoutError('attempt', (this.#deadline as DeadlineQueue).ms, {
+      request: this.#request,
+    });
     this.#timedOut = error;
     // Still waiting for a connection: fail now; undici aborts it when it would have connected.
     if (this.#abortRequest) this.#abortRequest(error);

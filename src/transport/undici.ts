@@ -1,9 +1,9 @@
 import { Agent, type Dispatcher, EnvHttpProxyAgent, ProxyAgent } from 'undici';
+import type { DeadlineAwareHandler, DeadlineQueue } from '../core/deadlines.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
-import type { DeadlineAwareHandler, DeadlineQueue } from '../core/deadlines.js';
 import type { CallContext, Transport } from '../core/types.js';
 import { Exchange } from './exchange.js';
 

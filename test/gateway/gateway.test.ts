@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -51,6 +52,30 @@ describe('gateway forwarding', () => {
     expect(seen.headers['x-keep']).toBe('1');
     for (const h of ['x-hop', 'keep-alive', 'te', 'proxy-authorization'])
       expect(seen.headers[h]).toBeUndefined();
+  });
+
+  it('a caller who leaves mid-call stops the upstream call at once', async () => {
+    const upstream = rig.gateway.upstreams.get('pets');
+    const socket = connect(Number(new URL(rig.gateway.url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write('GET /pets/pets?fault=hang HTTP/1.1\r\nHost: x\r\n\r\n');
+    const waitFor = async (done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+      return done();
+    };
+    expect(await waitFor(() => upstream?.status().inFlight === 1)).toBe(true);
+    socket.destroy();
+    // The upstream call would otherwise hang until its 10 s attempt timeout.
+    expect(await waitFor(() => upstream?.status().inFlight === 0)).toBe(true);
+  });
+
+  it('echoes the request id on problem answers and operations endpoints too', async () => {
+    const missing = await call(`${rig.gateway.url}/nope/x`, { headers: { 'x-request-id': 'rid-404' } });
+    expect(missing.status).toBe(404);
+    expect(missing.headers['x-request-id']).toBe('rid-404');
+    expect(missing.json().requestId ?? missing.json().request_id ?? missing.text).toContain('rid-404');
+    const health = await call(`${rig.gateway.url}/health`, { headers: { 'x-request-id': 'rid-health' } });
+    expect(health.headers['x-request-id']).toBe('rid-health');
   });
 
   it('replaces an unsafe request id', async () => {
