@@ -1,8 +1,9 @@
 // The gateway section of `npm run bench`: the same GETs at the same concurrency through the reqforge gateway
 // (OAuth2 token injection + standard policies + metrics), through a bare @fastify/http-proxy, and straight to
 // the upstream, in rotating rounds of one run. Ratios are per round against the fastify proxy.
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
+import os from 'node:os';
 import { Pool } from 'undici';
 
 const median = (xs) => {
@@ -10,8 +11,21 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-async function start(script, args) {
+// On Linux with 2+ cores, the proxy under test gets a core of its own (the last one) and the driver and the
+// upstream share the first, so the proxies' throughput is compared at the same CPU budget.
+function pin(pid, core) {
+  if (process.platform !== 'linux' || os.cpus().length < 2) return false;
+  try {
+    execFileSync('taskset', ['-cp', String(core), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function start(script, args, core) {
   const child = fork(new URL(script, import.meta.url), args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  if (core !== undefined) pin(child.pid, core);
   const [chunk] = await once(child.stdout, 'data');
   return { child, url: String(chunk).trim() };
 }
@@ -48,10 +62,12 @@ export async function benchGateway({
   rounds = 15,
   log = () => undefined,
 } = {}) {
-  const upstream = await start('./server.mjs', []);
+  const last = os.cpus().length - 1;
+  pin(process.pid, 0);
+  const upstream = await start('./server.mjs', [], 0);
   const origin = upstream.url.startsWith('http') ? upstream.url : `http://127.0.0.1:${upstream.url}`;
-  const gateway = await start('./proxy-proc.mjs', ['gateway', origin]);
-  const fastify = await start('./proxy-proc.mjs', ['fastify', origin]);
+  const gateway = await start('./proxy-proc.mjs', ['gateway', origin], last);
+  const fastify = await start('./proxy-proc.mjs', ['fastify', origin], last);
   const targets = [
     {
       name: 'direct',

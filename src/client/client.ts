@@ -40,6 +40,16 @@ export interface ResponsePromise<T = unknown> extends Promise<HttpResponse> {
 }
 
 const EMPTY: CallOptions = Object.freeze({});
+
+/**
+ * @internal A call option for the gateway: `headers` is a plain object of lower-cased names and values that Node's
+ * HTTP parser has already validated, given up by the caller, so the client adopts it instead of checking and
+ * copying every header again.
+ */
+export const TRUSTED_HEADERS: unique symbol = Symbol('reqforge.trustedHeaders');
+
+/** @internal */
+export type TrustedCallOptions = CallOptions & { readonly [TRUSTED_HEADERS]?: true };
 const CLIENT_OPTION_KEYS = new Set<string>([
   'baseUrl',
   'headers',
@@ -92,6 +102,7 @@ export class Client {
   readonly #origin: string | undefined;
   readonly #basePath: string;
   readonly #headers: HeaderRecord;
+  readonly #noDefaultHeaders: boolean;
   readonly #query: string;
   readonly #redactor: Redactor;
   readonly #clock: Clock;
@@ -143,6 +154,7 @@ export class Client {
     } catch (error) {
       throw new InvalidOptionError('headers', (error as Error).message);
     }
+    this.#noDefaultHeaders = Object.keys(this.#headers).length === 0;
     this.#query = serializeQuery(options.query, options.arrayFormat);
     this.#clock = options.clock ?? systemClock;
     this.#maxBodySize = positiveInt('maxBodySize', options.maxBodySize, DEFAULT_MAX_BODY_SIZE);
@@ -356,7 +368,15 @@ export class Client {
       }
       return headers as Record<string, string>;
     };
-    if (options.headers !== undefined) mergeHeaders(own(), options.headers);
+    if (options.headers !== undefined) {
+      if ((options as TrustedCallOptions)[TRUSTED_HEADERS] === true) {
+        // Headers that Node's HTTP parser already checked, in an object the caller hands over (the gateway).
+        const given = options.headers as Record<string, string>;
+        if (this.#noDefaultHeaders) headers = given;
+        else headers = { ...headers, ...given };
+        copied = true;
+      } else mergeHeaders(own(), options.headers);
+    }
     const ambient = this.#requestIdHeader || this.#correlationIdHeader ? getContext() : undefined;
     if (ambient) {
       if (this.#requestIdHeader && ambient.requestId && headers[this.#requestIdHeader] === undefined) {

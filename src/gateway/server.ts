@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Transform, type TransformCallback } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import type { Counter, Gauge, Registry } from 'prom-client';
-import { type Client, createClient } from '../client/client.js';
+import { type Client, createClient, TRUSTED_HEADERS, type TrustedCallOptions } from '../client/client.js';
 import { CallAbort } from '../core/context.js';
 import {
   AbortError,
@@ -622,12 +622,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         // Braces would read as path parameters: send them encoded.
         const target =
           rest.includes('{') || rest.includes('}') ? rest.replace(/[{}]/g, encodeURIComponent) : rest;
-        response = await upstream.client.request(method, target + query, {
+        const options: TrustedCallOptions = {
           headers,
+          [TRUSTED_HEADERS]: true,
           ...(limiter && { body: limiter }),
           signal: abort,
           throwHttpErrors: false,
-        });
+        };
+        response = await upstream.client.request(method, target + query, options);
       } catch (thrown) {
         upstream.stats.errors++;
         if (limiter?.exceeded) {

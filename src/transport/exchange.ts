@@ -8,6 +8,7 @@ import { BodySource, HttpResponse, type ResponseHeaders } from '../core/response
 import type { CallContext } from '../core/types.js';
 
 const EMPTY = Buffer.alloc(0);
+const noop = (): void => undefined;
 
 /** Bytes buffered for a body nobody reads yet before the socket is paused (backpressure). */
 const HIGH_WATER_MARK = 64 * 1024;
@@ -329,31 +330,42 @@ export class Exchange extends BodySource {
   }
 
   pipeTo(destination: Writable): Promise<void> {
+    if (this.#error !== undefined) {
+      destination.destroy();
+      return Promise.reject(this.#error);
+    }
+    this.#consumer = Consumer.Sink;
+    if (this.#ended) {
+      // The whole body is here (the usual case for small answers): one write that also ends the destination.
+      destination.end(this.#chunks.length === 0 ? undefined : this.#take());
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve, reject) => {
-      this.#consumer = Consumer.Sink;
       this.#sink = destination;
       this.#settle = () => resolve();
       this.#fail = reject;
+      this.#drained = () => this.#unpause();
+      this.#sinkClosed = () => this.#onSinkClosed();
       destination.on('close', this.#sinkClosed);
       for (const chunk of this.#chunks) destination.write(chunk);
       this.#chunks = [];
-      if (this.#error !== undefined) this.#failSink(this.#error);
-      else if (this.#ended) this.#endSink();
-      else if (destination.writableNeedDrain) destination.once('drain', this.#drained);
+      if (destination.writableNeedDrain) destination.once('drain', this.#drained);
       else this.#unpause();
     });
   }
 
-  readonly #drained = (): void => this.#unpause();
+  // Listeners of a streaming pipeTo, made only then.
+  #drained: () => void = noop;
+  #sinkClosed: () => void = noop;
 
   // The destination went away before the end: stop the exchange rather than leave the connection half-read.
-  readonly #sinkClosed = (): void => {
+  #onSinkClosed(): void {
     if (this.#ended || this.#error !== undefined) return;
     const error = new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED');
     this.#error = error;
     this.#abortRequest?.(error);
     this.#settleSink(error);
-  };
+  }
 
   #endSink(): void {
     (this.#sink as Writable).end();
