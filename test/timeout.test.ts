@@ -166,6 +166,23 @@ describe('timeouts and abort on a real server', () => {
       await api.close();
     });
 
+    it('a caller abort fails a request still waiting for a pool connection at once, and it is never sent', async () => {
+      const clock = new FakeClock();
+      const api = hangingClient(clock, 1);
+      const first = api.get('/hang-counted', { timeout: { attempt: 5_000 } }).catch((e: unknown) => e);
+      await arrived(1);
+      const caller = new AbortController();
+      const second = api.get('/hang-counted?second', { signal: caller.signal }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 10));
+      caller.abort();
+      expect(await second).toMatchObject({ code: 'ERR_ABORTED' }); // no clock movement needed
+      await clock.advance(5_000);
+      expect(await first).toMatchObject({ scope: 'attempt' });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(hung).toHaveLength(1);
+      await api.close();
+    });
+
     it('retries after an attempt timeout and succeeds, with the total timeout still in force', async () => {
       const clock = new FakeClock();
       let calls = 0;

@@ -79,7 +79,8 @@ export class Exchange extends BodySource {
   at = 0;
   queued = false;
   readonly #deadline: DeadlineQueue | undefined;
-  #timedOut: TimeoutError | undefined;
+  /** Why the request was given up before undici connected it, so `onConnect` drops it. */
+  #cancelled: Error | undefined;
 
   constructor(
     request: HttpRequest,
@@ -102,8 +103,8 @@ export class Exchange extends BodySource {
       this.#root = root;
       root.retain();
     }
-    if (!ctx.abort.inert) this.#watch(ctx.abort);
     deadline?.add(this);
+    if (!ctx.abort.inert) this.#watch(ctx.abort);
   }
 
   /** The attempt deadline passed before the response headers: abort the request and fail the attempt now. */
@@ -111,10 +112,17 @@ export class Exchange extends BodySource {
     const error = new TimeoutError('attempt', (this.#deadline as DeadlineQueue).ms, {
       request: this.#request,
     });
-    this.#timedOut = error;
-    // Still waiting for a connection: fail now; undici aborts it when it would have connected.
-    if (this.#abortRequest) this.#abortRequest(error);
-    else this.onError(error);
+    this.#cancel(error);
+  }
+
+  /** Aborts the request; one still waiting for a connection fails now, and undici drops it when it gets one. */
+  #cancel(error: Error): void {
+    if (this.#abortRequest) {
+      this.#abortRequest(error);
+      return;
+    }
+    this.#cancelled ??= error;
+    this.onError(error);
   }
 
   #watch(abort: CallAbort): void {
@@ -126,9 +134,7 @@ export class Exchange extends BodySource {
 
   #onAbort(): void {
     const reason = this.#watching?.reason;
-    const error = reason instanceof Error ? reason : new ReqforgeError('The call was aborted', 'ERR_ABORTED');
-    // Not connected yet: undici asks in onConnect, which checks again.
-    this.#abortRequest?.(error);
+    this.#cancel(reason instanceof Error ? reason : new ReqforgeError('The call was aborted', 'ERR_ABORTED'));
   }
 
   #unwatch(): void {
@@ -148,8 +154,7 @@ export class Exchange extends BodySource {
 
   onConnect(abort: (reason: Error) => void): void {
     this.#abortRequest = abort;
-    if (this.#timedOut) abort(this.#timedOut);
-    else if (this.#watching?.aborted) this.#onAbort();
+    if (this.#cancelled) abort(this.#cancelled);
   }
 
   onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, _statusText?: string): boolean {

@@ -177,6 +177,7 @@ export class HttpTransport implements Transport {
   );
 
   #send(request: HttpRequest, ctx: CallContext, deadline: DeadlineQueue | undefined): Promise<HttpResponse> {
+    if (ctx.abort.aborted) return Promise.reject(toReqforgeError(ctx.abort.reason, request, ctx.abort));
     let headers = request.headers;
     let body: ReturnType<HttpRequest['openBody']>;
     try {
