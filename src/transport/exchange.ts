@@ -1,4 +1,5 @@
 import { Readable, type Writable } from 'node:stream';
+import type { Clock } from '../core/clock.js';
 import type { CallAbort } from '../core/context.js';
 import type { DeadlineQueue } from '../core/deadlines.js';
 import { BodyTooLargeError, ReqforgeError, TimeoutError } from '../core/errors.js';
@@ -54,6 +55,7 @@ export class Exchange extends BodySource {
   readonly #request: HttpRequest;
   readonly #maxBodySize: number;
   readonly #start: number;
+  readonly #clock: Clock;
   #resolve: ((response: HttpResponse) => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
   #abortRequest: ((reason: Error) => void) | undefined;
@@ -95,7 +97,7 @@ export class Exchange extends BodySource {
     this.#maxBodySize = ctx.maxBodySize;
     this.#resolve = resolve;
     this.#reject = reject;
-    this.#start = performance.now();
+    this.#clock = ctx.clock;
     // Until the headers, the current abort state (timeouts included); then the call's own, which the caller's
     // signal drives while the body is read.
     const root = ctx.callAbort;
@@ -103,7 +105,8 @@ export class Exchange extends BodySource {
       this.#root = root;
       root.retain();
     }
-    deadline?.add(this);
+    // The deadline's clock reading doubles as the start time (one clock read per attempt, not two).
+    this.#start = deadline ? deadline.add(this) - deadline.ms : ctx.clock.now();
     if (!ctx.abort.inert) this.#watch(ctx.abort);
   }
 
@@ -175,7 +178,7 @@ export class Exchange extends BodySource {
         headers: parseRawHeaders(rawHeaders) as ResponseHeaders,
         body: this,
         request: this.#request,
-        elapsed: performance.now() - this.#start,
+        elapsed: this.#clock.now() - this.#start,
         maxBodySize: this.#maxBodySize,
       }),
     );
