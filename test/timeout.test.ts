@@ -1,10 +1,16 @@
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSettlingOnAbort } from '../src/core/pipeline.js';
+import type { HttpRequest } from '../src/core/request.js';
 import {
   AbortError,
   attemptTimeout,
   createClient,
+  definePolicy,
+  HttpResponse,
   isAbortError,
   isTimeoutError,
+  rateLimit,
   TimeoutError,
   totalTimeout,
 } from '../src/index.js';
@@ -74,6 +80,115 @@ describe('timeouts on a fake clock', () => {
     await clock.advance(10);
     await expect(call).resolves.toEqual({ done: true });
     expect(clock.pending).toBe(0);
+  });
+});
+
+describe('timeouts around handlers that do or do not settle on abort', () => {
+  // A transport that never answers and ignores the abort: only a racing timeout can end the call.
+  function deafTransport() {
+    let late: ((response: HttpResponse) => void) | undefined;
+    let dumped = false;
+    return {
+      transport: {
+        handle: (request: HttpRequest) =>
+          new Promise<HttpResponse>((resolve) => {
+            late = resolve;
+            void request;
+          }),
+        close: async () => {},
+      },
+      answerLate(request: HttpRequest) {
+        late?.(
+          new HttpResponse({
+            status: 200,
+            headers: {},
+            request,
+            elapsed: 0,
+            body: Object.assign(Readable.from(['late']), {
+              dump: async () => {
+                dumped = true;
+              },
+            }),
+          }),
+        );
+      },
+      get dumped() {
+        return dumped;
+      },
+    };
+  }
+
+  it('races a handler that ignores the abort: the call fails at its deadline and a late answer is released', async () => {
+    const clock = new FakeClock();
+    const deaf = deafTransport();
+    const api = createClient({
+      baseUrl: 'http://mem',
+      transport: deaf.transport,
+      clock,
+      timeout: { total: 0, attempt: 1_000 },
+      retry: false,
+    });
+    expect(isSettlingOnAbort(api.handler)).toBe(false);
+    const call = api.get('/x').catch((e: unknown) => e);
+    await clock.advance(1_000);
+    expect(await call).toMatchObject({ scope: 'attempt', timeout: 1_000 });
+    deaf.answerLate(api.buildRequest('GET', '/x'));
+    await new Promise((r) => setImmediate(r));
+    expect(deaf.dumped).toBe(true);
+  });
+
+  it('the standard pipeline over a transport that settles on abort needs no race, and still times out', async () => {
+    const clock = new FakeClock();
+    const transport = new MemoryTransport().route('GET', '/slow', async (_req, ctx) => {
+      await clock.sleep(60_000, ctx.signal);
+      return {};
+    });
+    const api = createClient({
+      baseUrl: 'http://mem',
+      transport,
+      clock,
+      preset: 'standard',
+      rateLimit: { limit: 100 },
+      bulkhead: { maxConcurrent: 10 },
+      timeout: { total: 2_500, attempt: 1_000 },
+      retry: { retries: 5, backoff: 'constant', baseDelay: 100 },
+    });
+    expect(isSettlingOnAbort(api.handler)).toBe(true);
+    const call = api.get('/slow').catch((e: unknown) => e);
+    await clock.advance(2_499);
+    await clock.advance(1);
+    // Attempts at 0, 1100 and 2200 each time out after 1 s; the total deadline ends the third one at 2500.
+    expect(await call).toMatchObject({ scope: 'total', timeout: 2_500 });
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a policy that does not promise to settle on abort brings the race back', () => {
+    const opaque = definePolicy('opaque', (next) => (req, ctx) => next(req, ctx));
+    const transport = new MemoryTransport();
+    const marked = createClient({ baseUrl: 'http://mem', transport, policies: [totalTimeout(1_000)] });
+    const unmarked = createClient({
+      baseUrl: 'http://mem',
+      transport,
+      policies: [totalTimeout(1_000), opaque],
+    });
+    expect(isSettlingOnAbort(marked.handler)).toBe(true);
+    expect(isSettlingOnAbort(unmarked.handler)).toBe(false);
+    const remote = createClient({
+      baseUrl: 'http://mem',
+      transport,
+      policies: [
+        rateLimit({
+          limiter: {
+            limit: 1,
+            window: 1_000,
+            reserve: async () => ({ ok: true, wait: 0, cancel: () => undefined }),
+            pause: () => undefined,
+            snapshot: () => [],
+          },
+        }),
+      ],
+    });
+    expect(isSettlingOnAbort(remote.handler)).toBe(false);
   });
 });
 

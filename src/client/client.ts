@@ -10,7 +10,7 @@ import {
 } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
 import { toReqforgeError } from '../core/normalize.js';
-import { compose } from '../core/pipeline.js';
+import { compose, isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import { Redactor } from '../core/redact.js';
 import { type HeaderRecord, HttpRequest, mergeHeaders, type RequestBody } from '../core/request.js';
 import {
@@ -287,6 +287,7 @@ export class Client {
       if (events.has('attempt')) events.emit('attempt', { request, ctx, attempt: ctx.attempt });
       return transport(request, ctx);
     };
+    settlesOnAbort(handler, isSettlingOnAbort(transport));
     const withDeadline = deadlineEntry(transport);
     if (!withDeadline) return handler;
     // Keep the transport's deadline entry point visible to an attempt timeout placed around this handler.

@@ -19,3 +19,21 @@ export function compose(policies: readonly Policy[], innermost: Handler): Handle
   for (let i = policies.length - 1; i >= 0; i--) handler = policies[i]!.wrap(handler);
   return handler;
 }
+
+/**
+ * @internal Marks a handler that settles promptly once `ctx.abort` fires (provided what it calls does too): the
+ * undici transport, and the built-in policies around such a handler. A timeout around a marked handler needs no
+ * race of its own, which saves a promise and a microtask hop per call; anything unmarked gets the race.
+ */
+export const SETTLES_ON_ABORT: unique symbol = Symbol('reqforge.settlesOnAbort');
+
+/** @internal Marks `handler` as settling promptly on abort when `when` is true; returns it. */
+export function settlesOnAbort<H extends Handler>(handler: H, when = true): H {
+  if (when) (handler as H & { [SETTLES_ON_ABORT]?: true })[SETTLES_ON_ABORT] = true;
+  return handler;
+}
+
+/** @internal Whether `handler` was marked with {@link settlesOnAbort}. */
+export function isSettlingOnAbort(handler: Handler): boolean {
+  return (handler as Handler & { [SETTLES_ON_ABORT]?: true })[SETTLES_ON_ABORT] === true;
+}

@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { BulkheadRejectedError, InvalidOptionError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { Handler, Policy } from '../core/types.js';
 
 /** Bulkhead settings. */
@@ -56,14 +57,15 @@ export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
   return {
     name: 'bulkhead',
     snapshot: () => ({ inFlight, queued: queue.length, maxConcurrent: max, queueSize }),
-    wrap:
-      (next: Handler): Handler =>
-      async (request, ctx) => {
+    // A queued call leaves the queue when the call aborts.
+    wrap: (next: Handler): Handler =>
+      settlesOnAbort(async (request, ctx) => {
         if (inFlight < max) {
           inFlight++;
         } else {
           if (queue.length >= queueSize) throw new BulkheadRejectedError('queue-full', { request });
           const signal = ctx.signal;
+          if (signal.aborted) throw toReqforgeError(signal.reason, request, signal);
           let onAbort = () => undefined as void;
           try {
             await new Promise<void>((resolve, reject) => {
@@ -93,7 +95,7 @@ export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
         } finally {
           release();
         }
-      },
+      }, isSettlingOnAbort(next)),
   };
 }
 

@@ -3,6 +3,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { CircuitOpenError, InvalidOptionError } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { BreakerState, CallContext, ClientEvents, Handler, Policy } from '../core/types.js';
 import { isServiceFailure, type OutcomePredicate } from './predicates.js';
@@ -377,9 +378,8 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
     restore: (snapshots) => {
       for (const s of snapshots) get(s.key).restore(s, clock.now());
     },
-    wrap:
-      (next: Handler): Handler =>
-      async (request, ctx) => {
+    wrap: (next: Handler): Handler =>
+      settlesOnAbort(async (request, ctx) => {
         if (ctx.events !== lastHub) {
           listeners.add(ctx.events);
           lastHub = ctx.events;
@@ -403,6 +403,6 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
           breaker.record(clock.now(), counts, probe);
           throw error;
         }
-      },
+      }, isSettlingOnAbort(next)),
   };
 }

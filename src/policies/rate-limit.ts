@@ -2,6 +2,7 @@ import { BoundedMap } from '../core/bounded-map.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { DroppedError, InvalidOptionError, RateLimitedError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import { parseRateLimitWait } from '../core/retry-after.js';
@@ -358,28 +359,32 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
         }
         return admit(request, ctx, key, reservation, true);
       };
-      return (request, ctx) => {
-        const key = keyOf(request, ctx);
-        if (strategy === 'queue' && waiting.size > 0) {
-          const n = waiting.get(key) ?? 0;
-          if (n > 0 && n >= queueSize) {
-            counters.raised++;
-            emit(ctx, key, 'raised', 0);
-            return Promise.reject(
-              new RateLimitedError(key, limiter.window / limiter.limit, 'queue-full', { request }),
-            );
+      // An in-process limiter answers at once and its queue wait ends on abort; a remote one's round trip does not.
+      return settlesOnAbort(
+        (request, ctx) => {
+          const key = keyOf(request, ctx);
+          if (strategy === 'queue' && waiting.size > 0) {
+            const n = waiting.get(key) ?? 0;
+            if (n > 0 && n >= queueSize) {
+              counters.raised++;
+              emit(ctx, key, 'raised', 0);
+              return Promise.reject(
+                new RateLimitedError(key, limiter.window / limiter.limit, 'queue-full', { request }),
+              );
+            }
           }
-        }
-        let answer: Reservation | Promise<Reservation>;
-        try {
-          answer = limiter.reserve(key, strategy === 'queue' && queueSize > 0 ? maxWait : 0);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        return answer instanceof Promise
-          ? viaRemote(request, ctx, key, answer)
-          : admit(request, ctx, key, answer, false);
-      };
+          let answer: Reservation | Promise<Reservation>;
+          try {
+            answer = limiter.reserve(key, strategy === 'queue' && queueSize > 0 ? maxWait : 0);
+          } catch (error) {
+            return Promise.reject(error);
+          }
+          return answer instanceof Promise
+            ? viaRemote(request, ctx, key, answer)
+            : admit(request, ctx, key, answer, false);
+        },
+        limiter instanceof TokenBucketLimiter && isSettlingOnAbort(next),
+      );
     },
   };
 }

@@ -6,6 +6,7 @@ import {
   RetriesExhaustedError,
 } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import { type HttpRequest, IDEMPOTENT_METHODS } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import { parseRateLimitWait } from '../core/retry-after.js';
@@ -118,12 +119,12 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     name: 'retry',
     budget,
     options,
-    wrap:
-      (next: Handler): Handler =>
-      (request, ctx) => {
+    // Its waits (the attempt, a backoff sleep, draining a discarded body) all end when the call aborts.
+    wrap: (next: Handler): Handler =>
+      settlesOnAbort((request, ctx) => {
         if (retries === 0 || ctx.options.retry === false) return next(request, ctx);
         return runWithRetries(settings, next, request, ctx);
-      },
+      }, isSettlingOnAbort(next)),
   };
 }
 

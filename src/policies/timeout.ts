@@ -3,6 +3,7 @@ import { CallAbort } from '../core/context.js';
 import { type Deadline, type DeadlineQueue, deadlineEntry, deadlineQueue } from '../core/deadlines.js';
 import { InvalidOptionError, TimeoutError, type TimeoutScope } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler, Policy, TimeoutOptions } from '../core/types.js';
@@ -67,7 +68,9 @@ function timeoutPolicy(scope: TimeoutScope, ms: number): TimeoutPolicy {
     wrap: (next: Handler): Handler => {
       // Right around a transport that enforces deadlines itself, an attempt timeout just hands it the deadline.
       const handOver = scope === 'attempt' ? deadlineEntry(next) : undefined;
-      return (request, ctx) => {
+      // Around a handler that settles once aborted, aborting it is enough: no race of our own.
+      const race = !isSettlingOnAbort(next);
+      const handler: Handler = (request, ctx) => {
         const limit = override(ctx, scope) ?? ms;
         if (!(limit > 0 && limit < Number.POSITIVE_INFINITY)) return next(request, ctx);
         let q: DeadlineQueue;
@@ -77,8 +80,10 @@ function timeoutPolicy(scope: TimeoutScope, ms: number): TimeoutPolicy {
           clock = ctx.clock;
           q = queue = deadlineQueue(clock, ms);
         }
-        return handOver ? handOver(request, ctx, q) : runWithTimeout(scope, q, next, request, ctx);
+        return handOver ? handOver(request, ctx, q) : runWithTimeout(scope, q, race, next, request, ctx);
       };
+      // It passes calls straight through when a call turns it off, so it promises no more than `next` does.
+      return settlesOnAbort(handler, !race);
     },
   };
 }
@@ -91,6 +96,7 @@ export function isTimeoutPolicy(policy: Policy): policy is TimeoutPolicy {
 function runWithTimeout(
   scope: TimeoutScope,
   queue: DeadlineQueue,
+  race: boolean,
   next: Handler,
   request: HttpRequest,
   ctx: CallContext,
@@ -108,7 +114,7 @@ function runWithTimeout(
   } catch (error) {
     pending = Promise.reject(error);
   }
-  return guard.race(pending);
+  return race ? guard.race(pending) : guard.follow(pending);
 }
 
 const dumpLate = (response: HttpResponse): void => {
@@ -180,6 +186,26 @@ class TimeoutGuard extends CallAbort implements Deadline {
         },
       );
     });
+  }
+
+  /**
+   * Settles with `pending`, which ends once this guard aborts (the inner handler is marked so): cleanup only, no
+   * promise of our own. A response that arrives after the deadline is released and the call fails all the same.
+   */
+  follow(pending: Promise<HttpResponse>): Promise<HttpResponse> {
+    return pending.then(
+      (response) => {
+        this.#finish();
+        if (!this.aborted) return response;
+        dumpLate(response);
+        throw toReqforgeError(this.reason, this.#request, this);
+      },
+      (error: unknown) => {
+        this.#finish();
+        // Whatever the inner layers made of it, an aborted call fails with the abort's reason, as when racing.
+        throw toReqforgeError(this.aborted ? this.reason : error, this.#request, this);
+      },
+    );
   }
 
   #finish(): void {

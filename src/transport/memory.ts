@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { CallAbort } from '../core/context.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import { HttpResponse, type ResponseHeaders } from '../core/response.js';
 import type { CallContext, Transport } from '../core/types.js';
@@ -94,10 +95,11 @@ export class MemoryTransport implements Transport {
     this.#calls.length = 0;
   }
 
-  readonly handle = async (request: HttpRequest, ctx: CallContext): Promise<HttpResponse> => {
+  // Route handlers are raced against the call's abort, so a call settles once aborted whatever the handler does.
+  readonly handle = settlesOnAbort(async (request: HttpRequest, ctx: CallContext): Promise<HttpResponse> => {
     const start = performance.now();
     try {
-      const body = await readRequestBody(request);
+      const body = await abortable(readRequestBody(request), ctx.abort);
       const url = new URL(request.url);
       this.#calls.push({ request, method: request.method, url: request.url, body, attempt: ctx.attempt });
       const route = this.#routes.find(
@@ -135,7 +137,7 @@ export class MemoryTransport implements Transport {
     } catch (error) {
       throw toReqforgeError(error, request, ctx.abort);
     }
-  };
+  });
 
   async close(): Promise<void> {}
 }

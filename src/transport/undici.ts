@@ -2,6 +2,7 @@ import { Agent, type Dispatcher, EnvHttpProxyAgent, ProxyAgent } from 'undici';
 import type { DeadlineAwareHandler, DeadlineQueue } from '../core/deadlines.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Transport } from '../core/types.js';
@@ -168,12 +169,11 @@ export class HttpTransport implements Transport {
   }
 
   /** Sends one attempt; also takes an attempt deadline directly (see {@link DeadlineAwareHandler}). */
-  readonly handle: DeadlineAwareHandler = Object.assign(
-    (request: HttpRequest, ctx: CallContext) => this.#send(request, ctx, undefined),
-    {
+  readonly handle: DeadlineAwareHandler = settlesOnAbort(
+    Object.assign((request: HttpRequest, ctx: CallContext) => this.#send(request, ctx, undefined), {
       withDeadline: (request: HttpRequest, ctx: CallContext, deadline: DeadlineQueue) =>
         this.#send(request, ctx, deadline),
-    },
+    }),
   );
 
   #send(request: HttpRequest, ctx: CallContext, deadline: DeadlineQueue | undefined): Promise<HttpResponse> {
