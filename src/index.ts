@@ -32,6 +32,7 @@ export {
   type RequestBody,
 } from './core/request.js';
 export {
+  BodySource,
   createHttpError,
   DEFAULT_ERROR_BODY_LIMIT,
   DEFAULT_MAX_BODY_SIZE,

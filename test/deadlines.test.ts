@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createClient } from '../src/client/client.js';
+import { CallAbort } from '../src/core/context.js';
 import { type Deadline, DeadlineQueue, deadlineQueue } from '../src/core/deadlines.js';
 import { TimeoutError } from '../src/core/errors.js';
 import type { HttpResponse } from '../src/core/response.js';
@@ -680,5 +681,48 @@ describe('timeout policies on the deadline queue', () => {
       }
     });
     expect(clock.pending).toBe(0);
+  });
+});
+
+describe('failing listeners', () => {
+  it('an abort listener that throws does not keep the others from hearing of the abort', () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    const abort = new CallAbort();
+    const child = abort.child();
+    const heard: string[] = [];
+    abort.on('abort', () => heard.push('first'));
+    abort.on('abort', () => {
+      throw new Error('listener bug');
+    });
+    abort.on('abort', () => heard.push('third'));
+    abort.abort(new Error('stop'));
+    expect(heard).toEqual(['first', 'third']);
+    expect(child.aborted).toBe(true);
+    return new Promise<void>((resolve) =>
+      setImmediate(() => {
+        process.off('warning', onWarning);
+        expect(warnings.some((m) => m.includes('listener bug'))).toBe(true);
+        resolve();
+      }),
+    );
+  });
+
+  it('a deadline whose fire() throws does not stop the other due entries or the queue', async () => {
+    const { clock, queue, log } = fixture();
+    const bad = entry(clock, 'bad', log, () => {
+      throw new Error('fire bug');
+    });
+    const [a, b] = entries(clock, log, 'a', 'b');
+    queue.add(a as TestEntry);
+    queue.add(bad);
+    queue.add(b as TestEntry);
+    await clock.advance(1_000);
+    expect(log).toEqual(['a', 'bad', 'b']);
+    const [c] = entries(clock, log, 'c');
+    queue.add(c as TestEntry);
+    await clock.advance(1_000);
+    expect(log).toEqual(['a', 'bad', 'b', 'c']);
   });
 });

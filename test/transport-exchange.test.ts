@@ -1,13 +1,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { PassThrough, Writable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../src/client/client.js';
 import { CallAbort, createCallContext } from '../src/core/context.js';
-import { isReqforgeError, ParseError, ReqforgeError } from '../src/core/errors.js';
+import { isAbortError, isReqforgeError, ParseError, ReqforgeError } from '../src/core/errors.js';
 import { EventHub } from '../src/core/events.js';
 import { HttpRequest } from '../src/core/request.js';
 import { systemClock } from '../src/index.js';
+import { FakeClock } from '../src/testing.js';
 import { parseRawHeaders } from '../src/transport/exchange.js';
 import { HttpTransport } from '../src/transport/undici.js';
 import { type RouteHandler, startServer, type TestServer } from './helpers/server.js';
@@ -979,5 +982,107 @@ describe('parseRawHeaders', () => {
     expect(headers.tostring).toBe('t');
     expect(headers.hasownproperty).toBe('h');
     expect(Object.getPrototypeOf(headers)).toBe(Object.prototype);
+  });
+});
+
+describe('Exchange: review fixes', () => {
+  /** A 5 MiB body written in pieces; resolves `closed` when the server sees the connection go. */
+  function huge(path: string) {
+    const closed = deferred();
+    route(path, async (_req, res) => {
+      res.on('close', () => closed.resolve());
+      const five = Buffer.alloc(5 * MiB, 'q');
+      res.writeHead(200, { 'content-length': five.length });
+      await writeInPieces(res, five, 64 * KiB);
+      res.end();
+    });
+    return closed;
+  }
+
+  it('pipeTo() into a destination that is already closed rejects at once and stops the exchange', async () => {
+    const api = client();
+    const closed = huge('/gone-dest');
+    const res = await api.get('/gone-dest');
+    const dest = new PassThrough();
+    dest.destroy();
+    const err = await within(
+      res.pipeTo(dest).catch((e: unknown) => e),
+      2_000,
+      'pipeTo() to settle',
+    );
+    expect(err).toMatchObject({ code: 'ERR_ABORTED' });
+    await within(closed.promise, 2_000, 'the server to see the connection close');
+    await api.close();
+  });
+
+  it('pipeTo() rejects, with the cause, when the destination fails mid-way, and stops the exchange', async () => {
+    const api = client();
+    const closed = huge('/failing-dest');
+    const res = await api.get('/failing-dest');
+    const failure = new Error('disk full');
+    let written = 0;
+    const dest = new Writable({
+      write(chunk: Buffer, _enc, callback) {
+        written += chunk.length;
+        callback(written > 256 * KiB ? failure : null);
+      },
+    });
+    const err = await within(
+      res.pipeTo(dest).catch((e: unknown) => e),
+      2_000,
+      'pipeTo() to settle',
+    );
+    expect(err).toMatchObject({ code: 'ERR_ABORTED', cause: failure });
+    await within(closed.promise, 2_000, 'the server to see the connection close');
+    await api.close();
+  });
+
+  it('taking response.body after text() has started fails with ERR_BODY_USED instead of stalling the read', async () => {
+    const api = client();
+    route('/used', chunked(['a', 'b', 'c']));
+    const res = await api.get('/used');
+    const text = res.text();
+    expect(() => res.body).toThrow(expect.objectContaining({ code: 'ERR_BODY_USED' }));
+    await expect(within(text, 2_000, 'text()')).resolves.toBe('abc');
+    await api.close();
+  });
+
+  it('an abort whose reason is not an Error gives an AbortError that carries the request', async () => {
+    const api = client();
+    route('/drip-reason', drip());
+    const controller = new AbortController();
+    const res = await api.get('/drip-reason', { signal: controller.signal });
+    const reading = res.text().catch((e: unknown) => e);
+    controller.abort('user left');
+    const err = await within(reading, 2_000, 'the body read to settle');
+    expect(isAbortError(err)).toBe(true);
+    expect(err).toMatchObject({ code: 'ERR_ABORTED', cause: 'user left' });
+    expect((err as ReqforgeError).request?.path).toBe('/drip-reason');
+    await api.close();
+  });
+
+  it('a dispatcher that throws instead of calling the handler fails the call and leaves no timer behind', async () => {
+    const clock = new FakeClock();
+    const thrower = {
+      dispatch: () => {
+        throw new Error('dispatcher broke');
+      },
+      close: async () => {},
+      destroy: async () => {},
+    } as unknown as Dispatcher;
+    const api = createClient({ baseUrl: server.url, clock, retry: false, http: { dispatcher: thrower } });
+    const err = await api.get('/whatever').catch((e: unknown) => e);
+    expect(isReqforgeError(err)).toBe(true);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('parseRawHeaders reads repeated values handed over as one array (undici handler wrappers do this)', () => {
+    const raw = [
+      Buffer.from('Set-Cookie'),
+      [Buffer.from('a=1'), Buffer.from('b=\xe9', 'latin1')],
+      Buffer.from('X-One'),
+      Buffer.from('1'),
+    ];
+    expect(parseRawHeaders(raw)).toEqual({ 'set-cookie': ['a=1', 'b=\u00e9'], 'x-one': '1' });
   });
 });

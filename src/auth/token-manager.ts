@@ -193,8 +193,17 @@ export class TokenManager {
   readonly #o: Settings;
   readonly #jitterFactor: number;
   readonly #entries = new Map<string, Entry>();
-  // Cache keys by request object (requests are read-only values) and for the default request.
-  readonly #keys = new WeakMap<TokenRequest, string>();
+  // Cache keys by request object (checked against its fields on every use) and for the default request.
+  readonly #keys = new WeakMap<
+    TokenRequest,
+    {
+      key: string;
+      scopes: TokenRequest['scopes'];
+      scopesLength: number | undefined;
+      audience: TokenRequest['audience'];
+      subjectToken: TokenRequest['subjectToken'];
+    }
+  >();
   #defaultKey: string | undefined;
   readonly #closing = new AbortController();
   #closed = false;
@@ -376,13 +385,29 @@ export class TokenManager {
 
   #entry(request: TokenRequest | undefined): Entry {
     // Callers pass the same request object call after call: its key is computed once.
-    let key: string | undefined;
+    let key: string;
     if (request === undefined) key = this.#defaultKey ??= this.keyFor(undefined);
     else {
-      key = this.#keys.get(request);
-      if (key === undefined) {
+      // Reused only while the object still holds the same fields, so a request changed in place (a new subject
+      // token, other scopes) never gets the token of what it held before.
+      const known = this.#keys.get(request);
+      if (
+        known !== undefined &&
+        known.scopes === request.scopes &&
+        known.scopesLength === request.scopes?.length &&
+        known.audience === request.audience &&
+        known.subjectToken === request.subjectToken
+      ) {
+        key = known.key;
+      } else {
         key = this.keyFor(request);
-        this.#keys.set(request, key);
+        this.#keys.set(request, {
+          key,
+          scopes: request.scopes,
+          scopesLength: request.scopes?.length,
+          audience: request.audience,
+          subjectToken: request.subjectToken,
+        });
       }
     }
     let entry = this.#entries.get(key);

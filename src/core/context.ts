@@ -10,6 +10,11 @@ export interface AbortState {
 
 type AbortListener = () => void;
 
+/** Reports an error thrown by a listener (`what` names it) as a process warning. */
+export function reportListenerError(error: unknown, what = 'an abort listener'): void {
+  process.emitWarning(`reqforge: ${what} threw: ${String(error)}`, { code: 'REQFORGE_LISTENER_ERROR' });
+}
+
 /**
  * The abort state of one call, cheap enough to create per call and per timeout layer. It quacks like the
  * EventEmitter signals undici accepts (`aborted`, `reason`, `on`/`once`/`removeListener`), so transports pass it
@@ -77,7 +82,16 @@ export class CallAbort implements AbortState {
     this.reason = reason;
     const listeners = this.#listeners;
     this.#listeners = undefined;
-    if (listeners) for (const l of listeners) typeof l === 'function' ? l() : l.abort(reason);
+    if (listeners) {
+      for (const l of listeners) {
+        try {
+          typeof l === 'function' ? l() : l.abort(reason);
+        } catch (error) {
+          // One failing listener must not keep the others (timeouts, transports) from hearing of the abort.
+          reportListenerError(error);
+        }
+      }
+    }
     this.#controller?.abort(reason);
   }
 

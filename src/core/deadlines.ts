@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from './clock.js';
+import { reportListenerError } from './context.js';
 import type { HttpRequest } from './request.js';
 import type { HttpResponse } from './response.js';
 import type { CallContext, Handler } from './types.js';
@@ -107,7 +108,12 @@ export class DeadlineQueue {
         entry.queued = false;
         this.#live--;
         this.#items[this.#head++] = undefined;
-        entry.fire();
+        try {
+          entry.fire();
+        } catch (error) {
+          // The other due entries still fire, and the timer is still re-armed.
+          reportListenerError(error, 'a deadline');
+        }
       }
     } finally {
       this.#firing = false;

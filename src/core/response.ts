@@ -117,8 +117,10 @@ export class HttpResponse {
   /**
    * Writes the body into a Node.js writable (an HTTP server response, a file…) with backpressure, and ends it.
    * Resolves once the whole body was handed to `destination`. If the body fails, `destination` is destroyed and
-   * the promise rejects with the error; if `destination` closes first, the exchange is stopped (the connection
-   * is not left half-read) and the promise rejects with `ERR_ABORTED`.
+   * the promise rejects with the error; if `destination` closes or fails first (or already has), the exchange is
+   * stopped (the connection is not left half-read) and the promise rejects with `ERR_ABORTED`. Errors the
+   * destination emits after the body was handed over are the destination's own: listen for them as for any
+   * stream you write to.
    */
   pipeTo(destination: Writable): Promise<void> {
     let source: BodySource | undefined;
@@ -271,13 +273,30 @@ export function discard(stream: Readable): void {
 
 /** {@link HttpResponse.pipeTo} for a body that is a plain Node stream. */
 function pipeReadable(body: Readable, destination: Writable, request: HttpRequest): Promise<void> {
+  const gone = () =>
+    new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED', { request });
+  if (destination.destroyed || destination.writableEnded) {
+    discard(body);
+    return Promise.reject(gone());
+  }
   return new Promise<void>((resolve, reject) => {
     const done = (error?: unknown) => {
       body.off('error', onError);
       body.off('end', onEnd);
       destination.off('close', onClose);
+      if (error === undefined) destination.off('error', onDestinationError);
       if (error === undefined) resolve();
       else reject(error);
+    };
+    const onDestinationError = (cause: unknown) => {
+      body.unpipe(destination);
+      discard(body);
+      done(
+        new ReqforgeError('The destination failed while the body was relayed', 'ERR_ABORTED', {
+          cause,
+          request,
+        }),
+      );
     };
     const onEnd = () => done();
     const onError = (error: unknown) => {
@@ -287,13 +306,12 @@ function pipeReadable(body: Readable, destination: Writable, request: HttpReques
     const onClose = () => {
       if (body.readableEnded) return;
       discard(body);
-      done(
-        new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED', { request }),
-      );
+      done(gone());
     };
     body.on('error', onError);
     body.on('end', onEnd);
     destination.on('close', onClose);
+    destination.on('error', onDestinationError);
     body.pipe(destination);
   });
 }

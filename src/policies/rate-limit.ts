@@ -235,6 +235,8 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
   const keyOf =
     typeof keyBy === 'function' ? keyBy : keyBy === 'shared' ? () => '*' : (req: HttpRequest) => req.host;
   const serverAware = options.serverAware ?? true;
+  // The in-process bucket answers synchronously and can give back the latest slot.
+  const local = limiter instanceof TokenBucketLimiter;
   const counters = { allowed: 0, queued: 0, dropped: 0, raised: 0, queueLength: 0, totalWait: 0, maxWait: 0 };
   const waiting = new Map<string, number>();
   const stats = (): RateLimitStats => {
@@ -360,31 +362,33 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
         return admit(request, ctx, key, reservation, true);
       };
       // An in-process limiter answers at once and its queue wait ends on abort; a remote one's round trip does not.
-      return settlesOnAbort(
-        (request, ctx) => {
-          const key = keyOf(request, ctx);
-          if (strategy === 'queue' && waiting.size > 0) {
-            const n = waiting.get(key) ?? 0;
-            if (n > 0 && n >= queueSize) {
-              counters.raised++;
-              emit(ctx, key, 'raised', 0);
-              return Promise.reject(
-                new RateLimitedError(key, limiter.window / limiter.limit, 'queue-full', { request }),
-              );
-            }
+      return settlesOnAbort((request, ctx) => {
+        const key = keyOf(request, ctx);
+        if (strategy === 'queue' && waiting.size > 0) {
+          const n = waiting.get(key) ?? 0;
+          if (n > 0 && n >= queueSize) {
+            counters.raised++;
+            emit(ctx, key, 'raised', 0);
+            return Promise.reject(
+              new RateLimitedError(key, limiter.window / limiter.limit, 'queue-full', { request }),
+            );
           }
-          let answer: Reservation | Promise<Reservation>;
-          try {
-            answer = limiter.reserve(key, strategy === 'queue' && queueSize > 0 ? maxWait : 0);
-          } catch (error) {
-            return Promise.reject(error);
-          }
-          return answer instanceof Promise
-            ? viaRemote(request, ctx, key, answer)
-            : admit(request, ctx, key, answer, false);
-        },
-        limiter instanceof TokenBucketLimiter && isSettlingOnAbort(next),
-      );
+        }
+        let answer: Reservation | Promise<Reservation>;
+        let budget = strategy === 'queue' && queueSize > 0 ? maxWait : 0;
+        // A remote limiter cannot take back a slot others reserved after it: give it the deadline up front. The
+        // in-process one is asked with maxWait alone and checked against the deadline only when it says to wait.
+        if (!local && budget > 0 && ctx.deadline < Number.POSITIVE_INFINITY)
+          budget = Math.min(budget, Math.max(0, ctx.deadline - ctx.clock.now()));
+        try {
+          answer = limiter.reserve(key, budget);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return answer instanceof Promise
+          ? viaRemote(request, ctx, key, answer)
+          : admit(request, ctx, key, answer, false);
+      }, local && isSettlingOnAbort(next));
     },
   };
 }

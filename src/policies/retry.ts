@@ -157,7 +157,13 @@ async function runWithRetries(
 ): Promise<HttpResponse> {
   let request = original;
   // A non-idempotent call gets its generated key before the first attempt, so every attempt carries the same one.
-  if (s.keyHeader && !IDEMPOTENT_METHODS.has(request.method) && request.header(s.keyHeader) === undefined)
+  if (
+    s.keyHeader &&
+    !IDEMPOTENT_METHODS.has(request.method) &&
+    ctx.options.idempotent !== true &&
+    request.header('idempotency-key') === undefined &&
+    request.header(s.keyHeader) === undefined
+  )
     request = request.withHeaders({ [s.keyHeader]: randomUUID() });
   const host = request.host;
   const endCall = s.budget?.begin(host);

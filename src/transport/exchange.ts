@@ -2,7 +2,7 @@ import { Readable, type Writable } from 'node:stream';
 import type { Clock } from '../core/clock.js';
 import type { CallAbort } from '../core/context.js';
 import type { DeadlineQueue } from '../core/deadlines.js';
-import { BodyTooLargeError, ReqforgeError, TimeoutError } from '../core/errors.js';
+import { AbortError, BodyTooLargeError, ReqforgeError, TimeoutError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
 import { BodySource, HttpResponse, type ResponseHeaders } from '../core/response.js';
@@ -28,11 +28,23 @@ enum Consumer {
 }
 
 /** Parses undici's raw header list into lower-cased names; repeated headers become arrays. */
-export function parseRawHeaders(raw: readonly Buffer[]): Record<string, string | string[]> {
+export function parseRawHeaders(raw: readonly (Buffer | Buffer[])[]): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1').toLowerCase();
-    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    const given = raw[i + 1]!;
+    // undici's handler wrappers (dispatchers with interceptors) hand repeated headers over as one array.
+    if (Array.isArray(given)) {
+      for (const one of given) add(headers, name, one.toString('latin1'));
+      continue;
+    }
+    add(headers, name, given.toString('latin1'));
+  }
+  return headers;
+}
+
+function add(headers: Record<string, string | string[]>, name: string, value: string): void {
+  {
     const seen = headers[name];
     if (seen === undefined || !Object.hasOwn(headers, name)) {
       // `__proto__` must become an own property, never the prototype.
@@ -42,7 +54,6 @@ export function parseRawHeaders(raw: readonly Buffer[]): Record<string, string |
     } else if (typeof seen === 'string') headers[name] = [seen, value];
     else seen.push(value);
   }
-  return headers;
 }
 
 /**
@@ -137,7 +148,9 @@ export class Exchange extends BodySource {
 
   #onAbort(): void {
     const reason = this.#watching?.reason;
-    this.#cancel(reason instanceof Error ? reason : new ReqforgeError('The call was aborted', 'ERR_ABORTED'));
+    this.#cancel(
+      reason instanceof Error ? reason : new AbortError({ cause: reason, request: this.#request }),
+    );
   }
 
   #unwatch(): void {
@@ -160,7 +173,12 @@ export class Exchange extends BodySource {
     if (this.#cancelled) abort(this.#cancelled);
   }
 
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, _statusText?: string): boolean {
+  onHeaders(
+    status: number,
+    rawHeaders: (Buffer | Buffer[])[],
+    resume: () => void,
+    _statusText?: string,
+  ): boolean {
     if (status < 200) return true; // 1xx informational: the real response follows
     this.#headersSeen = true;
     this.#resume = resume;
@@ -195,7 +213,7 @@ export class Exchange extends BodySource {
       case Consumer.Sink:
         if ((this.#sink as Writable).write(chunk)) return true;
         this.#paused = true;
-        (this.#sink as Writable).once('drain', this.#drained);
+        this.#awaitDrain(this.#sink as Writable);
         return false;
       case Consumer.Dump:
         if (this.#size > this.#limit)
@@ -317,6 +335,11 @@ export class Exchange extends BodySource {
 
   stream(): Readable {
     if (this.#stream) return this.#stream;
+    if (this.#consumer !== Consumer.None) {
+      throw new ReqforgeError('The response body was already read or discarded', 'ERR_BODY_USED', {
+        request: this.#request,
+      });
+    }
     const stream = new Readable({
       read: () => this.#unpause(),
       destroy: (error, callback) => {
@@ -338,6 +361,15 @@ export class Exchange extends BodySource {
   }
 
   pipeTo(destination: Writable): Promise<void> {
+    if (destination.destroyed || destination.writableEnded) {
+      // Nobody to write to: stop the exchange rather than leave the connection paused half-read.
+      const gone = this.#destinationGone();
+      if (this.#error === undefined && !this.#ended) {
+        this.#error = gone;
+        this.#cancel(gone);
+      }
+      return Promise.reject(gone);
+    }
     if (this.#error !== undefined) {
       destination.destroy();
       return Promise.reject(this.#error);
@@ -352,12 +384,17 @@ export class Exchange extends BodySource {
       this.#sink = destination;
       this.#settle = () => resolve();
       this.#fail = reject;
-      this.#drained = () => this.#unpause();
+      this.#drained = () => {
+        this.#waitingDrain = false;
+        this.#unpause();
+      };
       this.#sinkClosed = () => this.#onSinkClosed();
+      this.#sinkFailed = (error: unknown) => this.#onSinkFailed(error);
       destination.on('close', this.#sinkClosed);
+      destination.on('error', this.#sinkFailed);
       for (const chunk of this.#chunks) destination.write(chunk);
       this.#chunks = [];
-      if (destination.writableNeedDrain) destination.once('drain', this.#drained);
+      if (destination.writableNeedDrain) this.#awaitDrain(destination);
       else this.#unpause();
     });
   }
@@ -365,13 +402,39 @@ export class Exchange extends BodySource {
   // Listeners of a streaming pipeTo, made only then.
   #drained: () => void = noop;
   #sinkClosed: () => void = noop;
+  #sinkFailed: (error: unknown) => void = noop;
+  #waitingDrain = false;
+
+  #awaitDrain(destination: Writable): void {
+    if (this.#waitingDrain) return;
+    this.#waitingDrain = true;
+    destination.once('drain', this.#drained);
+  }
+
+  #destinationGone(): ReqforgeError {
+    return new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED', {
+      request: this.#request,
+    });
+  }
 
   // The destination went away before the end: stop the exchange rather than leave the connection half-read.
   #onSinkClosed(): void {
     if (this.#ended || this.#error !== undefined) return;
-    const error = new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED');
+    const error = this.#destinationGone();
     this.#error = error;
-    this.#abortRequest?.(error);
+    this.#cancel(error);
+    this.#settleSink(error);
+  }
+
+  // The destination failed (a file system full…): stop the exchange and report the destination's error.
+  #onSinkFailed(cause: unknown): void {
+    if (this.#error !== undefined) return;
+    const error = new ReqforgeError('The destination failed while the body was relayed', 'ERR_ABORTED', {
+      cause,
+      request: this.#request,
+    });
+    this.#error = error;
+    if (!this.#ended) this.#cancel(error);
     this.#settleSink(error);
   }
 
@@ -389,6 +452,8 @@ export class Exchange extends BodySource {
     const sink = this.#sink as Writable;
     sink.off('close', this.#sinkClosed);
     sink.off('drain', this.#drained);
+    // Keep swallowing the destination's errors: it may still emit one after we are done with it.
+    if (error === undefined) sink.off('error', this.#sinkFailed);
     const settle = this.#settle;
     const fail = this.#fail;
     this.#settle = undefined;

@@ -1,11 +1,11 @@
 import { Agent, type Dispatcher, EnvHttpProxyAgent, ProxyAgent } from 'undici';
-import type { DeadlineAwareHandler, DeadlineQueue } from '../core/deadlines.js';
+import type { DeadlineQueue } from '../core/deadlines.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import { settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
-import type { CallContext, Transport } from '../core/types.js';
+import type { CallContext, Handler, Transport } from '../core/types.js';
 import { Exchange } from './exchange.js';
 
 /** TLS settings for outgoing connections. */
@@ -168,8 +168,8 @@ export class HttpTransport implements Transport {
     return this.#dispatcher;
   }
 
-  /** Sends one attempt; also takes an attempt deadline directly (see {@link DeadlineAwareHandler}). */
-  readonly handle: DeadlineAwareHandler = settlesOnAbort(
+  /** Sends one attempt. (It also takes an attempt timeout's deadline directly; see `core/deadlines.ts`.) */
+  readonly handle: Handler = settlesOnAbort(
     Object.assign((request: HttpRequest, ctx: CallContext) => this.#send(request, ctx, undefined), {
       withDeadline: (request: HttpRequest, ctx: CallContext, deadline: DeadlineQueue) =>
         this.#send(request, ctx, deadline),
@@ -202,7 +202,13 @@ export class HttpTransport implements Transport {
       body: (body ?? null) as NonNullable<Dispatcher.DispatchOptions['body']>,
     };
     return new Promise<HttpResponse>((resolve, reject) => {
-      this.#dispatcher.dispatch(options, new Exchange(request, ctx, deadline, resolve, reject));
+      const exchange = new Exchange(request, ctx, deadline, resolve, reject);
+      try {
+        this.#dispatcher.dispatch(options, exchange);
+      } catch (error) {
+        // A custom or composed dispatcher may throw instead of reporting through the handler.
+        exchange.onError(error as Error);
+      }
     });
   }
 

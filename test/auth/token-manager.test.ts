@@ -465,3 +465,29 @@ describe('TokenManager against the sandbox OAuth server', () => {
     );
   });
 });
+
+describe('TokenManager cache keys', () => {
+  it('a request object changed in place gets the token of what it holds now, not of what it held', async () => {
+    const clock = new FakeClock();
+    const m = manager({
+      clock,
+      provider: {
+        id: 'per-audience',
+        fetchToken: async ({ request }) => ({
+          accessToken: `token-for-${request.audience ?? 'none'}-${(request.scopes ?? []).join('+')}`,
+          expiresIn: 3600,
+        }),
+      },
+    });
+    const request: { audience?: string; scopes?: string[] } = { audience: 'alice' };
+    expect((await m.getToken(request)).value.reveal()).toBe('token-for-alice-');
+    request.audience = 'bob';
+    expect((await m.getToken(request)).value.reveal()).toBe('token-for-bob-');
+    request.scopes = ['read'];
+    expect((await m.getToken(request)).value.reveal()).toBe('token-for-bob-read');
+    request.scopes.push('write');
+    expect((await m.getToken(request)).value.reveal()).toBe('token-for-bob-read+write');
+    // The same fields again: served from the cache (synchronously).
+    expect(m.cachedToken(request)?.value.reveal()).toBe('token-for-bob-read+write');
+  });
+});

@@ -126,6 +126,22 @@ describe('retry', () => {
     await Promise.all([api.close(), gen.close()]);
   });
 
+  it('generates a key only for calls with neither their own Idempotency-Key nor an idempotent opt-in', async () => {
+    const gen = createClient({ baseUrl: server.url, retry: { ...fast, idempotencyKey: 'x-request-key' } });
+    script = [503, 200];
+    await gen.post('/pay', { json: {}, headers: { 'idempotency-key': 'own' } });
+    script = [503, 200];
+    await gen.post('/pay', { json: {}, idempotent: true });
+    for (const r of server.requests) expect(r.headers['x-request-key']).toBeUndefined();
+    expect(server.requests.map((r) => r.headers['idempotency-key'])).toEqual([
+      'own',
+      'own',
+      undefined,
+      undefined,
+    ]);
+    await gen.close();
+  });
+
   it('never resends a one-shot stream, but does resend a body factory', async () => {
     script = [503, 200];
     const api = createClient({ baseUrl: server.url, retry: fast });
@@ -263,6 +279,40 @@ describe('rate limiting', () => {
     await api.get('/d').text();
     await expect(api.get('/d')).rejects.toMatchObject({ code: 'ERR_DROPPED' });
     expect(limiter.stats()).toMatchObject({ allowed: 1, dropped: 1, efficiency: 0.5 });
+    await api.close();
+  });
+});
+
+describe('a remote rate limiter', () => {
+  it("is asked with the call's remaining time as its longest wait, since it cannot take a slot back", async () => {
+    const clock = new FakeClock();
+    const asked: number[] = [];
+    const api = createClient({
+      baseUrl: server.url,
+      clock,
+      timeout: { total: 2_000, attempt: 1_000 },
+      policies: [
+        ...standardPolicies({
+          timeout: { total: 2_000, attempt: 1_000 },
+          retry: false,
+          rateLimit: {
+            maxWait: 30_000,
+            limiter: {
+              limit: 1,
+              window: 1_000,
+              reserve: async (_key, maxWait) => {
+                asked.push(maxWait);
+                return { ok: true, wait: 0, cancel: () => undefined };
+              },
+              pause: () => undefined,
+              snapshot: () => [],
+            },
+          },
+        }),
+      ],
+    });
+    await api.get('/r');
+    expect(asked).toEqual([2_000]);
     await api.close();
   });
 });
