@@ -5,7 +5,8 @@ import axios from 'axios';
 import got from 'got';
 import ky from 'ky';
 import { Pool } from 'undici';
-import { createClient } from '../dist/index.js';
+import { createClient, standardPolicies, tokenAuth } from '../dist/index.js';
+import { createMetrics } from '../dist/observability/index.js';
 
 /** @typedef {{ run: () => Promise<unknown>, close: () => Promise<void> }} BenchClient */
 
@@ -41,6 +42,29 @@ export const clients = [
         rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
         http: { connections: concurrency },
       });
+      return { run: () => api.get('/json').json(), close: () => api.close() };
+    },
+  },
+  {
+    name: 'reqforge-standard+auth+metrics',
+    setup(origin, concurrency) {
+      // DESIGN §7's client row: the standard pipeline, a cached OAuth2-style bearer token and Prometheus metrics.
+      const api = createClient({
+        baseUrl: origin,
+        name: 'bench',
+        policies: standardPolicies(
+          {
+            rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
+            auth: tokenAuth({
+              id: 'bench',
+              fetchToken: async () => ({ accessToken: 'bench-token-0123456789abcdef', expiresIn: 3600 }),
+            }),
+          },
+          'standard',
+        ),
+        http: { connections: concurrency },
+      });
+      createMetrics().instrument(api);
       return { run: () => api.get('/json').json(), close: () => api.close() };
     },
   },

@@ -5,13 +5,16 @@ import type { HttpRequest } from '../src/core/request.js';
 import {
   AbortError,
   attemptTimeout,
+  bearerAuth,
   createClient,
   definePolicy,
   HttpResponse,
   isAbortError,
   isTimeoutError,
   rateLimit,
+  standardPolicies,
   TimeoutError,
+  tokenAuth,
   totalTimeout,
 } from '../src/index.js';
 import { FakeClock, MemoryTransport } from '../src/testing.js';
@@ -189,6 +192,20 @@ describe('timeouts around handlers that do or do not settle on abort', () => {
       ],
     });
     expect(isSettlingOnAbort(remote.handler)).toBe(false);
+    // Token auth ends its waits on abort; a static header from a user function may not.
+    const provider = { id: 'p', fetchToken: async () => 'token' };
+    const withTokens = createClient({
+      baseUrl: 'http://mem',
+      transport,
+      policies: standardPolicies({ auth: tokenAuth(provider) }, 'standard'),
+    });
+    const withHeader = createClient({
+      baseUrl: 'http://mem',
+      transport,
+      policies: standardPolicies({ auth: bearerAuth(async () => 'token') }, 'standard'),
+    });
+    expect(isSettlingOnAbort(withTokens.handler)).toBe(true);
+    expect(isSettlingOnAbort(withHeader.handler)).toBe(false);
   });
 });
 

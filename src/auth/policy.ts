@@ -1,10 +1,11 @@
 import { InvalidOptionError } from '../core/errors.js';
+import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import { checkHeaderValue, type HttpRequest, IDEMPOTENT_METHODS } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler } from '../core/types.js';
 import { type AuthPolicy, headerNameOption, redactorExtender, setSecretHeader } from './static.js';
 import type { Token } from './token.js';
-import { TokenManager, type TokenManagerOptions } from './token-manager.js';
+import { raceSignal, TokenManager, type TokenManagerOptions } from './token-manager.js';
 import type { TokenProvider, TokenRequest } from './types.js';
 
 /** Options of {@link tokenAuth}. */
@@ -87,7 +88,8 @@ export function tokenAuth(
       const send = async (req: HttpRequest, ctx: CallContext, token: Token): Promise<HttpResponse> => {
         const response = await next(setSecretHeader(req, header, headerValue(token), extend, true), ctx);
         if (response.status !== 401 || !retry) return response;
-        await manager.invalidate(token, request, 'unauthorized');
+        // The store update goes on in the background if the call aborts meanwhile.
+        await raceSignal(manager.invalidate(token, request, 'unauthorized'), ctx.signal);
         const repeatable =
           req.replayable && (IDEMPOTENT_METHODS.has(req.method) || ctx.options.idempotent === true);
         if (!repeatable) return response;
@@ -95,7 +97,8 @@ export function tokenAuth(
         const fresh = await manager.getToken(request, { signal: ctx.signal });
         return next(setSecretHeader(req, header, headerValue(fresh), extend, true), ctx);
       };
-      return (req, ctx) => {
+      // Every wait (a token fetch, the 401 path) ends when the call aborts.
+      const handler: Handler = (req, ctx) => {
         // A cached token is taken synchronously: no promise for the common case.
         let token: Token | undefined;
         try {
@@ -113,6 +116,7 @@ export function tokenAuth(
           })
           .then((fetched) => send(req, ctx, fetched));
       };
+      return settlesOnAbort(handler, isSettlingOnAbort(next));
     },
   };
 }

@@ -3,7 +3,7 @@ import { compose } from '../core/pipeline.js';
 import type { Redactor } from '../core/redact.js';
 import { checkHeaderValue, HttpRequest } from '../core/request.js';
 import { isSecret, Secret } from '../core/secret.js';
-import type { Handler, Policy } from '../core/types.js';
+import type { CallContext, Handler, Policy } from '../core/types.js';
 import { describe } from './validate.js';
 
 /** A credential: a string, a {@link Secret}, or a function returning one (called per attempt). */
@@ -100,9 +100,30 @@ function headerPolicy(
   return {
     name: 'auth',
     wrap(next: Handler): Handler {
-      return async (request, ctx) => {
-        const secret = await value();
-        return next(setSecretHeader(request, name, format(secret.reveal()), extend), ctx);
+      // The header value of the last credential, checked once: calls with the same credential reuse it.
+      let lastRaw: string | undefined;
+      let lastValue = '';
+      const send = (request: HttpRequest, ctx: CallContext, secret: Secret) => {
+        const raw = secret.reveal();
+        if (raw !== lastRaw) {
+          const formatted = format(raw);
+          checkHeaderValue(name, formatted);
+          lastRaw = raw;
+          lastValue = formatted;
+        }
+        return next(setSecretHeader(request, name, lastValue, extend, true), ctx);
+      };
+      return (request, ctx) => {
+        let secret: Promise<Secret> | Secret;
+        try {
+          secret = value();
+          // A credential at hand goes out at once; one from an async source is awaited.
+          return secret instanceof Promise
+            ? secret.then((s) => send(request, ctx, s))
+            : send(request, ctx, secret);
+        } catch (error) {
+          return Promise.reject(error);
+        }
       };
     },
   };

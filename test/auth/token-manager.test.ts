@@ -10,9 +10,10 @@ import {
 import { createClient } from '../../src/client/client.js';
 import { isInvalidOptionError, UnauthorizedError } from '../../src/core/errors.js';
 import { Secret } from '../../src/core/secret.js';
+import { standardPolicies } from '../../src/policies/standard.js';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { MemoryTokenStore } from '../../src/stores/memory.js';
-import { FakeClock } from '../../src/testing.js';
+import { FakeClock, MemoryTransport } from '../../src/testing.js';
 import { sendJson, startServer } from '../helpers/server.js';
 import { SwitchableStore, settle } from './helpers.js';
 
@@ -489,5 +490,41 @@ describe('TokenManager cache keys', () => {
     expect((await m.getToken(request)).value.reveal()).toBe('token-for-bob-read+write');
     // The same fields again: served from the cache (synchronously).
     expect(m.cachedToken(request)?.value.reveal()).toBe('token-for-bob-read+write');
+  });
+});
+
+describe('token auth and aborts', () => {
+  it('a 401 whose token invalidation hangs on the store still ends at the total timeout', async () => {
+    const clock = new FakeClock();
+    const store = new SwitchableStore();
+    const m = manager({
+      clock,
+      store,
+      provider: { id: 'hang-on-401', fetchToken: async () => ({ accessToken: 'abc', expiresIn: 3600 }) },
+    });
+    await m.getToken(); // cached (and stored) before the store goes quiet
+    const transport = new MemoryTransport().route('GET', '/x', () => ({ status: 401 }));
+    const authed = createClient({
+      baseUrl: 'http://mem',
+      transport,
+      clock,
+      policies: standardPolicies({
+        retry: false,
+        timeout: { total: 1_000, attempt: 1_000 },
+        auth: tokenAuth(m),
+      }),
+    });
+    store.hang = true;
+    const call = authed.get('/x').catch((e: unknown) => e);
+    await clock.advance(999);
+    let settled = false;
+    void call.then(() => {
+      settled = true;
+    });
+    await clock.advance(0);
+    expect(settled).toBe(false);
+    await clock.advance(1);
+    expect(await call).toMatchObject({ code: 'ERR_TIMEOUT', scope: 'total' });
+    store.hang = false;
   });
 });
