@@ -1,4 +1,5 @@
 import { Readable, type Writable } from 'node:stream';
+import { util } from 'undici';
 import type { Clock } from '../core/clock.js';
 import type { CallAbort } from '../core/context.js';
 import type { DeadlineQueue } from '../core/deadlines.js';
@@ -31,7 +32,8 @@ enum Consumer {
 export function parseRawHeaders(raw: readonly (Buffer | Buffer[])[]): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase();
+    // undici's lookup knows the common names already lower-cased, without building a string per header.
+    const name = util.headerNameToString(raw[i] as Buffer);
     const given = raw[i + 1]!;
     // undici's handler wrappers (dispatchers with interceptors) hand repeated headers over as one array.
     if (Array.isArray(given)) {
