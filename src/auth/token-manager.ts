@@ -92,6 +92,12 @@ export interface TokenManagerOptions {
    * @default 'reqforge:token:'
    */
   readonly keyPrefix?: string | undefined;
+  /**
+   * Token requests (distinct scopes, audience, subject token) cached at most; past it, the least recently used
+   * entry with no fetch in flight is forgotten (and fetched again if asked for).
+   * @default 10000 (a service exchanging tokens for many users would otherwise keep one entry per user forever)
+   */
+  readonly maxEntries?: number | undefined;
 }
 
 /** The defaults of {@link TokenManagerOptions}, each with its reason in the option's TSDoc. */
@@ -108,6 +114,7 @@ export const TOKEN_MANAGER_DEFAULTS: Readonly<{
   retryDelay: number;
   retryMaxDelay: number;
   keyPrefix: string;
+  maxEntries: number;
 }> = Object.freeze({
   refreshBuffer: 60_000,
   refreshRatio: 0.1,
@@ -121,6 +128,7 @@ export const TOKEN_MANAGER_DEFAULTS: Readonly<{
   retryDelay: 1_000,
   retryMaxDelay: 30_000,
   keyPrefix: 'reqforge:token:',
+  maxEntries: 10_000,
 });
 
 const OPTION_KEYS = [
@@ -140,6 +148,7 @@ const OPTION_KEYS = [
   'retryDelay',
   'retryMaxDelay',
   'keyPrefix',
+  'maxEntries',
 ] as const;
 
 /** Options of {@link TokenManager.getToken}. */
@@ -168,6 +177,8 @@ interface Entry {
   lastError: Error | undefined;
   nextRetryAt: number;
   unchangedCount: number;
+  /** Served from the cache since the last eviction sweep (CLOCK, as in BoundedMap). */
+  hot: boolean;
 }
 
 const STORE_FAILED = Symbol('store failed');
@@ -241,6 +252,7 @@ export class TokenManager {
       retryDelay: numberOption('retryDelay', options.retryDelay, d.retryDelay, 1),
       retryMaxDelay: numberOption('retryMaxDelay', options.retryMaxDelay, d.retryMaxDelay, 1),
       keyPrefix: options.keyPrefix ?? d.keyPrefix,
+      maxEntries: Math.floor(numberOption('maxEntries', options.maxEntries, d.maxEntries, 1)),
     };
     if (typeof this.#o.backgroundRefresh !== 'boolean') {
       throw new InvalidOptionError('backgroundRefresh', 'expected a boolean');
@@ -280,6 +292,7 @@ export class TokenManager {
       this.#expire(entry);
       return undefined;
     }
+    entry.hot = true;
     if (now >= entry.refreshAt && entry.inflight === undefined && now >= entry.nextRetryAt) {
       this.#refresh(entry).catch(noop);
     }
@@ -412,6 +425,7 @@ export class TokenManager {
     }
     let entry = this.#entries.get(key);
     if (!entry) {
+      if (this.#entries.size >= this.#o.maxEntries) this.#evict();
       entry = {
         key,
         request: this.#resolve(request),
@@ -424,10 +438,28 @@ export class TokenManager {
         lastError: undefined,
         nextRetryAt: 0,
         unchangedCount: 0,
+        hot: false,
       };
       this.#entries.set(key, entry);
     }
     return entry;
+  }
+
+  /** Forgets the oldest entry not used since the last sweep and not being fetched (one sweep at most). */
+  #evict(): void {
+    for (let i = 0, n = this.#entries.size; i <= n; i++) {
+      const first = this.#entries.values().next();
+      if (first.done) return;
+      const entry = first.value;
+      this.#entries.delete(entry.key);
+      if (entry.hot || entry.inflight !== undefined) {
+        entry.hot = false;
+        this.#entries.set(entry.key, entry);
+        continue;
+      }
+      this.#clearTimer(entry);
+      return;
+    }
   }
 
   #base(entry: Entry): { key: string; provider: string } {

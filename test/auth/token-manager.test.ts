@@ -528,3 +528,37 @@ describe('token auth and aborts', () => {
     store.hang = false;
   });
 });
+
+describe('TokenManager bounds', () => {
+  it('keeps at most maxEntries token requests, forgetting the least recently used', async () => {
+    let fetches = 0;
+    const m = manager({
+      clock: new FakeClock(),
+      maxEntries: 3,
+      provider: {
+        id: 'obo',
+        fetchToken: async ({ request }) => {
+          fetches++;
+          return { accessToken: `for-${request.audience}`, expiresIn: 3600 };
+        },
+      },
+    });
+    const users = ['u1', 'u2', 'u3'].map((audience) => ({ audience }));
+    for (const u of users) await m.getToken(u);
+    await m.getToken(users[0]); // u1 used again: u2 is now the least recently used
+    await m.getToken({ audience: 'u4' });
+    await m.getToken({ audience: 'u5' });
+    expect(m.listTokenInfo().length).toBeLessThanOrEqual(3);
+    expect(fetches).toBe(5);
+    expect(m.cachedToken(users[0])?.value.reveal()).toBe('for-u1'); // kept
+    expect(m.cachedToken(users[1])).toBeUndefined(); // forgotten
+    expect((await m.getToken(users[1])).value.reveal()).toBe('for-u2'); // fetched again
+    expect(fetches).toBe(6);
+  });
+
+  it('refuses a maxEntries below 1', () => {
+    expect(
+      () => new TokenManager({ provider: { id: 'x', fetchToken: async () => 't' }, maxEntries: 0 }),
+    ).toThrow(/maxEntries/);
+  });
+});
