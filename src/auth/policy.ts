@@ -1,9 +1,15 @@
 import { InvalidOptionError } from '../core/errors.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
-import { checkHeaderValue, type HttpRequest, IDEMPOTENT_METHODS } from '../core/request.js';
+import { type HttpRequest, IDEMPOTENT_METHODS } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler } from '../core/types.js';
-import { type AuthPolicy, headerNameOption, redactorExtender, setSecretHeader } from './static.js';
+import {
+  type AuthPolicy,
+  checkedHeaderValue,
+  headerNameOption,
+  redactorExtender,
+  setSecretHeader,
+} from './static.js';
 import type { Token } from './token.js';
 import { raceSignal, TokenManager, type TokenManagerOptions } from './token-manager.js';
 import type { TokenProvider, TokenRequest } from './types.js';
@@ -73,18 +79,7 @@ export function tokenAuth(
     name: 'auth',
     manager,
     wrap(next: Handler): Handler {
-      // The header value of the last token, checked once: every call until the next token reuses it.
-      let lastToken: Token | undefined;
-      let lastValue = '';
-      const headerValue = (token: Token): string => {
-        if (token !== lastToken) {
-          const value = format(token);
-          checkHeaderValue(header, value);
-          lastToken = token;
-          lastValue = value;
-        }
-        return lastValue;
-      };
+      const headerValue = checkedHeaderValue(header, format);
       const send = async (req: HttpRequest, ctx: CallContext, token: Token): Promise<HttpResponse> => {
         const response = await next(setSecretHeader(req, header, headerValue(token), extend, true), ctx);
         if (response.status !== 401 || !retry) return response;

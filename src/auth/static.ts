@@ -91,6 +91,25 @@ export function setSecretHeader(
   return request.withCheckedHeader(name, value, extend(request.redactor));
 }
 
+/**
+ * @internal The header value made from a credential by `format`, checked with {@link checkHeaderValue}; both run
+ * again only when the credential changes, so calls with the same credential reuse one string.
+ */
+export function checkedHeaderValue<T>(
+  name: string,
+  format: (credential: T) => string,
+): (credential: T) => string {
+  let last: { credential: T; value: string } | undefined;
+  return (credential) => {
+    if (last === undefined || last.credential !== credential) {
+      const value = format(credential);
+      checkHeaderValue(name, value);
+      last = { credential, value };
+    }
+    return last.value;
+  };
+}
+
 function headerPolicy(
   name: string,
   value: () => Promise<Secret> | Secret,
@@ -100,19 +119,9 @@ function headerPolicy(
   return {
     name: 'auth',
     wrap(next: Handler): Handler {
-      // The header value of the last credential, checked once: calls with the same credential reuse it.
-      let lastRaw: string | undefined;
-      let lastValue = '';
-      const send = (request: HttpRequest, ctx: CallContext, secret: Secret) => {
-        const raw = secret.reveal();
-        if (raw !== lastRaw) {
-          const formatted = format(raw);
-          checkHeaderValue(name, formatted);
-          lastRaw = raw;
-          lastValue = formatted;
-        }
-        return next(setSecretHeader(request, name, lastValue, extend, true), ctx);
-      };
+      const headerValue = checkedHeaderValue(name, format);
+      const send = (request: HttpRequest, ctx: CallContext, secret: Secret) =>
+        next(setSecretHeader(request, name, headerValue(secret.reveal()), extend, true), ctx);
       return (request, ctx) => {
         let secret: Promise<Secret> | Secret;
         try {

@@ -1,3 +1,4 @@
+import { BoundedMap } from '../core/bounded-map.js';
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { NEVER_ABORTED } from '../core/context.js';
 import { InvalidOptionError, isReqforgeError } from '../core/errors.js';
@@ -177,8 +178,6 @@ interface Entry {
   lastError: Error | undefined;
   nextRetryAt: number;
   unchangedCount: number;
-  /** Served from the cache since the last eviction sweep (CLOCK, as in BoundedMap). */
-  hot: boolean;
 }
 
 const STORE_FAILED = Symbol('store failed');
@@ -203,7 +202,8 @@ export class TokenManager {
   readonly #clock: Clock;
   readonly #o: Settings;
   readonly #jitterFactor: number;
-  readonly #entries = new Map<string, Entry>();
+  // Bounded by maxEntries: the least recently served entry goes first; one being fetched stays.
+  readonly #entries: BoundedMap<string, Entry>;
   // Cache keys by request object (checked against its fields on every use) and for the default request.
   readonly #keys = new WeakMap<
     TokenRequest,
@@ -258,6 +258,10 @@ export class TokenManager {
       throw new InvalidOptionError('backgroundRefresh', 'expected a boolean');
     }
     this.#jitterFactor = 1 + Math.random() * this.#o.jitter;
+    this.#entries = new BoundedMap(this.#o.maxEntries, {
+      pinned: (entry) => entry.inflight !== undefined,
+      onEvict: (entry) => this.#clearTimer(entry),
+    });
   }
 
   /** The clock this manager uses. */
@@ -292,7 +296,7 @@ export class TokenManager {
       this.#expire(entry);
       return undefined;
     }
-    entry.hot = true;
+    this.#entries.get(entry.key); // a use: eviction passes over it at its next sweep
     if (now >= entry.refreshAt && entry.inflight === undefined && now >= entry.nextRetryAt) {
       this.#refresh(entry).catch(noop);
     }
@@ -340,7 +344,7 @@ export class TokenManager {
 
   /** A snapshot of the cached token for `request` (the provider defaults when omitted), without the token. */
   getTokenInfo(request?: TokenRequest): TokenInfo | undefined {
-    const entry = this.#entries.get(this.keyFor(request));
+    const entry = this.#entries.peek(this.keyFor(request));
     return entry ? this.#info(entry) : undefined;
   }
 
@@ -423,9 +427,8 @@ export class TokenManager {
         });
       }
     }
-    let entry = this.#entries.get(key);
+    let entry = this.#entries.peek(key);
     if (!entry) {
-      if (this.#entries.size >= this.#o.maxEntries) this.#evict();
       entry = {
         key,
         request: this.#resolve(request),
@@ -438,28 +441,10 @@ export class TokenManager {
         lastError: undefined,
         nextRetryAt: 0,
         unchangedCount: 0,
-        hot: false,
       };
       this.#entries.set(key, entry);
     }
     return entry;
-  }
-
-  /** Forgets the oldest entry not used since the last sweep and not being fetched (one sweep at most). */
-  #evict(): void {
-    for (let i = 0, n = this.#entries.size; i <= n; i++) {
-      const first = this.#entries.values().next();
-      if (first.done) return;
-      const entry = first.value;
-      this.#entries.delete(entry.key);
-      if (entry.hot || entry.inflight !== undefined) {
-        entry.hot = false;
-        this.#entries.set(entry.key, entry);
-        continue;
-      }
-      this.#clearTimer(entry);
-      return;
-    }
   }
 
   #base(entry: Entry): { key: string; provider: string } {

@@ -19,7 +19,15 @@ import {
   DEFAULT_MAX_BODY_SIZE,
   type HttpResponse,
 } from '../core/response.js';
-import type { CallPolicyOptions, CallTags, ClientEvents, Handler, Policy, Transport } from '../core/types.js';
+import type {
+  CallContext,
+  CallPolicyOptions,
+  CallTags,
+  ClientEvents,
+  Handler,
+  Policy,
+  Transport,
+} from '../core/types.js';
 import { appendQuery, expandPath, isAbsoluteUrl, joinPath, serializeQuery, splitUrl } from '../core/url.js';
 import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
@@ -283,8 +291,11 @@ export class Client {
 
   #attempt(transport: Handler): Handler {
     const events = this.#shared.events;
-    const handler: Handler = (request, ctx) => {
+    const announce = (request: HttpRequest, ctx: CallContext) => {
       if (events.has('attempt')) events.emit('attempt', { request, ctx, attempt: ctx.attempt });
+    };
+    const handler: Handler = (request, ctx) => {
+      announce(request, ctx);
       return transport(request, ctx);
     };
     settlesOnAbort(handler, isSettlingOnAbort(transport));
@@ -292,7 +303,7 @@ export class Client {
     if (!withDeadline) return handler;
     // Keep the transport's deadline entry point visible to an attempt timeout placed around this handler.
     const aware: DeadlineAwareHandler['withDeadline'] = (request, ctx, deadline) => {
-      if (events.has('attempt')) events.emit('attempt', { request, ctx, attempt: ctx.attempt });
+      announce(request, ctx);
       return withDeadline(request, ctx, deadline);
     };
     return Object.assign(handler, { withDeadline: aware });

@@ -13,10 +13,22 @@ export class BoundedMap<K, V> {
   readonly #map = new Map<K, Entry<V>>();
   #last: Entry<V> | undefined;
   #lastKey: K | undefined;
+  readonly #pinned: ((value: V) => boolean) | undefined;
+  readonly #onEvict: ((value: V) => void) | undefined;
 
-  constructor(max: number) {
+  /**
+   * @param options.pinned values that must stay (say, a fetch in flight) are passed over by eviction; if every
+   *   value is pinned the map grows past `max` until one is not
+   * @param options.onEvict called with each evicted value (to stop its timers)
+   */
+  constructor(
+    max: number,
+    options: { readonly pinned?: (value: V) => boolean; readonly onEvict?: (value: V) => void } = {},
+  ) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError('BoundedMap needs a max size >= 1');
     this.max = max;
+    this.#pinned = options.pinned;
+    this.#onEvict = options.onEvict;
   }
 
   get size(): number {
@@ -34,6 +46,11 @@ export class BoundedMap<K, V> {
     }
     entry.hot = true;
     return entry.value;
+  }
+
+  /** The value for `key` without counting it as a use (eviction is not told it was read). */
+  peek(key: K): V | undefined {
+    return this.#map.get(key)?.value;
   }
 
   set(key: K, value: V): void {
@@ -58,14 +75,15 @@ export class BoundedMap<K, V> {
   }
 
   #evict(): void {
-    // At most one full sweep: every entry read since the last sweep gets a second chance at the back.
+    // At most one full sweep: every entry read since the last sweep (or pinned) gets a second chance at the back.
     for (let i = 0, n = this.#map.size; i <= n; i++) {
       const first = this.#map.entries().next();
       if (first.done) return;
       const [key, entry] = first.value;
       this.#map.delete(key);
-      if (!entry.hot) {
+      if (!entry.hot && !this.#pinned?.(entry.value)) {
         if (entry === this.#last) this.#last = this.#lastKey = undefined;
+        this.#onEvict?.(entry.value);
         return;
       }
       entry.hot = false;

@@ -45,11 +45,6 @@ export class DeadlineQueue {
     return this.#live;
   }
 
-  /** Slots held, live or dead (for tests: stays within a small multiple of `size`). */
-  get span(): number {
-    return this.#items.length - this.#head;
-  }
-
   /** Queues `entry` to fire `ms` from now; returns its deadline. */
   add(entry: Deadline): number {
     const now = this.#clock.now();

@@ -222,14 +222,7 @@ export class HttpRequest {
    * must have passed {@link checkHeaderValue}; skipping the general merge keeps the per-call cost to one copy.
    */
   withCheckedHeader(name: string, value: string, redactor: Redactor): HttpRequest {
-    return new HttpRequest({
-      method: this.method,
-      origin: this.origin,
-      path: this.path,
-      headers: { ...this.headers, [name]: value },
-      body: this.body,
-      redactor,
-    });
+    return this.#copy({ headers: { ...this.headers, [name]: value }, redactor });
   }
 
   #copy(changes: Partial<HttpRequestInit>): HttpRequest {
@@ -239,7 +232,7 @@ export class HttpRequest {
       path: changes.path ?? this.path,
       headers: changes.headers ?? this.headers,
       body: 'body' in changes ? changes.body : this.body,
-      redactor: this.redactor,
+      redactor: changes.redactor ?? this.redactor,
     });
   }
 }

@@ -271,13 +271,24 @@ export function discard(stream: Readable): void {
   stream.destroy();
 }
 
+/**
+ * @internal The error of a relay whose destination closed (no `cause`) or failed (`cause`) before the whole body
+ * was handed over; shared by {@link HttpResponse.pipeTo} and the undici transport's relay.
+ */
+export function relayError(request: HttpRequest, cause?: unknown): ReqforgeError {
+  return cause === undefined
+    ? new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED', { request })
+    : new ReqforgeError('The destination failed while the body was relayed', 'ERR_ABORTED', {
+        cause,
+        request,
+      });
+}
+
 /** {@link HttpResponse.pipeTo} for a body that is a plain Node stream. */
 function pipeReadable(body: Readable, destination: Writable, request: HttpRequest): Promise<void> {
-  const gone = () =>
-    new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED', { request });
   if (destination.destroyed || destination.writableEnded) {
     discard(body);
-    return Promise.reject(gone());
+    return Promise.reject(relayError(request));
   }
   return new Promise<void>((resolve, reject) => {
     const done = (error?: unknown) => {
@@ -291,12 +302,7 @@ function pipeReadable(body: Readable, destination: Writable, request: HttpReques
     const onDestinationError = (cause: unknown) => {
       body.unpipe(destination);
       discard(body);
-      done(
-        new ReqforgeError('The destination failed while the body was relayed', 'ERR_ABORTED', {
-          cause,
-          request,
-        }),
-      );
+      done(relayError(request, cause));
     };
     const onEnd = () => done();
     const onError = (error: unknown) => {
@@ -306,7 +312,7 @@ function pipeReadable(body: Readable, destination: Writable, request: HttpReques
     const onClose = () => {
       if (body.readableEnded) return;
       discard(body);
-      done(gone());
+      done(relayError(request));
     };
     body.on('error', onError);
     body.on('end', onEnd);

@@ -6,7 +6,7 @@ import type { DeadlineQueue } from '../core/deadlines.js';
 import { AbortError, BodyTooLargeError, ReqforgeError, TimeoutError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import type { HttpRequest } from '../core/request.js';
-import { BodySource, HttpResponse, type ResponseHeaders } from '../core/response.js';
+import { BodySource, HttpResponse, type ResponseHeaders, relayError } from '../core/response.js';
 import type { CallContext } from '../core/types.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -46,16 +46,14 @@ export function parseRawHeaders(raw: readonly (Buffer | Buffer[])[]): Record<str
 }
 
 function add(headers: Record<string, string | string[]>, name: string, value: string): void {
-  {
-    const seen = headers[name];
-    if (seen === undefined || !Object.hasOwn(headers, name)) {
-      // `__proto__` must become an own property, never the prototype.
-      if (name === '__proto__')
-        Object.defineProperty(headers, name, { value, enumerable: true, configurable: true, writable: true });
-      else headers[name] = value;
-    } else if (typeof seen === 'string') headers[name] = [seen, value];
-    else seen.push(value);
-  }
+  const seen = headers[name];
+  if (seen === undefined || !Object.hasOwn(headers, name)) {
+    // `__proto__` must become an own property, never the prototype.
+    if (name === '__proto__')
+      Object.defineProperty(headers, name, { value, enumerable: true, configurable: true, writable: true });
+    else headers[name] = value;
+  } else if (typeof seen === 'string') headers[name] = [seen, value];
+  else seen.push(value);
 }
 
 /**
@@ -365,7 +363,7 @@ export class Exchange extends BodySource {
   pipeTo(destination: Writable): Promise<void> {
     if (destination.destroyed || destination.writableEnded) {
       // Nobody to write to: stop the exchange rather than leave the connection paused half-read.
-      const gone = this.#destinationGone();
+      const gone = relayError(this.#request);
       if (this.#error === undefined && !this.#ended) {
         this.#error = gone;
         this.#cancel(gone);
@@ -413,16 +411,10 @@ export class Exchange extends BodySource {
     destination.once('drain', this.#drained);
   }
 
-  #destinationGone(): ReqforgeError {
-    return new ReqforgeError('The destination closed before the body was relayed', 'ERR_ABORTED', {
-      request: this.#request,
-    });
-  }
-
   // The destination went away before the end: stop the exchange rather than leave the connection half-read.
   #onSinkClosed(): void {
     if (this.#ended || this.#error !== undefined) return;
-    const error = this.#destinationGone();
+    const error = relayError(this.#request);
     this.#error = error;
     this.#cancel(error);
     this.#settleSink(error);
@@ -431,10 +423,7 @@ export class Exchange extends BodySource {
   // The destination failed (a file system full…): stop the exchange and report the destination's error.
   #onSinkFailed(cause: unknown): void {
     if (this.#error !== undefined) return;
-    const error = new ReqforgeError('The destination failed while the body was relayed', 'ERR_ABORTED', {
-      cause,
-      request: this.#request,
-    });
+    const error = relayError(this.#request, cause);
     this.#error = error;
     if (!this.#ended) this.#cancel(error);
     this.#settleSink(error);
@@ -467,7 +456,7 @@ export class Exchange extends BodySource {
   #take(): Buffer {
     const chunks = this.#chunks;
     this.#chunks = [];
-    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, this.#size);
+    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
   }
 
   #unpause(): void {

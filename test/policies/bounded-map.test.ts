@@ -31,6 +31,31 @@ describe('BoundedMap', () => {
     expect(map.get('c')).toBeUndefined();
   });
 
+  it('passes over pinned values and tells onEvict about the one it drops', () => {
+    const evicted: number[] = [];
+    const busy = new Set([1]);
+    const map = new BoundedMap<string, number>(2, {
+      pinned: (v) => busy.has(v),
+      onEvict: (v) => evicted.push(v),
+    });
+    map.set('a', 1); // pinned: a fetch in flight
+    map.set('b', 2);
+    map.set('c', 3); // a is passed over, b goes
+    expect(evicted).toEqual([2]);
+    expect(map.peek('a')).toBe(1); // a peek is not a use
+    busy.clear();
+    map.set('d', 4); // no longer pinned and not read: a, now the oldest, goes
+    expect(evicted).toEqual([2, 1]);
+    expect([...map.entries()].map(([k]) => k).sort()).toEqual(['c', 'd']);
+  });
+
+  it('grows past its bound rather than drop a pinned value', () => {
+    const map = new BoundedMap<string, number>(1, { pinned: () => true });
+    map.set('a', 1);
+    map.set('b', 2);
+    expect(map.size).toBe(2);
+  });
+
   it('bounds keyed breaker state for a client that talks to many hosts', () => {
     const breaker = circuitBreaker({ maxKeys: 50 });
     for (let i = 0; i < 10_000; i++) breaker.breaker(`host-${i}:443`);
