@@ -4,17 +4,18 @@
  * respond (response-header policy, relay). Every refusal and failure is answered through the problem module.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CallAbort } from '../core/context.js';
+import type { CallAbort } from '../core/context.js';
 import { isReqforgeError, type ReqforgeError } from '../core/errors.js';
 import type { HttpResponse } from '../core/response.js';
 import type { Logger } from '../observability/logging.js';
-import { type Admission, bodyTooLarge, hasBody, type LimitStream, type Refusal } from './admission.js';
+import { type Admission, bodyTooLarge, hasBody, type Refusal } from './admission.js';
 import type { GatewayConfig } from './config.js';
 import { exposed, forward, type HeaderPolicy, selectUpstream, upstreamHeaders } from './forward.js';
 import { type Operations, operationFor } from './operations.js';
 import { makeProblem, problemFor, sendProblem } from './problem.js';
 import { relay, responseHeaders } from './respond.js';
 import type { GatewayTelemetry } from './telemetry.js';
+import { GatewayCall, isTimeout } from './upstream-health.js';
 import type { UpstreamRuntime } from './upstreams.js';
 
 /** What the request path tells the server callback (for metrics, the caller leaving and the last-resort error). */
@@ -38,6 +39,13 @@ export interface RequestPathDeps {
   /** Whether the gateway is shutting down (responses then close their connection). */
   readonly draining: () => boolean;
 }
+
+const CALLER_TOO_SLOW: Refusal = {
+  status: 408,
+  slug: 'request-timeout',
+  title: 'Request Timeout',
+  detail: 'The request body did not arrive in time',
+};
 
 /** One request on its way through the stages. */
 interface Exchange {
@@ -99,7 +107,8 @@ export class RequestPath {
     const body = admission.body(req, upstream.bodyLimit);
     // Aborted by the server callback's one 'close' listener when the caller leaves early. (A second per-request
     // closure on `res` measurably kept whole requests alive across young-generation GCs.)
-    const abort = new CallAbort();
+    const abort = new GatewayCall();
+    abort.body = body;
     meta.abort = abort;
     upstream.stats.requests++;
     upstream.stats.inFlight++;
@@ -116,7 +125,7 @@ export class RequestPath {
         );
       } catch (thrown) {
         upstream.stats.errors++;
-        return this.#failed(x, upstream, thrown, body);
+        return this.#failed(x, upstream, thrown, abort);
       }
       const out = responseHeaders(response, {
         requestIdHeader: admission.requestIdHeader,
@@ -177,8 +186,12 @@ export class RequestPath {
     });
   }
 
-  /** Answers a failed upstream call: the caller's oversized body as 413, library errors by their mapping. */
-  #failed(x: Exchange, upstream: UpstreamRuntime, thrown: unknown, body: LimitStream | undefined): void {
+  /**
+   * Answers a failed upstream call: the caller's oversized body as 413, the caller's body not arriving in
+   * time as 408 (the caller's timeout, not the upstream's 504), library errors by their mapping.
+   */
+  #failed(x: Exchange, upstream: UpstreamRuntime, thrown: unknown, call: GatewayCall): void {
+    const body = call.body;
     if (body?.exceeded) {
       this.refuse(x, bodyTooLarge(body.limit));
       return;
@@ -187,6 +200,10 @@ export class RequestPath {
     const error: ReqforgeError = isReqforgeError(thrown)
       ? thrown
       : (Object.assign(new Error(String(thrown)), { code: 'ERR_UNKNOWN' }) as unknown as ReqforgeError);
+    if (isTimeout(error) && call.callerAtFault()) {
+      this.refuse(x, CALLER_TOO_SLOW);
+      return;
+    }
     const mapping = problemFor(error);
     this.#d.logger?.warn(
       {

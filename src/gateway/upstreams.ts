@@ -16,6 +16,7 @@ import type { HttpTransportOptions } from '../transport/undici.js';
 import { ConfigError, type ConfigIssue, type UpstreamConfig } from './config.js';
 import { compilePathPattern } from './path-safety.js';
 import { sanitizeStatus, type UpstreamStatus } from './status-page.js';
+import { upstreamFailure } from './upstream-health.js';
 import type { StandardPoliciesOptions, UpstreamAuth, Wiring } from './wiring.js';
 
 /** What {@link upstreamClientOptions} builds for one upstream. */
@@ -94,10 +95,11 @@ export function upstreamClientOptions(
     defined({
       timeout,
       retry: config.retry === false ? false : config.retry && defined({ ...config.retry }),
+      // Only what the upstream did counts against its breaker (see upstream-health.ts).
       circuitBreaker:
         config.circuitBreaker === false
           ? false
-          : config.circuitBreaker && defined({ ...config.circuitBreaker }),
+          : { ...defined({ ...config.circuitBreaker }), isFailure: upstreamFailure },
       rateLimit: config.rateLimit && defined({ ...config.rateLimit }),
       bulkhead: config.bulkhead && defined({ ...config.bulkhead }),
       auth: auth?.policy,
