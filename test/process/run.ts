@@ -4,10 +4,10 @@
 // lingered after its last call settled. A script reports that moment with {@link SETTLED}: a line listing what
 // still keeps its event loop alive (`process.getActiveResourcesInfo()`), which must be nothing at all.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { compileSrc } from '../helpers/compile.js';
 
 /** What a finished child process left behind. */
@@ -35,11 +35,10 @@ export const SETTLED =
 /** Longest a child may run before it is killed and the test fails (under the 30 s default total timeout). */
 const KILL_AFTER = 25_000;
 
-let dir: string | undefined;
-function workDir(): string {
-  dir ??= mkdtempSync(join(tmpdir(), 'reqforge-process-'));
-  return dir;
-}
+// One directory per test file for its scripts and configs, removed when the file's tests are done.
+const dir = mkdtempSync(join(tmpdir(), 'reqforge-process-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const workDir = (): string => dir;
 
 /**
  * Writes `source` as an ES module and runs it with `node`. `$REQFORGE` in the source is replaced with the
