@@ -13,7 +13,8 @@ describe.concurrent('scripts run as processes', { timeout: 40_000 }, () => {
     const server = await upstream();
     const result = await runScript(
       `import { createClient } from '$REQFORGE';
-const api = createClient({ baseUrl: process.env.BASE });
+// A fixed 1 s backoff: long enough that nothing else (undici's own timers) happens to keep the process alive.
+const api = createClient({ baseUrl: process.env.BASE, retry: { backoff: 'constant', baseDelay: 1000 } });
 const body = await api.get('/flaky').json();
 console.log(JSON.stringify(body));
 ${settled}`,
@@ -30,7 +31,7 @@ ${settled}`,
     const server = await upstream();
     const result = await runScript(
       `import { createClient, retry } from '$REQFORGE';
-const api = createClient({ baseUrl: process.env.BASE, policies: [retry({ baseDelay: 100 })] });
+const api = createClient({ baseUrl: process.env.BASE, policies: [retry({ backoff: 'constant', baseDelay: 1000 })] });
 api.get('/flaky').json().then((body) => {
   console.log('got', body.ok);
   return api.get('/flaky-2').json();
@@ -90,7 +91,7 @@ ${settled}`,
       `import { bulkhead, createClient, retry } from '$REQFORGE';
 const api = createClient({
   baseUrl: process.env.BASE,
-  policies: [bulkhead({ maxConcurrent: 1, queueSize: 50 }), retry({ baseDelay: 200 })],
+  policies: [bulkhead({ maxConcurrent: 1, queueSize: 50 }), retry({ backoff: 'constant', baseDelay: 1000 })],
 });
 const first = api.get('/flaky').json();
 const rest = Array.from({ length: 30 }, (_, i) => api.get('/item/' + i).json());
