@@ -7,7 +7,7 @@ export * from './auth/index.js';
 export { Client, createClient, type ResponsePromise, type SendOptions } from './client/client.js';
 export type { BodyInit, CallArgs, CallOptions, ClientOptions, PropagationOptions } from './client/options.js';
 export { type AmbientContext, getContext, runWithContext } from './core/ambient.js';
-export { type Clock, systemClock, type TimerHandle } from './core/clock.js';
+export { type Clock, sleepWith, systemClock, type TimerHandle, type WaitSignal } from './core/clock.js';
 export { type AbortState, CallAbort, NEVER_ABORTED } from './core/context.js';
 export * from './core/errors.js';
 export { EventHub, type Listener } from './core/events.js';
