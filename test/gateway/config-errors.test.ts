@@ -157,6 +157,18 @@ describe('configuration errors print no value, and check refuses what start refu
     expect(check.output).not.toContain(SECRET);
   }, 60_000);
 
+  it('refuses a YAML warning (an unresolved tag) without quoting it', () => {
+    let error: ConfigError | undefined;
+    try {
+      parseGatewayConfigText(`upstreams:\n  a: { baseUrl: !${SECRET} http://x }\n`, { env: {} });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error?.issues).toEqual([
+      { path: '', message: 'not valid YAML at line 2, column 17: Unresolved tag' },
+    ]);
+  });
+
   it('reports a YAML syntax error at its place in the text as written, variables included', () => {
     const text = 'upstreams:\n  a: { baseUrl: ${A_VERY_LONG_VARIABLE_NAME}, x: [1 }\n';
     let error: ConfigError | undefined;
