@@ -8,7 +8,7 @@ export { Client, createClient, type ResponsePromise, type SendOptions } from './
 export type { BodyInit, CallArgs, CallOptions, ClientOptions, PropagationOptions } from './client/options.js';
 export { type AmbientContext, getContext, runWithContext } from './core/ambient.js';
 export { type Clock, sleepWith, systemClock, type TimerHandle, type WaitSignal } from './core/clock.js';
-export { type AbortState, CallAbort, NEVER_ABORTED } from './core/context.js';
+export { type AbortState, CallAbort, type CallContextJson, NEVER_ABORTED } from './core/context.js';
 export * from './core/errors.js';
 export { EventHub, type Listener } from './core/events.js';
 export { compose, definePolicy } from './core/pipeline.js';

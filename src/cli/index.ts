@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { createClient } from '../client/client.js';
 import { isHttpError, isInvalidOptionError, isReqforgeError } from '../core/errors.js';
-import { type ConfigError, type GatewayConfig, isConfigError, loadGatewayConfig } from '../gateway/config.js';
+import { ConfigError, type GatewayConfig, isConfigError, loadGatewayConfig } from '../gateway/config.js';
 import { startGateway } from '../gateway/server.js';
 import { upstreamClientOptions } from '../gateway/upstreams.js';
 import { loadWiring } from '../gateway/wiring.js';
@@ -269,10 +269,12 @@ function program(io: CliIo, setCode: (code: number) => void): Command {
 
   cmd
     .command('check')
-    .description('validate a configuration file and explain every problem with its path')
+    .description('validate a configuration file with every check start runs, short of connecting')
     .option('-c, --config <file>', 'configuration file')
     .action(async (opts: { config?: string }) => {
       const file = configPath(opts.config, io);
+      // The same loading as `gateway` (schema, interpolation, store URLs and keys, headers), then the upstreams'
+      // clients built as start builds them, reported as start reports them.
       const config = await loadGatewayConfig(file, { env: io.env });
       const wiring = await loadWiring();
       for (const [name, upstream] of Object.entries(config.upstreams)) {
@@ -281,7 +283,10 @@ function program(io: CliIo, setCode: (code: number) => void): Command {
           await built.auth?.close?.();
         } catch (error) {
           if (isInvalidOptionError(error)) {
-            throw new UsageError(`upstreams.${name}.${error.option}: ${error.message}`);
+            throw new ConfigError(
+              [{ path: `upstreams.${name}.${error.option}`, message: error.message }],
+              file,
+            );
           }
           throw error;
         }

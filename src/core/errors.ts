@@ -145,7 +145,7 @@ export interface ProblemDetails {
 export interface HttpErrorInit extends ReqforgeErrorOptions {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** The first bytes of the body, already redacted. */
+  /** The first bytes of the body, already redacted (see `Redactor.echo`). */
   readonly bodyExcerpt: string;
   /** True when the body was longer than the excerpt. */
   readonly bodyTruncated: boolean;
@@ -158,9 +158,13 @@ export interface HttpErrorInit extends ReqforgeErrorOptions {
 export class HttpError extends ReqforgeError {
   /** The HTTP status code. */
   readonly status: number;
-  /** Response headers (lowercase names); secret ones such as `set-cookie` are redacted. */
+  /** Response headers (lowercase names); secret ones such as `set-cookie`, and echoed credentials, are redacted. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** The first bytes of the response body (at most `errorBodyLimit`), with secret JSON fields redacted. */
+  /**
+   * The first bytes of the response body (at most `errorBodyLimit`), with secret JSON fields redacted and every
+   * credential value the request itself sent (secret headers such as `authorization` or an API key, secret query
+   * values) replaced by `[REDACTED]`, so an upstream that echoes the request cannot put them into logs.
+   */
   readonly bodyExcerpt: string;
   /** True when the body was longer than {@link HttpError.bodyExcerpt}. */
   readonly bodyTruncated: boolean;

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { internalErrorBrand, ReqforgeError } from '../core/errors.js';
 import {
@@ -19,6 +18,14 @@ import {
   unwrap,
 } from '../core/options/index.js';
 import { Secret } from '../core/secret.js';
+import {
+  encryptionKeySchema,
+  headersSchema,
+  memcachedServersSchema,
+  startChecks,
+  storeUrlSchema,
+} from './config-checks.js';
+import { ConfigSyntaxError, parseConfigText } from './config-text.js';
 
 /** One problem found in a gateway configuration, with the dotted path of the offending key. */
 export interface ConfigIssue {
@@ -110,7 +117,7 @@ const upstreamSchema = z.strictObject({
   baseUrl: httpUrl,
   methods: z.array(method).nonempty().optional(),
   paths: z.array(z.string().startsWith('/', 'path patterns start with /')).nonempty().optional(),
-  headers: z.record(z.string(), z.string()).optional(),
+  headers: headersSchema.optional(),
   timeout: timeoutSchema.optional(),
   retry: retrySchema.optional(),
   circuitBreaker: breakerSchema.optional(),
@@ -131,7 +138,7 @@ const apiKeySchema = z.strictObject({
 
 const storeCommon = {
   keyPrefix: z.string().optional(),
-  encryptionKeys: z.array(secret).nonempty().optional(),
+  encryptionKeys: z.array(encryptionKeySchema).nonempty().optional(),
 };
 const storeSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('memory') }),
@@ -142,10 +149,24 @@ const storeSchema = z.discriminatedUnion('type', [
     table: z.string().optional(),
     ...storeCommon,
   }),
-  z.strictObject({ type: z.literal('redis'), url: secret.optional(), ...storeCommon }),
-  z.strictObject({ type: z.literal('postgres'), url: secret, table: z.string().optional(), ...storeCommon }),
-  z.strictObject({ type: z.literal('mysql'), url: secret, table: z.string().optional(), ...storeCommon }),
-  z.strictObject({ type: z.literal('memcached'), url: z.string().optional(), ...storeCommon }),
+  z.strictObject({
+    type: z.literal('redis'),
+    url: storeUrlSchema(['redis:', 'rediss:'], true).optional(),
+    ...storeCommon,
+  }),
+  z.strictObject({
+    type: z.literal('postgres'),
+    url: storeUrlSchema(['postgres:', 'postgresql:'], true),
+    table: z.string().optional(),
+    ...storeCommon,
+  }),
+  z.strictObject({
+    type: z.literal('mysql'),
+    url: storeUrlSchema(['mysql:', 'mariadb:'], false),
+    table: z.string().optional(),
+    ...storeCommon,
+  }),
+  z.strictObject({ type: z.literal('memcached'), url: memcachedServersSchema.optional(), ...storeCommon }),
 ]);
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
@@ -263,7 +284,11 @@ export function interpolateEnv(
       if (escaped) return whole.slice(1);
       const match = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s.exec(inner);
       if (!match) {
-        issues.push({ path: path.join('.'), message: `"\${${inner}}" is not a valid variable reference` });
+        issues.push({
+          path: path.join('.'),
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the message shows the syntax.
+          message: 'not a valid variable reference (expected ${NAME} or ${NAME:-fallback})',
+        });
         return whole;
       }
       const name = match[1] as string;
@@ -296,6 +321,7 @@ export function parseGatewayConfig(input: unknown, options: ParseConfigOptions =
     interpolateEnv(input ?? {}, options.env ?? process.env, issues),
     unwrap(gatewayConfigSchema as unknown as Schema),
   );
+  // reportInput: each issue carries the offending value, so describeIssues can make sure no message shows it.
   const result = gatewayConfigSchema.safeParse(interpolated, { reportInput: true });
   if (!result.success) {
     issues.push(...describeIssues(result.error.issues, gatewayConfigSchema as unknown as Schema, [], 'key'));
@@ -310,15 +336,19 @@ export function parseGatewayConfig(input: unknown, options: ParseConfigOptions =
     if (t?.total !== undefined && t.attempt !== undefined && t.total > 0 && t.attempt > t.total) {
       issues.push({
         path: `upstreams.${name}.timeout.attempt`,
-        message: `the attempt timeout (${t.attempt} ms) exceeds the total timeout (${t.total} ms)`,
+        message: 'the attempt timeout exceeds the total timeout (timeout.total)',
       });
     }
   }
+  issues.push(...startChecks(config, options.env ?? process.env));
   if (issues.length > 0) throw new ConfigError(issues, options.file);
   return config;
 }
 
-/** Parses configuration text: JSON when it looks like JSON or `format` says so, YAML otherwise. */
+/**
+ * Parses configuration text: JSON when it looks like JSON or `format` says so, YAML otherwise. `${VAR}` may stand
+ * in YAML flow maps too. Syntax errors give the line and column, never the text.
+ */
 export function parseGatewayConfigText(
   text: string,
   options: ParseConfigOptions & { readonly format?: 'yaml' | 'json' } = {},
@@ -326,10 +356,12 @@ export function parseGatewayConfigText(
   let data: unknown;
   const format = options.format ?? (text.trimStart().startsWith('{') ? 'json' : 'yaml');
   try {
-    data = format === 'json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+    data = parseConfigText(text, format);
   } catch (error) {
+    if (!(error instanceof ConfigSyntaxError)) throw error;
+    // Position and kind only: a parser's code frame would print the line (and the one above), secrets included.
     throw new ConfigError(
-      [{ path: '', message: `not valid ${format.toUpperCase()}: ${(error as Error).message}` }],
+      error.problems.map((p) => ({ path: '', message: p.message })),
       options.file,
     );
   }

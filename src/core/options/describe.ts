@@ -179,6 +179,12 @@ function describeIssue(
         message: unknownKeyMessage(key, known, what),
       }));
     }
+    case 'invalid_key':
+      // A record key that fails its own schema (a header name that is not a token): name the key's path.
+      if (issue.issues.length === 0) return [{ path, message: 'invalid key' }];
+      return issue.issues
+        .flatMap((i) => describeIssue({ ...i, path: [] } as ZodIssue, schema, prefix, local, what))
+        .map((i) => ({ ...i, path }));
     case 'invalid_type':
       if (issue.input === undefined && /received undefined$/.test(issue.message))
         return [{ path, message: `required (${ARTICLE[issue.expected] ?? issue.expected})` }];
@@ -200,9 +206,10 @@ function describeIssue(
     case 'invalid_value':
       return [{ path, message: `expected ${oneOf(issue.values)}` }];
     case 'invalid_format':
-      return [{ path, message: issue.message.replace(/^Invalid input: /, '') }];
     default:
-      return [{ path, message: issue.message.replace(/^Invalid input: /, '') }];
+      return [
+        { path, message: withoutValue(issue.message.replace(/^Invalid input: /, ''), issueInput(issue)) },
+      ];
   }
 }
 
@@ -218,4 +225,22 @@ function oneOf(values: readonly unknown[]): string {
   const shown = values.map((v) => JSON.stringify(v));
   if (shown.length <= 1) return shown.join('');
   return `one of ${shown.slice(0, -1).join(', ')} or ${shown.at(-1)}`;
+}
+
+function issueInput(issue: ZodIssue): unknown {
+  return 'input' in issue ? issue.input : undefined;
+}
+
+/**
+ * A validation message with the offending value taken out: config errors give the key path and what was
+ * expected, never what was found, which may be a secret interpolated from the environment.
+ */
+export function withoutValue(message: string, input: unknown): string {
+  if (typeof input !== 'string' || input.length === 0) return message;
+  const json = JSON.stringify(input);
+  let out = message;
+  for (const lead of [', got ', ' got ', ', received ', ' received ']) out = out.split(lead + json).join('');
+  out = out.split(json).join('(value not shown)');
+  if (input.length >= 4) out = out.split(input).join('(value not shown)');
+  return out;
 }
