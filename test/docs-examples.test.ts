@@ -70,7 +70,11 @@ function check(example: DocExample, run: ExampleRun): void {
   const printed = run.stdout ? `\nstdout:\n${run.stdout}` : '';
   if (run.timedOut) throw new Error(`${where} did not exit within ${EXIT_LIMIT_MS} ms${printed}`);
   if (run.stderr) throw new Error(`${where} wrote to stderr:\n${run.stderr}${printed}`);
-  if (run.code !== 0) throw new Error(`${where} exited with ${run.signal ?? run.code}${printed}`);
+  if (run.code !== 0) {
+    // Node's exit code 13: the event loop ran dry while the top-level await was still pending.
+    const hint = run.code === 13 ? ' (a top-level await never settled: nothing kept the process alive)' : '';
+    throw new Error(`${where} exited with ${run.signal ?? run.code}${hint}${printed}`);
+  }
   if (example.expected === undefined)
     throw new Error(`${where}: add a \`\`\`text output block after the example; it printed:\n${run.stdout}`);
   expect(normaliseOutput(example.expected, run.stdout), `${where} printed something else`).toBe(
@@ -150,13 +154,17 @@ describe('the example runner', () => {
   });
 
   it('reports a process that fails, writes to stderr or does not exit', async () => {
-    const [fails, warns, hangs] = await Promise.all([
+    const [fails, unsettled, warns, hangs] = await Promise.all([
       runModule('console.log("partial"); process.exitCode = 3;', {}, EXIT_LIMIT_MS),
+      runModule('await new Promise((r) => setTimeout(r, 50).unref());', {}, EXIT_LIMIT_MS),
       runModule('console.warn("careful");', {}, EXIT_LIMIT_MS),
       runModule('setInterval(() => {}, 1000);', {}, 300),
     ]);
     const example: DocExample = { file: 'x.md', line: 1, code: '', expected: 'partial' };
     expect(() => check(example, fails!)).toThrow('x.md:1 exited with 3\nstdout:\npartial\n');
+    expect(() => check(example, unsettled!)).toThrow(
+      'x.md:1 exited with 13 (a top-level await never settled',
+    );
     expect(() => check(example, warns!)).toThrow('x.md:1 wrote to stderr:\ncareful\n');
     expect(() => check(example, hangs!)).toThrow(`x.md:1 did not exit within ${EXIT_LIMIT_MS} ms`);
     expect(() => check(example, { ...warns!, stderr: '', stdout: 'other\n' })).toThrow(
