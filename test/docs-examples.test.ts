@@ -156,6 +156,15 @@ describe('the example runner', () => {
     expect(() => toModule("import { c } from 'reqforge/nope';", entries)).toThrow(/reqforge\/nope/);
   });
 
+  it("resolves an example's bare imports from the repository's node_modules", async () => {
+    const run = await runModule(
+      "import { request } from 'undici';\nconsole.log(typeof request);",
+      {},
+      EXIT_LIMIT_MS,
+    );
+    expect([run.code, run.stdout, run.stderr]).toEqual([0, 'function\n', '']);
+  });
+
   it('reports a process that fails, writes to stderr or does not exit', async () => {
     const [fails, unsettled, warns, hangs] = await Promise.all([
       runModule('console.log("partial"); process.exitCode = 3;', {}, EXIT_LIMIT_MS),

@@ -3,10 +3,13 @@
 // compiled build (test/helpers/compile.ts), run it as its own Node process and compare what it printed with
 // what the docs say it prints. The convention is described in docs/testing.md and test/docs-examples.test.ts.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import ts from 'typescript';
+import { COMPILE_CACHE_DIR } from './compile.js';
+
+/** Where example processes run, each in its own directory removed afterwards. */
+const EXAMPLES_DIR = join(dirname(COMPILE_CACHE_DIR), 'reqforge-examples');
 
 /** Stands for any text within one line of expected output (a port, a duration, a generated id). */
 export const ANY = '…';
@@ -105,15 +108,17 @@ export interface ExampleRun {
 }
 
 /**
- * Runs `module` (JavaScript) as its own Node process in a fresh temporary directory with only `env` (plus
- * PATH and HOME), killing it after `timeoutMs`.
+ * Runs `module` (JavaScript) as its own Node process in a fresh directory under node_modules/.cache with only
+ * `env` (plus PATH and HOME), killing it after `timeoutMs`.
  */
 export async function runModule(
   module: string,
   env: Readonly<Record<string, string>>,
   timeoutMs: number,
 ): Promise<ExampleRun> {
-  const dir = await mkdtemp(join(tmpdir(), 'reqforge-example-'));
+  // Inside the repo (git-ignored), so an example's bare imports (`pg`, `ioredis` …) resolve from its node_modules.
+  await mkdir(EXAMPLES_DIR, { recursive: true });
+  const dir = await mkdtemp(join(EXAMPLES_DIR, 'run-'));
   try {
     const path = join(dir, 'example.mjs');
     await writeFile(path, module);
