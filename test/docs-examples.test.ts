@@ -13,7 +13,7 @@
 // - The example fails when the output block is missing, when the process exits non-zero, writes anything
 //   to stderr, prints anything else, or has not exited on its own within EXIT_LIMIT_MS.
 // - Blocks fenced ```ts (without `example`) are illustrations and are not run.
-// Examples run in parallel (at most CONCURRENCY processes at a time); each test awaits its own run.
+// Each example is its own test; the tests run concurrently, at most CONCURRENCY processes at a time.
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
