@@ -107,7 +107,6 @@ describe.concurrent('reqforge call and token as processes', { timeout: 40_000 },
     expect(result.stdout).toBe('');
     oneLine(result.stderr, /^✗ ERR_TIMEOUT: /);
     expect(result.code).toBe(3);
-    expect(result.elapsed).toBeLessThan(10_000);
     expect(server.requests).toHaveLength(1);
   });
 
