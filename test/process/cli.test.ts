@@ -107,8 +107,20 @@ describe.concurrent('reqforge call and token as processes', { timeout: 40_000 },
     expect(result.stdout).toBe('');
     oneLine(result.stderr, /^✗ ERR_TIMEOUT: /);
     expect(result.code).toBe(3);
-    expect(result.elapsed).toBeLessThan(10_000);
     expect(server.requests).toHaveLength(1);
+  });
+
+  it('check: a valid configuration exits 0, a broken one 2 with each problem and its path', async () => {
+    const good = await runCli(['check', '-c', configFile], { env: { BASE: 'http://127.0.0.1:1' } });
+    expect(good.stderr).toBe('');
+    expect(good.stdout).toBe(
+      `✓ ${configFile} is valid: 4 upstream(s) (up, queued, slow, nowhere), listening on 127.0.0.1:0\n`,
+    );
+    expect(good.code).toBe(0);
+    const bad = await runCli(['check', '-c', configFile], { env: {} });
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toContain('upstreams.up.baseUrl: environment variable BASE is not set');
+    expect(bad.code).toBe(2);
   });
 
   it('token: fetches from the sandbox OAuth2 server and shows facts, never the token; exit 0', async () => {

@@ -124,11 +124,11 @@ function runNode(
 }
 
 /**
- * Longest a process may take to exit after its last call settled. Nothing may hold it (checked exactly with
- * `holding`); the exit itself takes under a second, several on a machine loaded by parallel test processes.
- * A timer left holding it would show up as the 10 s attempt or the 30 s total timeout.
+ * Longest a process may take to exit after its last call settled: a sanity bound only. The exact check is
+ * `holding` (nothing keeps the event loop alive); the exit itself takes under a second on an idle machine and
+ * several seconds on one loaded by parallel test processes.
  */
-export const PROMPT_EXIT_MS = 8_000;
+export const PROMPT_EXIT_MS = 15_000;
 
 /** Nothing kept the event loop alive once the last call settled, and the process exited soon after. */
 export function expectPromptExit(result: ProcessResult): void {
