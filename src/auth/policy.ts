@@ -1,8 +1,9 @@
 import { InvalidOptionError } from '../core/errors.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
-import { type HttpRequest, IDEMPOTENT_METHODS } from '../core/request.js';
+import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler } from '../core/types.js';
+import { isSafeToRepeat } from '../policies/predicates.js';
 import {
   type AuthPolicy,
   checkedHeaderValue,
@@ -29,7 +30,8 @@ export interface TokenAuthOptions {
   readonly scheme?: string;
   /**
    * On a 401, invalidate the token, fetch a new one and repeat the call once, when the request is
-   * replayable and idempotent (or marked `idempotent`).
+   * replayable and safe to repeat (`isSafeToRepeat`: an idempotent method, an `Idempotency-Key`, or marked
+   * `idempotent`), the same rule the retry policy follows.
    * @default true
    */
   readonly retryOnUnauthorized?: boolean;
@@ -85,9 +87,7 @@ export function tokenAuth(
         if (response.status !== 401 || !retry) return response;
         // The store update goes on in the background if the call aborts meanwhile.
         await raceSignal(manager.invalidate(token, request, 'unauthorized'), ctx.signal);
-        const repeatable =
-          req.replayable && (IDEMPOTENT_METHODS.has(req.method) || ctx.options.idempotent === true);
-        if (!repeatable) return response;
+        if (!req.replayable || !isSafeToRepeat(req, ctx)) return response;
         await response.dump();
         const fresh = await manager.getToken(request, { signal: ctx.signal });
         return next(setSecretHeader(req, header, headerValue(fresh), extend, true), ctx);
