@@ -44,7 +44,8 @@ export interface TokenPipelineOptions {
   /** The step whose token the pipeline provides; by default the one step nothing depends on. */
   readonly output?: string;
   /**
-   * The provider id used in cache keys and events.
+   * The provider id used in cache keys and events. Required with a shared (non-memory) token store, where tokens
+   * of pipelines that kept the default would share keys.
    * @default 'pipeline'
    */
   readonly id?: string;
@@ -105,6 +106,8 @@ export interface PipelineStepStats {
 export class TokenPipeline implements TokenProvider {
   /** The provider id. */
   readonly id: string;
+  /** True when no `id` was given (so `id` is the default `'pipeline'`); see {@link TokenProvider.defaultId}. */
+  readonly defaultId: boolean;
   /** The step whose token the pipeline provides. */
   readonly output: string;
   /** Pipeline events. */
@@ -186,6 +189,7 @@ export class TokenPipeline implements TokenProvider {
       this.output = sinks[0]!;
     }
     this.id = options.id ?? 'pipeline';
+    this.defaultId = options.id === undefined;
     this.#cascade = options.cascade ?? true;
     this.#clock = options.clock ?? systemClock;
     this.#skew = numberOption('expirySkew', options.expirySkew, 1000);

@@ -1,6 +1,6 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { TimerHandle } from '../core/clock.js';
-import { fingerprint } from '../core/secret.js';
+import { credentialKey } from './identity.js';
 import type { Token } from './token.js';
 import type { TokenInfo, TokenProvider, TokenRequest } from './types.js';
 
@@ -26,6 +26,8 @@ interface KnownKey {
   scopes: TokenRequest['scopes'];
   scopesLength: number | undefined;
   audience: TokenRequest['audience'];
+  resource: TokenRequest['resource'];
+  resourceLength: number | undefined;
   subjectToken: TokenRequest['subjectToken'];
 }
 
@@ -45,12 +47,9 @@ export class TokenCache {
     this.#entries = new BoundedMap(maxEntries, { pinned: (entry) => entry.inflight !== undefined, onEvict });
   }
 
-  /** The cache key for a request: provider id, sorted scopes, audience, subject-token fingerprint. */
+  /** The cache key for a request: the credential identity (see `credentialKey` in identity.ts). */
   keyFor(request?: TokenRequest): string {
-    const r = this.resolve(request);
-    const scopes = r.scopes ? [...new Set(r.scopes)].sort().join(' ') : '';
-    const subject = r.subjectToken ? fingerprint(r.subjectToken.reveal()) : '';
-    return `${this.#provider.id}|${scopes}|${r.audience ?? ''}|${subject}`;
+    return credentialKey(this.#provider, this.resolve(request));
   }
 
   /** The request with the provider's defaults applied. */
@@ -60,6 +59,7 @@ export class TokenCache {
     return {
       scopes: request.scopes ?? d?.scopes,
       audience: request.audience ?? d?.audience,
+      resource: request.resource ?? d?.resource,
       subjectToken: request.subjectToken ?? d?.subjectToken,
     };
   }
@@ -116,6 +116,8 @@ export class TokenCache {
       known.scopes === request.scopes &&
       known.scopesLength === request.scopes?.length &&
       known.audience === request.audience &&
+      known.resource === request.resource &&
+      known.resourceLength === (typeof request.resource === 'string' ? -1 : request.resource?.length) &&
       known.subjectToken === request.subjectToken
     ) {
       return known.key;
@@ -126,6 +128,8 @@ export class TokenCache {
       scopes: request.scopes,
       scopesLength: request.scopes?.length,
       audience: request.audience,
+      resource: request.resource,
+      resourceLength: typeof request.resource === 'string' ? -1 : request.resource?.length,
       subjectToken: request.subjectToken,
     });
     return key;

@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
 import type { TokenStore } from '../stores/types.js';
+import { checkIdentityForStore } from './identity.js';
 import { DEFAULT_TOKEN_LIFETIME } from './token.js';
 import type { TokenProvider } from './types.js';
 import { knownKeys, numberOption } from './validate.js';
@@ -174,6 +175,7 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   if (options.store !== undefined && typeof options.store?.acquireLease !== 'function') {
     throw new InvalidOptionError('store', 'expected a TokenStore (get, set, delete, acquireLease, close)');
   }
+  checkIdentityForStore(p, options.store);
   const d = TOKEN_MANAGER_DEFAULTS;
   const ratio = numberOption('refreshRatio', options.refreshRatio, d.refreshRatio);
   if (ratio >= 0.5) throw new InvalidOptionError('refreshRatio', `expected a number below 0.5, got ${ratio}`);

@@ -49,6 +49,8 @@ export interface OAuth2Settings {
   readonly clientSecret: string;
   readonly scopes?: readonly string[];
   readonly audience?: string;
+  /** RFC 8707 resource indicator(s). */
+  readonly resource?: string | readonly string[];
   readonly credentials?: 'basic' | 'body';
 }
 
@@ -97,6 +99,7 @@ const AUTH: AuthModule = {
       authMethod: settings.credentials === 'body' ? 'client_secret_post' : 'client_secret_basic',
       scopes: settings.scopes,
       audience: settings.audience,
+      resource: settings.resource,
     });
     const manager = new TokenManager({ provider, store: deps.store as TokenStore | undefined });
     const facts = () =>

@@ -307,7 +307,7 @@ describe('TokenManager against the sandbox OAuth server', () => {
     const store = new MemoryTokenStore();
     const m = manager({ provider: demo(idp), store, waitTimeout: 100 });
     // Someone else holds the lease and died.
-    await store.acquireLease('reqforge:token:lease:demo|||', 10_000);
+    await store.acquireLease(`reqforge:token:lease:${m.keyFor()}`, 10_000);
     const started = Date.now();
     await m.getToken();
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);

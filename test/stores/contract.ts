@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenStore } from '../../src/stores/types.js';
+import { describeKeyIsolation } from './contract-identity.js';
 
 /** What the contract suite needs from a backend. */
 export interface StoreHarness {
@@ -178,4 +179,7 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
       expect(results.filter((l) => l !== undefined)).toHaveLength(1);
     });
   });
+
+  // Credential identity: managers differing in one part of their identity never share a token (issue 11, defect 3).
+  describeKeyIsolation(name, factory);
 }
