@@ -49,6 +49,7 @@ export class TokenManager {
   readonly #cache: TokenCache;
   readonly #flight: TokenFlight;
   readonly #closing = new AbortController();
+  readonly #unsubscribe: (() => void) | undefined;
   #closed = false;
 
   constructor(options: TokenManagerOptions) {
@@ -63,6 +64,8 @@ export class TokenManager {
       fresh: (token, replacing) => this.#fresh(token, replacing),
       storeError: (entry, operation, error) => this.#storeError(entry, operation, error),
     });
+    // The provider's own state was invalidated (a pipeline cascade): drop every token derived from it.
+    this.#unsubscribe = provider.onInvalidate?.((reason) => this.#invalidateAll(reason));
   }
 
   /** The clock this manager uses. */
@@ -172,6 +175,7 @@ export class TokenManager {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unsubscribe?.();
     for (const entry of this.#cache.values()) this.#clearTimer(entry);
     this.#closing.abort(new Error('The token manager was closed'));
     await this.provider.close?.();
@@ -182,6 +186,12 @@ export class TokenManager {
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  #invalidateAll(reason: string): void {
+    for (const entry of this.#cache.values()) {
+      if (entry.token) this.invalidate(entry.token, entry.request, reason).catch(noop);
+    }
+  }
 
   #base(entry: TokenEntry): { key: string; provider: string } {
     return { key: entry.key, provider: this.provider.id };
