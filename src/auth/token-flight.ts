@@ -19,7 +19,8 @@ export interface TokenFlightHost {
 /**
  * @internal the cross-process single flight: reads the shared store, takes its lease so that one process
  * fetches, re-reads under the lease, lets the others poll for the result, and writes the new token back.
- * A failing or slow store is a miss: the process then fetches itself and keeps its in-process copy.
+ * The store is a ResilientTokenStore (timeouts, outage = miss, a degraded in-process lease) or a memory store;
+ * a store that still throws (a custom one, a value that does not parse) is a miss too.
  */
 export class TokenFlight {
   readonly #store: TokenStore | undefined;
@@ -127,7 +128,7 @@ export class TokenFlight {
     const store = this.#store;
     if (!store) return undefined;
     try {
-      const text = await this.#withTimeout(store.get(this.#key(entry)), 'get');
+      const text = await store.get(this.#key(entry));
       return text === undefined ? undefined : deserializeToken(text);
     } catch (error) {
       this.#host.storeError(entry, 'get', error);
@@ -144,7 +145,7 @@ export class TokenFlight {
     const ttl = Math.floor(until - now);
     if (ttl <= 0) return;
     try {
-      await this.#withTimeout(store.set(this.#key(entry), serializeToken(token), ttl), 'set');
+      await store.set(this.#key(entry), serializeToken(token), ttl);
     } catch (error) {
       this.#host.storeError(entry, 'set', error);
     }
@@ -154,33 +155,11 @@ export class TokenFlight {
     const store = this.#store;
     if (!store) return STORE_FAILED;
     try {
-      return await this.#withTimeout(
-        store.acquireLease(`${this.#o.keyPrefix}lease:${entry.key}`, this.#o.leaseTtl),
-        'acquireLease',
-      );
+      return await store.acquireLease(`${this.#o.keyPrefix}lease:${entry.key}`, this.#o.leaseTtl);
     } catch (error) {
       this.#host.storeError(entry, 'acquireLease', error);
       return STORE_FAILED;
     }
-  }
-
-  #withTimeout<T>(promise: Promise<T>, operation: string): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.#clock.setTimeout(
-        () => reject(new Error(`The token store did not answer ${operation} in ${this.#o.storeTimeout} ms`)),
-        this.#o.storeTimeout,
-      );
-      promise.then(
-        (value) => {
-          this.#clock.clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          this.#clock.clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
   }
 }
 

@@ -1,5 +1,7 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { MemoryTokenStore } from '../stores/memory.js';
+import { ResilientTokenStore } from '../stores/resilient.js';
 import type { TokenStore } from '../stores/types.js';
 import { checkIdentityForStore } from './identity.js';
 import { DEFAULT_TOKEN_LIFETIME } from './token.js';
@@ -67,8 +69,10 @@ export interface TokenManagerOptions {
    */
   readonly pollInterval?: number | undefined;
   /**
-   * A store operation that takes longer than this is treated as failed (a miss), in ms.
-   * @default 2000
+   * A store operation that takes longer than this is treated as failed (a miss), in ms. The manager wraps its
+   * store in a {@link ResilientTokenStore} with this timeout (a store that already is one keeps its own, and
+   * setting both is refused).
+   * @default 1000 (a healthy store answers in a few ms; a call should not wait longer than this on an outage)
    */
   readonly storeTimeout?: number | undefined;
   /**
@@ -117,7 +121,7 @@ export const TOKEN_MANAGER_DEFAULTS: Readonly<{
   leaseTtl: 15_000,
   waitTimeout: 10_000,
   pollInterval: 25,
-  storeTimeout: 2_000,
+  storeTimeout: 1_000,
   retryDelay: 1_000,
   retryMaxDelay: 30_000,
   keyPrefix: 'reqforge:token:',
@@ -150,6 +154,22 @@ export type TokenManagerSettings = {
 } & {
   backgroundRefresh: boolean;
 };
+
+/**
+ * @internal the store the manager talks to: a {@link ResilientTokenStore} (timeouts, outage = miss, in-process
+ * copy), `owned` when the manager created the wrapper itself. A memory store is used as it is: it cannot fail.
+ */
+export function resilientStore(
+  store: TokenStore | undefined,
+  clock: Clock,
+  settings: TokenManagerSettings,
+): { store: TokenStore | undefined; owned: ResilientTokenStore | undefined } {
+  if (store === undefined || store instanceof ResilientTokenStore || store instanceof MemoryTokenStore) {
+    return { store, owned: undefined };
+  }
+  const owned = new ResilientTokenStore(store, { clock, timeoutMs: settings.storeTimeout });
+  return { store: owned, owned };
+}
 
 /** @internal what the manager is built from once its options passed validation. */
 export interface ResolvedTokenManagerOptions {
@@ -197,6 +217,12 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
   };
   if (typeof settings.backgroundRefresh !== 'boolean') {
     throw new InvalidOptionError('backgroundRefresh', 'expected a boolean');
+  }
+  if (options.storeTimeout !== undefined && options.store instanceof ResilientTokenStore) {
+    throw new InvalidOptionError(
+      'storeTimeout',
+      'the store is already a ResilientTokenStore with its own timeoutMs: set the timeout there, not here',
+    );
   }
   return { provider: p, store: options.store, clock: options.clock ?? systemClock, settings };
 }

@@ -7,6 +7,7 @@ import { createToken, Token } from './token.js';
 import { entryInfo, TokenCache, type TokenEntry } from './token-cache.js';
 import { TokenFlight } from './token-flight.js';
 import {
+  resilientStore,
   resolveTokenManagerOptions,
   type TokenManagerOptions,
   type TokenManagerSettings,
@@ -53,7 +54,8 @@ export class TokenManager {
   #closed = false;
 
   constructor(options: TokenManagerOptions) {
-    const { provider, store, clock, settings } = resolveTokenManagerOptions(options);
+    const { provider, clock, settings, ...given } = resolveTokenManagerOptions(options);
+    const { store, owned } = resilientStore(given.store, clock, settings);
     this.provider = provider;
     this.#clock = clock;
     this.#o = settings;
@@ -62,7 +64,14 @@ export class TokenManager {
     this.#flight = new TokenFlight(store, clock, settings, this.#closing.signal, {
       fetch: (entry, current) => this.#fetch(entry, current),
       fresh: (token, replacing) => this.#fresh(token, replacing),
-      storeError: (entry, operation, error) => this.#storeError(entry, operation, error),
+      storeError: (entry, operation, error) => this.#storeError(entry.key, operation, error),
+    });
+    // A wrapper of our own reports failures only to us; a ResilientTokenStore passed in has its own listeners.
+    owned?.events.on('store:error', (e) => {
+      const error = Object.assign(new Error(`The token store failed ${e.operation}: ${e.error}`), {
+        code: e.error,
+      });
+      this.#storeError('', e.operation, error);
     });
     // The provider's own state was invalidated (a pipeline cascade): drop every token derived from it.
     this.#unsubscribe = provider.onInvalidate?.((reason) => this.#invalidateAll(reason));
@@ -353,9 +362,11 @@ export class TokenManager {
     }
   }
 
-  #storeError(entry: TokenEntry, operation: string, error: unknown): void {
+  // `key` is empty for failures the resilient wrapper reports: they are not tied to one token.
+  #storeError(key: string, operation: string, error: unknown): void {
     this.events.emit('storeError', {
-      ...this.#base(entry),
+      key,
+      provider: this.provider.id,
       store: this.#flight.storeName,
       operation,
       error: error instanceof Error ? error : new Error(String(error)),
