@@ -12,6 +12,7 @@ import {
   setSecretHeader,
 } from './static.js';
 import type { Token } from './token.js';
+import { relayTokenEvents, type TokenClientEvent } from './token-events.js';
 import { raceSignal, TokenManager, type TokenManagerOptions } from './token-manager.js';
 import type { TokenProvider, TokenRequest } from './types.js';
 
@@ -77,9 +78,25 @@ export function tokenAuth(
     const s = scheme ?? token.tokenType;
     return s ? `${s} ${token.value.reveal()}` : token.value.reveal();
   };
+  // The `cacheHit` event of the last token served, built once per token (no allocation per call).
+  let hit: { token: Token; event: TokenClientEvent } | undefined;
+  const hitEvent = (token: Token): TokenClientEvent => {
+    if (hit?.token !== token) {
+      const event = Object.freeze({
+        kind: 'cacheHit' as const,
+        key: manager.keyFor(request),
+        provider: manager.provider.id,
+        fingerprint: token.fingerprint(),
+      });
+      hit = { token, event };
+    }
+    return hit.event;
+  };
   return {
     name: 'auth',
     manager,
+    // The manager's lifecycle (fetches, refreshes, failures, invalidations, store errors) reaches the client's events.
+    attach: (events) => relayTokenEvents(manager, events),
     wrap(next: Handler): Handler {
       const headerValue = checkedHeaderValue(header, format);
       const send = async (req: HttpRequest, ctx: CallContext, token: Token): Promise<HttpResponse> => {
@@ -101,7 +118,10 @@ export function tokenAuth(
         } catch (error) {
           return Promise.reject(error);
         }
-        if (token) return send(req, ctx, token);
+        if (token) {
+          if (ctx.events.has('token')) ctx.events.emit('token', hitEvent(token));
+          return send(req, ctx, token);
+        }
         // The signal is read only on a cache miss: building an AbortSignal per call is not free.
         return manager
           .getToken(request, {

@@ -30,7 +30,10 @@ export interface UpstreamAuth {
   status?(): unknown;
   /** Drops the cached token and fetches a new one, returning facts about it (never the token). */
   refresh?(): Promise<unknown>;
-  /** Subscribes to token events (`cacheHit`, `acquired`, `refreshed`, `failed`, `storeError`). */
+  /**
+   * Subscribes to token events. The built-in OAuth2 auth leaves it out: its token events reach the upstream
+   * client's own events (`token`, `storeError`), which the gateway's metrics already count.
+   */
   onTokenEvent?(
     listener: (event: {
       readonly kind: string;
@@ -85,9 +88,6 @@ export interface Wiring {
   readonly stores: StoresModule | undefined;
 }
 
-// One shared event object for the per-call cache hit.
-const HIT = Object.freeze({ kind: 'hit' });
-
 const POLICIES: PoliciesModule = { standardPolicies: (options) => standardPolicies(options, 'standard') };
 
 const AUTH: AuthModule = {
@@ -120,15 +120,6 @@ const AUTH: AuthModule = {
         await manager.invalidate(undefined, undefined, 'manual');
         await manager.getToken();
         return facts();
-      },
-      onTokenEvent(listener) {
-        manager.events.on('cacheHit', () => listener(HIT));
-        manager.events.on('acquired', () => listener({ kind: 'fetch' }));
-        manager.events.on('refreshed', () => listener({ kind: 'refresh' }));
-        manager.events.on('failed', () => listener({ kind: 'error' }));
-        manager.events.on('storeError', (e) =>
-          listener({ kind: 'storeError', store: e.store, operation: e.operation }),
-        );
       },
       close: () => manager.close(),
     };
