@@ -68,6 +68,7 @@ export async function benchGateway({
   const origin = upstream.url.startsWith('http') ? upstream.url : `http://127.0.0.1:${upstream.url}`;
   const gateway = await start('./proxy-proc.mjs', ['gateway', origin], last);
   const fastify = await start('./proxy-proc.mjs', ['fastify', origin], last);
+  const minimal = await start('./proxy-proc.mjs', ['minimal', origin], last);
   const targets = [
     {
       name: 'direct',
@@ -81,6 +82,15 @@ export async function benchGateway({
       name: 'fastify-http-proxy',
       proc: fastify,
       pool: new Pool(fastify.url, { connections: concurrency }),
+      path: '/bench/json',
+      rps: [],
+      cpu: 0,
+      n: 0,
+    },
+    {
+      name: 'minimal-node-undici-proxy',
+      proc: minimal,
+      pool: new Pool(minimal.url, { connections: concurrency }),
       path: '/bench/json',
       rps: [],
       cpu: 0,
@@ -110,13 +120,15 @@ export async function benchGateway({
     }
   } finally {
     for (const t of targets) await t.pool.close();
-    for (const p of [upstream, gateway, fastify]) p.child.kill();
+    for (const p of [upstream, gateway, fastify, minimal]) p.child.kill();
   }
   const base = targets[1].rps;
+  const yardstick = targets[2].rps;
   return targets.map((t) => ({
     name: t.name,
     rps: Math.round(median(t.rps)),
     ratio: Number(median(t.rps.map((r, i) => r / base[i])).toFixed(3)),
+    ratioToMinimal: Number(median(t.rps.map((r, i) => r / yardstick[i])).toFixed(3)),
     ...(t.proc && { cpuPerRequestUs: Number(((t.cpu * 1000) / t.n).toFixed(1)) }),
   }));
 }
@@ -124,10 +136,10 @@ export async function benchGateway({
 if (import.meta.url === `file://${process.argv[1]}`) {
   const rows = await benchGateway({ log: (l) => console.log(l) });
   console.log(
-    '\n| path | req/s (median) | ratio to fastify proxy | proxy CPU per request |\n|---|---:|---:|---:|',
+    '\n| path | req/s (median) | ratio to fastify proxy | ratio to minimal proxy | proxy CPU per request |\n|---|---:|---:|---:|---:|',
   );
   for (const r of rows)
     console.log(
-      `| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${r.cpuPerRequestUs ? `${r.cpuPerRequestUs} µs` : ''} |`,
+      `| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${r.ratioToMinimal.toFixed(2)} | ${r.cpuPerRequestUs ? `${r.cpuPerRequestUs} µs` : ''} |`,
     );
 }

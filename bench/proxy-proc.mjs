@@ -1,9 +1,13 @@
 // A proxy under test, in its own process: `gateway` (reqforge with OAuth2 token injection, the standard
-// policies and metrics, tokens from an in-process sandbox OAuth2 server) or `fastify` (a bare
-// @fastify/http-proxy). Argument 2 is the upstream origin. Prints the proxy's origin on stdout.
+// policies and metrics, tokens from an in-process sandbox OAuth2 server), `fastify` (a bare
+// @fastify/http-proxy) or `minimal` (node:http + an undici Pool, the least a streaming proxy can do: the
+// DESIGN's yardstick). Argument 2 is the upstream origin. Prints the proxy's origin on stdout.
+
+import { createServer } from 'node:http';
 
 import proxy from '@fastify/http-proxy';
 import Fastify from 'fastify';
+import { Pool } from 'undici';
 import { parseGatewayConfig } from '../dist/gateway/config.js';
 import { startGateway } from '../dist/gateway/server.js';
 import { startOAuthServer } from '../dist/sandbox/oauth.js';
@@ -14,6 +18,8 @@ if (role === 'fastify') {
   const app = Fastify({ logger: false });
   await app.register(proxy, { upstream, prefix: '/bench' });
   url = await app.listen({ port: 0, host: '127.0.0.1' });
+} else if (role === 'minimal') {
+  url = await minimalProxy(upstream);
 } else {
   const idp = await startOAuthServer();
   const config = parseGatewayConfig({
@@ -35,3 +41,33 @@ process.on('message', (m) => {
   if (m === 'cpu') process.send?.({ cpu: process.cpuUsage() });
 });
 process.on('disconnect', () => process.exit(0));
+
+// Strips the `/bench` prefix and hop-by-hop headers, streams both bodies: no auth, policies or metrics.
+async function minimalProxy(origin) {
+  const pool = new Pool(origin, { connections: 128 });
+  const hop = new Set(['connection', 'keep-alive', 'transfer-encoding', 'host', 'upgrade', 'te', 'trailer']);
+  const server = createServer(async (req, res) => {
+    const headers = {};
+    for (const key in req.headers) if (!hop.has(key)) headers[key] = req.headers[key];
+    try {
+      const hasBody =
+        req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+      const up = await pool.request({
+        method: req.method,
+        path: req.url.slice('/bench'.length) || '/',
+        headers,
+        body: hasBody ? req : undefined,
+      });
+      const out = {};
+      for (const key in up.headers) if (!hop.has(key)) out[key] = up.headers[key];
+      res.writeHead(up.statusCode, out);
+      up.body.pipe(res);
+    } catch {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    }
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${server.address().port}`;
+}

@@ -4,7 +4,7 @@
  */
 
 export * from './auth/index.js';
-export { Client, createClient, type ResponsePromise } from './client/client.js';
+export { Client, createClient, type ResponsePromise, type SendOptions } from './client/client.js';
 export type { BodyInit, CallArgs, CallOptions, ClientOptions, PropagationOptions } from './client/options.js';
 export { type AmbientContext, getContext, runWithContext } from './core/ambient.js';
 export { type Clock, systemClock, type TimerHandle } from './core/clock.js';

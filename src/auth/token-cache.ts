@@ -2,6 +2,8 @@ import { BoundedMap } from '../core/bounded-map.js';
 import type { TimerHandle } from '../core/clock.js';
 import { credentialKey } from './identity.js';
 import type { Token } from './token.js';
+import type { TokenManagerSettings } from './token-manager-options.js';
+import { isUsable } from './token-timing.js';
 import type { TokenInfo, TokenProvider, TokenRequest } from './types.js';
 
 /** @internal the state the TokenManager keeps per token request (one cache key). */
@@ -19,6 +21,25 @@ export interface TokenEntry {
   lastError: Error | undefined;
   nextRetryAt: number;
   unchangedCount: number;
+  /** Fingerprints of the last tokens dropped by `invalidate()` (a 401): never served or adopted again. */
+  revoked: string[];
+  /** When the last forced refresh (a 401 or a manual invalidation) happened, epoch ms. */
+  forcedAt: number;
+  /** Until when calls fail fast because a replacement drew a 401 too soon (0: not blocked), epoch ms. */
+  blockedUntil: number;
+  /** The token endpoint's last refusal (`invalid_client` …), served to callers until `refusedUntil`. */
+  refusal: Error | undefined;
+  refusedUntil: number;
+}
+
+/** How many revoked fingerprints an entry remembers (a token rejected with 401 is never taken back). */
+const REVOKED_KEPT = 8;
+
+/** @internal remembers `fingerprint` as revoked for `entry`. */
+export function remember(entry: TokenEntry, fingerprint: string): void {
+  if (entry.revoked.includes(fingerprint)) return;
+  entry.revoked.push(fingerprint);
+  if (entry.revoked.length > REVOKED_KEPT) entry.revoked.shift();
 }
 
 interface KnownKey {
@@ -81,6 +102,11 @@ export class TokenCache {
         lastError: undefined,
         nextRetryAt: 0,
         unchangedCount: 0,
+        revoked: [],
+        forcedAt: Number.NEGATIVE_INFINITY,
+        blockedUntil: 0,
+        refusal: undefined,
+        refusedUntil: 0,
       };
       this.#entries.set(key, entry);
     }
@@ -137,10 +163,10 @@ export class TokenCache {
 }
 
 /** @internal a snapshot of an entry for status pages, without the token. */
-export function entryInfo(entry: TokenEntry, now: number, expirySkew: number): TokenInfo | undefined {
+export function entryInfo(entry: TokenEntry, now: number, o: TokenManagerSettings): TokenInfo | undefined {
   const t = entry.token ?? entry.last;
   if (!t) return undefined;
-  const valid = entry.token !== undefined && now < t.expiresAt - expirySkew;
+  const valid = entry.token !== undefined && isUsable(t, now, o);
   return {
     key: entry.key,
     fingerprint: t.fingerprint(),

@@ -10,8 +10,8 @@ const STORE_FAILED = Symbol('store failed');
 export interface TokenFlightHost {
   /** Asks the provider for a new token; `current` is the newest token known (its refresh token). */
   fetch(entry: TokenEntry, current: Token | undefined): Promise<Token>;
-  /** True when a stored token can be adopted instead of fetching. */
-  fresh(token: Token, replacing: Token | undefined): boolean;
+  /** True when a stored token can be adopted instead of fetching (never a token `entry` saw revoked). */
+  fresh(entry: TokenEntry, token: Token, replacing: Token | undefined): boolean;
   /** Reports a failed store operation (the flight carries on as if it missed). */
   storeError(entry: TokenEntry, operation: string, error: unknown): void;
 }
@@ -57,7 +57,7 @@ export class TokenFlight {
     if (!store) return { token: await this.#host.fetch(entry, entry.last), source: 'provider' };
     const host = this.#host;
     const first = await this.#get(entry);
-    if (first !== STORE_FAILED && first && host.fresh(first, replacing))
+    if (first !== STORE_FAILED && first && host.fresh(entry, first, replacing))
       return { token: first, source: 'store' };
     const known = () => (first !== STORE_FAILED && first ? newest(first, entry.last) : entry.last);
     const waitUntil = this.#clock.now() + this.#o.waitTimeout;
@@ -73,7 +73,7 @@ export class TokenFlight {
           // Re-read inside the lease: another process may have written while we waited for it.
           const again = await this.#get(entry);
           const current = again !== STORE_FAILED && again ? newest(again, entry.last) : known();
-          if (again !== STORE_FAILED && again && host.fresh(again, replacing)) {
+          if (again !== STORE_FAILED && again && host.fresh(entry, again, replacing)) {
             return { token: again, source: 'store' };
           }
           return await this.#fetchAndStore(entry, current);
@@ -89,7 +89,7 @@ export class TokenFlight {
       await this.#clock.sleep(Math.min(delay, left), this.#signal);
       delay = Math.min(delay * 2, 1000);
       const polled = await this.#get(entry);
-      if (polled !== STORE_FAILED && polled && host.fresh(polled, replacing)) {
+      if (polled !== STORE_FAILED && polled && host.fresh(entry, polled, replacing)) {
         return { token: polled, source: 'store' };
       }
     }
@@ -101,14 +101,42 @@ export class TokenFlight {
     return t === STORE_FAILED ? undefined : t;
   }
 
-  /** Marks `current` expired in the store when it is still the stored token (keeping its refresh token). */
-  async expireStored(entry: TokenEntry, current: Token): Promise<void> {
+  /**
+   * Takes a revoked token out of the store, under the lease so that a replacement another process wrote
+   * meanwhile is never removed: marked expired when it carries a refresh token (kept for the next refresh),
+   * deleted otherwise. While another holder has the lease (it is fetching the replacement), polls until the
+   * stored token is no longer the revoked one or the lease is free; after `waitTimeout`, drops it without.
+   */
+  async revoke(entry: TokenEntry, revoked: Token): Promise<void> {
     if (!this.#store) return;
-    const stored = await this.#get(entry);
-    if (stored !== STORE_FAILED && stored?.fingerprint() === current.fingerprint()) {
-      // Keep the refresh token: mark the access token expired instead of deleting the entry.
-      await this.#set(entry, withExpiry(stored, this.#clock.wallNow()));
+    const waitUntil = this.#clock.now() + this.#o.waitTimeout;
+    let delay = this.#o.pollInterval;
+    for (;;) {
+      const lease = await this.#lease(entry);
+      if (lease !== undefined) {
+        try {
+          await this.#dropIfStored(entry, revoked);
+        } finally {
+          if (lease !== STORE_FAILED) {
+            await lease.release().catch((error: unknown) => this.#host.storeError(entry, 'release', error));
+          }
+        }
+        return;
+      }
+      const left = waitUntil - this.#clock.now();
+      if (left <= 0) return this.#dropIfStored(entry, revoked);
+      await this.#clock.sleep(Math.min(delay, left), this.#signal);
+      delay = Math.min(delay * 2, 1000);
+      const polled = await this.#get(entry);
+      if (polled === STORE_FAILED || polled?.fingerprint() !== revoked.fingerprint()) return;
     }
+  }
+
+  async #dropIfStored(entry: TokenEntry, revoked: Token): Promise<void> {
+    const stored = await this.#get(entry);
+    if (stored === STORE_FAILED || stored?.fingerprint() !== revoked.fingerprint()) return;
+    // Expired now: #set keeps it while its refresh token lives and deletes it otherwise.
+    await this.#set(entry, withExpiry(stored, this.#clock.wallNow()));
   }
 
   async #fetchAndStore(
@@ -143,11 +171,12 @@ export class TokenFlight {
     let until = token.expiresAt;
     if (token.refreshToken) until = Math.max(until, token.refreshExpiresAt ?? now + 30 * 86_400_000);
     const ttl = Math.floor(until - now);
-    if (ttl <= 0) return;
     try {
-      await store.set(this.#key(entry), serializeToken(token), ttl);
+      // Nothing left worth keeping (an expired token without a usable refresh token): no stale copy stays behind.
+      if (ttl <= 0) await store.delete(this.#key(entry));
+      else await store.set(this.#key(entry), serializeToken(token), ttl);
     } catch (error) {
-      this.#host.storeError(entry, 'set', error);
+      this.#host.storeError(entry, ttl <= 0 ? 'delete' : 'set', error);
     }
   }
 

@@ -23,7 +23,8 @@ export interface TokenManagerOptions {
   /** The clock for expiry and timers; tests pass a `FakeClock`. */
   readonly clock?: Clock | undefined;
   /**
-   * Refresh when the remaining lifetime drops below max(`refreshBuffer`, `refreshRatio` × lifetime).
+   * Refresh when the remaining usable lifetime drops below max(`refreshBuffer`, `refreshRatio` × lifetime)
+   * (times the jitter), but at most 20 % of the lifetime, so a short-lived token is still used for most of its life.
    * @default 60000 (Duende's 60 s buffer)
    */
   readonly refreshBuffer?: number | undefined;
@@ -49,7 +50,8 @@ export interface TokenManagerOptions {
    */
   readonly defaultLifetime?: number | undefined;
   /**
-   * A token is treated as expired this many ms before its hard expiry, to cover transit time.
+   * A token is treated as expired this many ms before its hard expiry, to cover transit time; at most 10 % of
+   * the token's lifetime, so a short-lived token is not expired on arrival.
    * @default 5000
    */
   readonly expirySkew?: number | undefined;
@@ -85,6 +87,14 @@ export interface TokenManagerOptions {
    */
   readonly retryMaxDelay?: number | undefined;
   /**
+   * Least time between two forced refreshes of one token (a 401 from the upstream, or `invalidate()` by hand or
+   * by an admin action), in ms. A replacement that also draws a 401 sooner is dropped and calls fail fast with
+   * `TokenUnavailableError` (with `retryAfter`) until the interval has passed; a manual `invalidate()` sooner
+   * does nothing. So an upstream that rejects every token causes at most two token requests per minute.
+   * @default 30000 (long enough to protect the IdP, short enough that a rotated key heals within a minute)
+   */
+  readonly forcedRefreshInterval?: number | undefined;
+  /**
    * Prefix of the keys written to the store.
    * @default 'reqforge:token:'
    */
@@ -110,6 +120,7 @@ export const TOKEN_MANAGER_DEFAULTS: Readonly<{
   storeTimeout: number;
   retryDelay: number;
   retryMaxDelay: number;
+  forcedRefreshInterval: number;
   keyPrefix: string;
   maxEntries: number;
 }> = Object.freeze({
@@ -124,6 +135,7 @@ export const TOKEN_MANAGER_DEFAULTS: Readonly<{
   storeTimeout: 1_000,
   retryDelay: 1_000,
   retryMaxDelay: 30_000,
+  forcedRefreshInterval: 30_000,
   keyPrefix: 'reqforge:token:',
   maxEntries: 10_000,
 });
@@ -144,6 +156,7 @@ const OPTION_KEYS = [
   'storeTimeout',
   'retryDelay',
   'retryMaxDelay',
+  'forcedRefreshInterval',
   'keyPrefix',
   'maxEntries',
 ] as const;
@@ -212,6 +225,11 @@ export function resolveTokenManagerOptions(options: TokenManagerOptions): Resolv
     storeTimeout: numberOption('storeTimeout', options.storeTimeout, d.storeTimeout, 1),
     retryDelay: numberOption('retryDelay', options.retryDelay, d.retryDelay, 1),
     retryMaxDelay: numberOption('retryMaxDelay', options.retryMaxDelay, d.retryMaxDelay, 1),
+    forcedRefreshInterval: numberOption(
+      'forcedRefreshInterval',
+      options.forcedRefreshInterval,
+      d.forcedRefreshInterval,
+    ),
     keyPrefix: options.keyPrefix ?? d.keyPrefix,
     maxEntries: Math.floor(numberOption('maxEntries', options.maxEntries, d.maxEntries, 1)),
   };

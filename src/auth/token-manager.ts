@@ -2,9 +2,9 @@ import type { Clock } from '../core/clock.js';
 import { NEVER_ABORTED } from '../core/context.js';
 import { isReqforgeError } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
-import { TokenUnavailableError } from './errors.js';
+import { isTokenEndpointError, isTokenStepError, TokenUnavailableError } from './errors.js';
 import { createToken, Token } from './token.js';
-import { entryInfo, TokenCache, type TokenEntry } from './token-cache.js';
+import { entryInfo, remember, TokenCache, type TokenEntry } from './token-cache.js';
 import { TokenFlight } from './token-flight.js';
 import {
   resilientStore,
@@ -12,7 +12,7 @@ import {
   type TokenManagerOptions,
   type TokenManagerSettings,
 } from './token-manager-options.js';
-import { backoffDelay, isUsable, refreshAtOf } from './token-timing.js';
+import { backoffDelay, isUsable, refreshAtOf, usableUntil } from './token-timing.js';
 import type { TokenEvents, TokenInfo, TokenProvider, TokenRequest } from './types.js';
 
 export { TOKEN_MANAGER_DEFAULTS, type TokenManagerOptions } from './token-manager-options.js';
@@ -63,7 +63,7 @@ export class TokenManager {
     this.#cache = new TokenCache(provider, settings.maxEntries, (entry) => this.#clearTimer(entry));
     this.#flight = new TokenFlight(store, clock, settings, this.#closing.signal, {
       fetch: (entry, current) => this.#fetch(entry, current),
-      fresh: (token, replacing) => this.#fresh(token, replacing),
+      fresh: (entry, token, replacing) => this.#fresh(entry, token, replacing),
       storeError: (entry, operation, error) => this.#storeError(entry.key, operation, error),
     });
     // A wrapper of our own reports failures only to us; a ResilientTokenStore passed in has its own listeners.
@@ -74,7 +74,8 @@ export class TokenManager {
       this.#storeError('', e.operation, error);
     });
     // The provider's own state was invalidated (a pipeline cascade): drop every token derived from it.
-    this.#unsubscribe = provider.onInvalidate?.((reason) => this.#invalidateAll(reason));
+    // Reason `cascade`: not a forced refresh the manager may throttle, the provider already dropped its token.
+    this.#unsubscribe = provider.onInvalidate?.(() => this.#invalidateAll('cascade'));
   }
 
   /** The clock this manager uses. */
@@ -90,6 +91,7 @@ export class TokenManager {
     const cached = this.cachedToken(request);
     if (cached) return cached;
     const entry = this.#cache.entry(request);
+    this.#failFast(entry);
     if (this.events.has('cacheMiss')) this.events.emit('cacheMiss', this.#base(entry));
     return raceSignal(this.#singleFlight(entry, undefined), options.signal);
   }
@@ -124,19 +126,33 @@ export class TokenManager {
   }
 
   /**
-   * Drops a token so the next call fetches a new one. With `token`, only when it is still the cached
-   * one (so many callers reporting the same 401 cause one refetch). Returns true when a token was dropped.
+   * Drops a token so the next call fetches a new one, and takes it out of the shared store (under the lease, so
+   * a replacement another process wrote meanwhile stays); the token is never served or adopted again. With
+   * `token`, only when it is still the cached one (so many callers reporting the same 401 cause one refetch).
+   * Forced refreshes obey `forcedRefreshInterval`: a `manual` one sooner does nothing, an `unauthorized` one
+   * sooner makes calls fail fast until the interval has passed. Returns true when a token was dropped.
    */
   async invalidate(token?: Token, request?: TokenRequest, reason = 'manual'): Promise<boolean> {
     const entry = this.#cache.entry(request);
     const current = entry.token;
     if (current === undefined) return false;
     if (token !== undefined && token.fingerprint() !== current.fingerprint()) return false;
+    const now = this.#clock.wallNow();
+    const tooSoon = now - entry.forcedAt < this.#o.forcedRefreshInterval;
+    if (reason === 'unauthorized') {
+      // The replacement was rejected too: asking again now would only hammer the IdP.
+      if (tooSoon) entry.blockedUntil = entry.forcedAt + this.#o.forcedRefreshInterval;
+      else entry.forcedAt = now;
+    } else if (reason === 'manual') {
+      if (tooSoon) return false;
+      entry.forcedAt = now;
+    }
     entry.token = undefined;
     entry.refreshAt = 0;
+    remember(entry, current.fingerprint());
     this.#clearTimer(entry);
     this.events.emit('invalidated', { ...this.#base(entry), fingerprint: current.fingerprint(), reason });
-    await this.#flight.expireStored(entry, current);
+    await this.#flight.revoke(entry, current);
     return true;
   }
 
@@ -152,7 +168,7 @@ export class TokenManager {
   /** A snapshot of the cached token for `request` (the provider defaults when omitted), without the token. */
   getTokenInfo(request?: TokenRequest): TokenInfo | undefined {
     const entry = this.#cache.peek(this.keyFor(request));
-    return entry ? entryInfo(entry, this.#clock.wallNow(), this.#o.expirySkew) : undefined;
+    return entry ? entryInfo(entry, this.#clock.wallNow(), this.#o) : undefined;
   }
 
   /** Snapshots of every cached token. */
@@ -160,7 +176,7 @@ export class TokenManager {
     const out: TokenInfo[] = [];
     const now = this.#clock.wallNow();
     for (const entry of this.#cache.values()) {
-      const info = entryInfo(entry, now, this.#o.expirySkew);
+      const info = entryInfo(entry, now, this.#o);
       if (info) out.push(info);
     }
     return out;
@@ -219,6 +235,27 @@ export class TokenManager {
     return p;
   }
 
+  /**
+   * Throws at once, without asking the IdP, while a replacement token drew a 401 too soon (`TokenUnavailableError`
+   * with `retryAfter`) or while the token endpoint's refusal (`invalid_client` …) is remembered (that same error).
+   */
+  #failFast(entry: TokenEntry): void {
+    if (entry.blockedUntil === 0 && entry.refusal === undefined) return;
+    const now = this.#clock.wallNow();
+    if (entry.blockedUntil !== 0) {
+      if (now < entry.blockedUntil) {
+        throw new TokenUnavailableError(entry.key, {
+          retryAfter: entry.blockedUntil - now,
+          cause: new Error('The replacement token was rejected with 401 too'),
+        });
+      }
+      // The fetch the block held back counts as the next forced refresh.
+      entry.blockedUntil = 0;
+      entry.forcedAt = now;
+    }
+    if (entry.refusal !== undefined && now < entry.refusedUntil) throw entry.refusal;
+  }
+
   async #acquire(entry: TokenEntry, replacing: Token | undefined): Promise<Token> {
     try {
       const { token, source } = await this.#flight.obtain(entry, replacing);
@@ -227,15 +264,19 @@ export class TokenManager {
     } catch (error) {
       const err = error instanceof Error ? error : new Error(String(error));
       this.#onFailure(entry, err);
+      if (isRefusal(err)) {
+        entry.refusal = err;
+        entry.refusedUntil = this.#clock.wallNow() + backoffDelay(entry.failures, this.#o);
+      }
       if (isReqforgeError(err)) throw err;
       throw new TokenUnavailableError(entry.key, { cause: err });
     }
   }
 
   /** True when a stored token can be adopted instead of fetching. */
-  #fresh(token: Token, replacing: Token | undefined): boolean {
+  #fresh(entry: TokenEntry, token: Token, replacing: Token | undefined): boolean {
     const now = this.#clock.wallNow();
-    if (!isUsable(token, now, this.#o)) return false;
+    if (!isUsable(token, now, this.#o) || entry.revoked.includes(token.fingerprint())) return false;
     if (replacing === undefined) return true;
     return token.fingerprint() !== replacing.fingerprint() && now < this.#refreshAtOf(token);
   }
@@ -267,6 +308,7 @@ export class TokenManager {
     entry.failures = 0;
     entry.lastError = undefined;
     entry.nextRetryAt = 0;
+    entry.refusal = undefined;
     entry.refreshAt = this.#refreshAtOf(token);
     const unchanged =
       previous !== undefined &&
@@ -307,7 +349,7 @@ export class TokenManager {
     const serving = token !== undefined && isUsable(token, now, this.#o);
     let retryIn: number | undefined;
     if (serving && !this.#closed) {
-      const untilExpiry = token.expiresAt - this.#o.expirySkew - now;
+      const untilExpiry = usableUntil(token, this.#o) - now;
       retryIn = Math.max(1, Math.min(backoffDelay(entry.failures, this.#o), untilExpiry));
       entry.nextRetryAt = now + retryIn;
       if (this.#o.backgroundRefresh) this.#schedule(entry, retryIn);
@@ -375,6 +417,14 @@ export class TokenManager {
 }
 
 function noop(): void {}
+
+/** Answers of the token endpoint that asking again will not change: remembered with a backoff. */
+const REFUSALS = new Set(['invalid_client', 'unauthorized_client', 'invalid_scope']);
+
+function isRefusal(error: Error): boolean {
+  const e = isTokenStepError(error) ? error.cause : error;
+  return isTokenEndpointError(e) && e.error !== undefined && REFUSALS.has(e.error);
+}
 
 /** @internal races a promise against an abort signal (the promise keeps running for others). */
 export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {

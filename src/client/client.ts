@@ -50,14 +50,14 @@ export interface ResponsePromise<T = unknown> extends Promise<HttpResponse> {
 const EMPTY: CallOptions = Object.freeze({});
 
 /**
- * @internal A call option for the gateway: `headers` is a plain object of lower-cased names and values that Node's
- * HTTP parser has already validated, given up by the caller, so the client adopts it instead of checking and
- * copying every header again.
+ * Options of {@link Client.send}: what a call may still say about a request that is already built (its
+ * signal, timeouts, retries, error handling and tags), but nothing that would change the request itself.
  */
-export const TRUSTED_HEADERS: unique symbol = Symbol('reqforge.trustedHeaders');
+export type SendOptions = Pick<
+  CallOptions,
+  'signal' | 'timeout' | 'throwHttpErrors' | 'idempotent' | 'retry' | 'tags'
+>;
 
-/** @internal */
-export type TrustedCallOptions = CallOptions & { readonly [TRUSTED_HEADERS]?: true };
 const CLIENT_OPTION_KEYS = new Set<string>([
   'baseUrl',
   'headers',
@@ -112,7 +112,6 @@ export class Client {
   readonly #origin: string | undefined;
   readonly #basePath: string;
   readonly #headers: HeaderRecord;
-  readonly #noDefaultHeaders: boolean;
   readonly #query: string;
   readonly #redactor: Redactor;
   readonly #clock: Clock;
@@ -164,7 +163,6 @@ export class Client {
     } catch (error) {
       throw new InvalidOptionError('headers', (error as Error).message);
     }
-    this.#noDefaultHeaders = Object.keys(this.#headers).length === 0;
     this.#query = serializeQuery(options.query, options.arrayFormat);
     this.#clock = options.clock ?? systemClock;
     this.#maxBodySize = positiveInt('maxBodySize', options.maxBodySize, DEFAULT_MAX_BODY_SIZE);
@@ -277,6 +275,25 @@ export class Client {
     return withBodyHelpers<never>(this.#call('HEAD', path, args[0] ?? EMPTY));
   }
 
+  /**
+   * Sends a request prepared by the caller through this client's policies, exactly as it is: no base URL,
+   * default headers, query or ambient request id are added, and its headers are not checked again (build it
+   * with {@link HttpRequest} from lower-cased names and values free of CR, LF and NUL, or with
+   * {@link Client.buildRequest}). For proxies, which receive requests their HTTP parser already checked.
+   *
+   * @example
+   * const request = client.buildRequest('GET', '/users/42');
+   * const response = await client.send(request.withHeaders({ 'x-tenant': 'acme' }));
+   */
+  send<T = unknown>(request: HttpRequest, options: SendOptions = EMPTY): ResponsePromise<T> {
+    if (!(request instanceof HttpRequest)) {
+      return withBodyHelpers<T>(
+        Promise.reject(new InvalidRequestError('send() expects an HttpRequest (see buildRequest)')),
+      );
+    }
+    return withBodyHelpers<T>(this.#dispatch(request, request.path, options));
+  }
+
   /** Builds the request a call would send, without sending it (handy for `toCurl()`). */
   buildRequest<P extends string>(method: string, path: P, ...args: CallArgs<P>): HttpRequest {
     return this.#build(method.toUpperCase(), path, args[0] ?? EMPTY);
@@ -317,9 +334,20 @@ export class Client {
     return Object.assign(handler, { withDeadline: aware });
   }
 
-  async #call(method: string, path: string, options: CallOptions): Promise<HttpResponse> {
+  // Not async itself: one promise per call, from #dispatch.
+  #call(method: string, path: string, options: CallOptions): Promise<HttpResponse> {
+    if (this.#shared.closed) return Promise.reject(new ClientClosedError());
+    let request: HttpRequest;
+    try {
+      request = this.#build(method, path, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#dispatch(request, path, options);
+  }
+
+  async #dispatch(request: HttpRequest, path: string, options: CallOptions): Promise<HttpResponse> {
     if (this.#shared.closed) throw new ClientClosedError();
-    const request = this.#build(method, path, options);
     const events = this.#shared.events;
     const ctx = createCallContext({
       signal: options.signal,
@@ -388,15 +416,7 @@ export class Client {
       }
       return headers as Record<string, string>;
     };
-    if (options.headers !== undefined) {
-      if ((options as TrustedCallOptions)[TRUSTED_HEADERS] === true) {
-        // Headers that Node's HTTP parser already checked, in an object the caller hands over (the gateway).
-        const given = options.headers as Record<string, string>;
-        if (this.#noDefaultHeaders) headers = given;
-        else headers = { ...headers, ...given };
-        copied = true;
-      } else mergeHeaders(own(), options.headers);
-    }
+    if (options.headers !== undefined) mergeHeaders(own(), options.headers);
     const ambient = this.#requestIdHeader || this.#correlationIdHeader ? getContext() : undefined;
     if (ambient) {
       if (this.#requestIdHeader && ambient.requestId && headers[this.#requestIdHeader] === undefined) {

@@ -95,14 +95,30 @@ function hasKind(error: unknown, kind: string): boolean {
 
 brand(ReqforgeError, 'ReqforgeError');
 
-/** An option or configuration value is invalid; `option` names it. Thrown at construction time. */
+/** One problem of an {@link InvalidOptionError}: the option's dotted path and what is wrong (never its value). */
+export interface InvalidOptionIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * An option or configuration value is invalid; `option` names it (a dotted path). Thrown at construction time
+ * (or when a call starts, for per-call options). The message says what was expected and never prints the value.
+ */
 export class InvalidOptionError extends ReqforgeError {
   /** Dotted path of the offending option, such as `timeout.attempt`. */
   readonly option: string;
+  /** Every problem found, the first of which is in the message; `[{ path: option, message }]` when only one. */
+  readonly issues: readonly InvalidOptionIssue[];
 
-  constructor(option: string, problem: string, options: ReqforgeErrorOptions = {}) {
+  constructor(
+    option: string,
+    problem: string,
+    options: ReqforgeErrorOptions & { readonly issues?: readonly InvalidOptionIssue[] } = {},
+  ) {
     super(`Invalid option "${option}": ${problem}`, 'ERR_INVALID_OPTION', options);
     this.option = option;
+    this.issues = options.issues ?? [{ path: option, message: problem }];
   }
 }
 brand(InvalidOptionError, 'InvalidOptionError');

@@ -1,4 +1,10 @@
-import type { ServerResponse } from 'node:http';
+/**
+ * The one place the gateway answers with an error: problem documents (RFC 9457), the mapping from library
+ * errors to statuses, and the security headers on everything the gateway writes itself, whether through
+ * a response object or, for CONNECT and unparseable requests, straight onto the socket.
+ */
+import { type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { ReqforgeError } from '../core/errors.js';
 
 /** An RFC 9457 problem document as the gateway sends it, with the request id as an extension. */
@@ -95,11 +101,20 @@ export function problemFor(error: ReqforgeError): ProblemMapping {
   return { status: 502, slug: 'bad-gateway', title: 'Bad gateway' };
 }
 
+/**
+ * The security headers for a gateway: {@link SECURITY_HEADERS}, plus `Strict-Transport-Security` when
+ * `hsts` is given (only for gateways reached over TLS, such as behind a TLS-terminating load balancer).
+ */
+export function securityHeaders(hsts?: string): Readonly<Record<string, string>> {
+  return hsts ? Object.freeze({ ...SECURITY_HEADERS, 'strict-transport-security': hsts }) : SECURITY_HEADERS;
+}
+
 /** Writes a problem+json response (unless headers were already sent, then the socket is destroyed). */
 export function sendProblem(
   res: ServerResponse,
   problem: GatewayProblem,
   headers: Readonly<Record<string, string>> = {},
+  security: Readonly<Record<string, string>> = SECURITY_HEADERS,
 ): void {
   if (res.headersSent) {
     res.destroy();
@@ -107,12 +122,36 @@ export function sendProblem(
   }
   const body = JSON.stringify(problem);
   res.writeHead(problem.status, {
-    ...SECURITY_HEADERS,
+    ...security,
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),
     ...headers,
   });
   res.end(body);
+}
+
+/**
+ * Writes a problem+json response straight onto a socket and closes it: for requests Node's HTTP server
+ * hands over without a response object (CONNECT, requests that could not be parsed).
+ */
+export function writeSocketProblem(
+  socket: Duplex,
+  problem: GatewayProblem,
+  headers: Readonly<Record<string, string>> = {},
+  security: Readonly<Record<string, string>> = SECURITY_HEADERS,
+): void {
+  if (!socket.writable) return;
+  const body = JSON.stringify(problem);
+  let head = `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status] ?? 'Error'}\r\n`;
+  const all = {
+    ...security,
+    'content-type': 'application/problem+json',
+    'content-length': String(Buffer.byteLength(body)),
+    ...headers,
+    connection: 'close',
+  };
+  for (const [name, value] of Object.entries(all)) head += `${name}: ${value}\r\n`;
+  socket.end(`${head}\r\n${body}`);
 }
 
 /** Builds a {@link GatewayProblem}. */

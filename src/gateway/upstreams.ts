@@ -1,8 +1,22 @@
+/**
+ * The gateway's upstreams: each configured upstream turned into a library client (policies, auth, pool) and
+ * the facts the request path needs about it (where it lives, its configured headers and allowed paths).
+ */
+// Static credentials are the library's own auth policies; they need no optional module.
+import { bearerAuth, headerAuth } from '../auth/static.js';
+import { type Client, createClient } from '../client/client.js';
 import type { ClientOptions } from '../client/options.js';
-import { reveal } from '../core/secret.js';
+import { isInvalidOptionError } from '../core/errors.js';
+import { defaultRedactor, Redactor } from '../core/redact.js';
+import { mergeHeaders } from '../core/request.js';
 import type { Policy } from '../core/types.js';
+import { splitUrl } from '../core/url.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { HttpTransportOptions } from '../transport/undici.js';
 import { ConfigError, type ConfigIssue, type UpstreamConfig } from './config.js';
+import { compilePathPattern } from './path-safety.js';
+import { sanitizeStatus, type UpstreamStatus } from './status-page.js';
+import { upstreamFailure } from './upstream-health.js';
 import type { StandardPoliciesOptions, UpstreamAuth, Wiring } from './wiring.js';
 
 /** What {@link upstreamClientOptions} builds for one upstream. */
@@ -32,14 +46,6 @@ function defined<T extends object>(value: T): Defined<T> {
   return out as Defined<T>;
 }
 
-/** A policy that sets one header on every attempt (static bearer tokens and API keys). */
-function staticHeader(name: string, value: () => string): Policy {
-  return {
-    name: 'auth',
-    wrap: (next) => (request, ctx) => next(request.withHeaders({ [name]: value() }), ctx),
-  };
-}
-
 /**
  * Turns one upstream's configuration into `createClient` options: base URL, pool settings, timeouts, the
  * standard policies (when the policies module is present) and auth. Throws a {@link ConfigError} naming the
@@ -57,9 +63,9 @@ export function upstreamClientOptions(
   let auth: UpstreamAuth | undefined;
   const a = config.auth;
   if (a?.type === 'bearer') {
-    auth = { policy: staticHeader('authorization', () => `Bearer ${reveal(a.token)}`) };
+    auth = { policy: bearerAuth(a.token) };
   } else if (a?.type === 'header') {
-    auth = { policy: staticHeader(a.name.toLowerCase(), () => reveal(a.value)) };
+    auth = { policy: headerAuth(a.name, a.value) };
   } else if (a?.type === 'oauth2') {
     if (!wiring.auth) {
       issues.push({
@@ -90,10 +96,11 @@ export function upstreamClientOptions(
     defined({
       timeout,
       retry: config.retry === false ? false : config.retry && defined({ ...config.retry }),
+      // Only what the upstream did counts against its breaker (see upstream-health.ts).
       circuitBreaker:
         config.circuitBreaker === false
           ? false
-          : config.circuitBreaker && defined({ ...config.circuitBreaker }),
+          : { ...defined({ ...config.circuitBreaker }), isFailure: upstreamFailure },
       rateLimit: config.rateLimit && defined({ ...config.rateLimit }),
       bulkhead: config.bulkhead && defined({ ...config.bulkhead }),
       auth: auth?.policy,
@@ -109,6 +116,7 @@ export function upstreamClientOptions(
   const h = config.http;
   const http: HttpTransportOptions = defined({
     connections: h?.connections,
+    pipelining: h?.pipelining,
     keepAliveTimeout: h?.keepAliveTimeout,
     connectTimeout: h?.connectTimeout,
     headersTimeout: h?.headersTimeout,
@@ -120,8 +128,7 @@ export function upstreamClientOptions(
   const options: ClientOptions = {
     baseUrl: config.baseUrl,
     name,
-    // Forward the caller's headers as they are: no client defaults for user-agent or accept.
-    headers: { 'user-agent': null, accept: null, ...config.headers },
+    // The gateway sends prepared requests (`client.send`): client default headers never apply.
     policies,
     throwHttpErrors: false,
     http,
@@ -129,4 +136,133 @@ export function upstreamClientOptions(
     ...(a?.type === 'header' && { redact: { headers: [a.name] } }),
   };
   return { options, auth, snapshots };
+}
+
+/** One configured upstream at run time. */
+export interface GatewayUpstream {
+  readonly name: string;
+  readonly config: UpstreamConfig;
+  readonly client: Client;
+  readonly auth: UpstreamAuth | undefined;
+  /** Its status row (safe to show). */
+  status(): UpstreamStatus;
+}
+
+/** What the request path needs about one upstream, computed once at start. */
+export interface UpstreamRuntime extends GatewayUpstream {
+  /** Scheme, host and port of `baseUrl`. */
+  readonly origin: string;
+  /** The path of `baseUrl` without a trailing slash (`''` for the root). */
+  readonly basePath: string;
+  /** The configured `headers:`, lower-cased and checked. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Compiled `paths:` patterns, undefined when every path is allowed. */
+  readonly patterns: readonly RegExp[] | undefined;
+  /** The body limit: `maxBodySize`, else the gateway's `limits.bodySize`. */
+  readonly bodyLimit: number;
+  /** How requests to this upstream are shown in errors and logs. */
+  readonly redactor: Redactor;
+  /** Counters for the status page. */
+  readonly stats: { requests: number; errors: number; inFlight: number };
+}
+
+/** Inputs of {@link createUpstream} besides the upstream's own configuration. */
+export interface CreateUpstreamDeps extends UpstreamDeps {
+  readonly wiring: Wiring;
+  /** The gateway's `limits.bodySize`. */
+  readonly bodySize: number;
+  readonly metrics?: Metrics | undefined;
+  /** Extra facts for the status row (see `GatewayOptions.status`). */
+  readonly extraStatus?: ((upstream: string) => unknown) | undefined;
+}
+
+/**
+ * Builds one upstream: its client (instrumented when metrics are on) and the facts the request path uses.
+ * Configuration problems are thrown as a {@link ConfigError} naming `upstreams.<name>.<key>`.
+ */
+export function createUpstream(
+  name: string,
+  config: UpstreamConfig,
+  deps: CreateUpstreamDeps,
+): UpstreamRuntime {
+  let built: UpstreamWiring;
+  let headers: Record<string, string>;
+  let origin: string;
+  let basePath: string;
+  try {
+    built = upstreamClientOptions(name, config, deps.wiring, { store: deps.store });
+    headers = configuredHeaders(name, config);
+    ({ origin, path: basePath } = splitUrl(config.baseUrl, 'baseUrl'));
+  } catch (error) {
+    if (isInvalidOptionError(error)) {
+      throw new ConfigError([{ path: `upstreams.${name}.${error.option}`, message: error.message }]);
+    }
+    throw error;
+  }
+  const q = basePath.indexOf('?');
+  if (q !== -1) basePath = basePath.slice(0, q);
+  if (basePath.endsWith('/')) basePath = basePath.slice(0, -1);
+  const client = createClient(built.options);
+  const { auth, snapshots } = built;
+  const metrics = deps.metrics;
+  if (metrics) {
+    metrics.instrument(client);
+    auth?.onTokenEvent?.((e) => {
+      if (e.kind === 'storeError') metrics.recordStoreError(e.store ?? 'unknown', e.operation ?? 'unknown');
+      else metrics.recordToken(e.kind as 'hit' | 'fetch' | 'refresh' | 'error');
+    });
+    const limiter = snapshots.get('rateLimit');
+    if (limiter) metrics.trackLimiter(name, { snapshot: limiter });
+  }
+  const stats = { requests: 0, errors: 0, inFlight: 0 };
+  const extraStatus = deps.extraStatus;
+  const status = (): UpstreamStatus => {
+    const policies: Record<string, unknown> = {};
+    for (const [policy, snap] of snapshots) {
+      try {
+        policies[policy] = sanitizeStatus(snap());
+      } catch (error) {
+        policies[policy] = `unavailable: ${String((error as Error).message).slice(0, 100)}`;
+      }
+    }
+    let extra: unknown;
+    try {
+      extra = extraStatus ? sanitizeStatus(extraStatus(name)) : undefined;
+    } catch {
+      extra = 'unavailable';
+    }
+    return {
+      name,
+      baseUrl: defaultRedactor.url(config.baseUrl),
+      requests: stats.requests,
+      errors: stats.errors,
+      inFlight: stats.inFlight,
+      policies,
+      ...(auth?.status && { auth: sanitizeStatus(auth.status()) }),
+      ...(extra !== undefined && { extra }),
+    };
+  };
+  return {
+    name,
+    config,
+    client,
+    auth,
+    status,
+    origin,
+    basePath: basePath === '/' ? '' : basePath,
+    headers,
+    patterns: config.paths?.map(compilePathPattern),
+    bodyLimit: config.maxBodySize ?? deps.bodySize,
+    redactor: new Redactor(built.options.redact),
+    stats,
+  };
+}
+
+/** The configured `headers:` as a lower-cased record; a bad name or a value with CR/LF is a config error. */
+function configuredHeaders(name: string, config: UpstreamConfig): Record<string, string> {
+  try {
+    return mergeHeaders({}, config.headers);
+  } catch (error) {
+    throw new ConfigError([{ path: `upstreams.${name}.headers`, message: (error as Error).message }]);
+  }
 }

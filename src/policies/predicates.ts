@@ -60,18 +60,32 @@ export const isTransient: OutcomePredicate = (o) =>
   o.response ? DEFAULT_RETRY_STATUSES.has(o.response.status) : DEFAULT_RETRY_ERRORS.has(o.error.code);
 
 /**
- * The default breaker failure predicate: 5xx statuses, network errors and timeouts. 4xx statuses are the
- * caller's problem and never open a breaker; a call the caller aborted counts neither way.
+ * Refusals a client makes itself (its rate limiter, its bulkhead), a body over its own size limit, and
+ * failures to obtain a token: none of them says anything about the service's health.
+ */
+const NOT_THE_SERVICE: ReadonlySet<string> = new Set([
+  'ERR_ABORTED',
+  'ERR_INVALID_REQUEST',
+  'ERR_CIRCUIT_OPEN',
+  'ERR_RATE_LIMITED',
+  'ERR_DROPPED',
+  'ERR_BULKHEAD_REJECTED',
+  'ERR_BODY_TOO_LARGE',
+  'ERR_INVALID_GRANT',
+  'ERR_INVALID_CLIENT',
+  'ERR_INVALID_SCOPE',
+]);
+
+/**
+ * The default breaker failure predicate: what the service did, that is 5xx statuses, network errors and
+ * timeouts. 4xx statuses are the caller's problem and never open a breaker; neither do a call the caller
+ * aborted, the client's own refusals (rate limiter, bulkhead, body size) or a token that could not be
+ * obtained (the identity provider and the token store have their own outage handling).
  */
 export const isServiceFailure: OutcomePredicate = (o) => {
   if (o.response) return o.response.status >= 500;
   const code = o.error.code;
-  return (
-    code !== 'ERR_ABORTED' &&
-    code !== 'ERR_INVALID_REQUEST' &&
-    !code.startsWith('ERR_HTTP') &&
-    code !== 'ERR_CIRCUIT_OPEN'
-  );
+  return !NOT_THE_SERVICE.has(code) && !code.startsWith('ERR_HTTP') && !code.startsWith('ERR_TOKEN');
 };
 
 /**

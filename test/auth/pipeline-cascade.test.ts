@@ -40,10 +40,13 @@ describe('a pipeline cascade reaches the manager (issue 11, defect 5)', () => {
     expect(manager.getTokenInfo()?.state ?? 'expired').toBe('expired');
     expect(await sent()).toBe('Bearer user-2-of-app-2');
     expect(fetched).toEqual({ app: 2, user: 2 });
+    // Again at once, and on the output step itself: a cascade is never held back as a too-early forced refresh.
+    expect(pipeline.invalidate('user')).toEqual(['user']);
+    expect(await sent()).toBe('Bearer user-3-of-app-2');
+    expect(fetched).toEqual({ app: 2, user: 3 });
   });
 
-  // Needs the store revocation of issue 11 defect 1 (w-tokens): a dropped token must not be adopted back.
-  it.skip('also through a store: the dropped token is not adopted back from it', async () => {
+  it('also through a store: the dropped token is not adopted back from it', async () => {
     const { pipeline, fetched, sent } = await setup(new MemoryTokenStore());
     expect(await sent()).toBe('Bearer user-1-of-app-1');
     pipeline.invalidate('user');

@@ -109,7 +109,8 @@ describe('TokenManager against the sandbox OAuth server', () => {
 
   it('on a revoked token refetches once and repeats the call once, however many calls saw the 401', async () => {
     const idp = await sandbox();
-    const m = manager({ provider: demo(idp) });
+    // Two revocations in a row on purpose: the interval between forced refreshes is tested on its own.
+    const m = manager({ provider: demo(idp), forcedRefreshInterval: 0 });
     const events = record(m);
     const api = apiClient(idp, m);
     await api.get('/api/me');
@@ -143,6 +144,7 @@ describe('TokenManager against the sandbox OAuth server', () => {
     let n = 0;
     const m = manager({
       provider: { id: 'custom', fetchToken: async () => ({ accessToken: n++ === 0 ? 'bad-one' : 'good' }) },
+      forcedRefreshInterval: 0, // each case starts with a token the upstream rejects
     });
     const api = createClient({ baseUrl: server.url, policies: [tokenAuth(m)] });
     cleanup.push(() => api.close());
@@ -302,6 +304,23 @@ describe('TokenManager against the sandbox OAuth server', () => {
       .filter((e) => e.name === 'storeError')
       .map((e) => e.payload as TokenEvents['storeError']);
     expect(errs.some((e) => (e.error as { code?: string }).code === 'ERR_TIMEOUT')).toBe(true);
+  });
+
+  it('while the store is down, the in-process copy never serves a token rejected with 401', async () => {
+    const idp = await sandbox();
+    const store = new SwitchableStore();
+    const m = manager({ provider: demo(idp), store });
+    const api = apiClient(idp, m);
+    await api.get('/api/me');
+    store.fail = { get: true, set: true, lease: true };
+    idp.revoke(idp.issuedSecrets().filter((t) => t.startsWith('sbx_access_'))[0]!);
+    await expect(api.get('/api/me').json()).resolves.toMatchObject({ sub: 'demo' });
+    expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
+    // Forgotten in memory: the copy of the resilient wrapper serves the replacement, not the revoked token.
+    m.clear();
+    await expect(api.get('/api/me').json()).resolves.toMatchObject({ sub: 'demo' });
+    expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
+    expect(idp.stats().api.unauthorized).toBe(1);
   });
 
   it('fetches once across processes sharing a store (lease, re-read, waiters poll)', async () => {

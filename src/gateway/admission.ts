@@ -1,0 +1,166 @@
+/**
+ * Admission, the first stage of a gateway request: its request id, the caller's API key, the inbound rate
+ * limit, the body limit and path safety. Each check answers with a {@link Refusal} (or nothing), which the
+ * server turns into a problem response; nothing here talks to an upstream.
+ */
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import { BodyTooLargeError } from '../core/errors.js';
+import { TokenBucketLimiter } from '../policies/rate-limit.js';
+import type { GatewayConfig } from './config.js';
+import { unsafePathReason } from './path-safety.js';
+
+/** Why the gateway refuses a request itself, before or instead of forwarding it. */
+export interface Refusal {
+  readonly status: number;
+  /** The problem type's slug (also the `reason` label of the rejected-requests metric). */
+  readonly slug: string;
+  readonly title: string;
+  readonly detail: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/** A counting pass-through that fails once more than `limit` bytes went by. */
+export class LimitStream extends Transform {
+  /** Bytes seen so far. */
+  seen = 0;
+  /** Whether the body went over the limit. */
+  exceeded = false;
+  constructor(readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      this.exceeded = true;
+      done(new BodyTooLargeError(this.limit));
+      return;
+    }
+    done(null, chunk);
+  }
+}
+
+/** The refusal for a body over `limit` bytes. */
+export function bodyTooLarge(limit: number): Refusal {
+  return {
+    status: 413,
+    slug: 'body-too-large',
+    title: 'Request body too large',
+    detail: `The body may be at most ${limit} bytes`,
+  };
+}
+
+/** The admission checks of one gateway, built once from its configuration. */
+export class Admission {
+  /** The header carrying request ids, lower-cased. */
+  readonly requestIdHeader: string;
+  /** The header carrying inbound API keys, lower-cased. */
+  readonly apiKeyHeader: string;
+  /** Whether inbound API keys are configured (then every proxied request needs one). */
+  readonly keysConfigured: boolean;
+  /** The refusal for a missing or wrong API key. */
+  readonly unauthorized: Refusal;
+  readonly #keys: readonly { readonly name: string; readonly hash: Buffer }[];
+  readonly #limiter: TokenBucketLimiter | undefined;
+  readonly #limitBy: 'global' | 'ip' | 'key';
+
+  constructor(config: GatewayConfig) {
+    this.requestIdHeader = config.requestIdHeader;
+    this.apiKeyHeader = config.inbound.apiKeyHeader;
+    this.#keys = (config.inbound.apiKeys ?? []).map((k) => ({
+      name: k.name,
+      hash: Buffer.from(k.sha256, 'hex'),
+    }));
+    this.keysConfigured = this.#keys.length > 0;
+    this.unauthorized = {
+      status: 401,
+      slug: 'unauthorized',
+      title: 'API key required',
+      detail: `Send a valid key in the ${this.apiKeyHeader} header`,
+      headers: { 'www-authenticate': `ApiKey header="${this.apiKeyHeader}"` },
+    };
+    const limit = config.inbound.rateLimit;
+    // The library's token bucket, keyed by caller; `burst` defaults to a full window as there.
+    this.#limiter =
+      limit &&
+      new TokenBucketLimiter({
+        limit: limit.limit,
+        window: limit.window,
+        ...(limit.burst !== undefined && { burst: limit.burst }),
+        maxKeys: 10_000,
+      });
+    this.#limitBy = limit?.by ?? 'ip';
+  }
+
+  /** The caller's request id when it is safe to echo and forward, a fresh UUID otherwise. */
+  requestId(req: IncomingMessage): string {
+    const given = req.headers[this.requestIdHeader];
+    const inbound = Array.isArray(given) ? given[0] : given;
+    return inbound && REQUEST_ID.test(inbound) ? inbound : randomUUID();
+  }
+
+  /** Refuses CONNECT and request targets that are not safe paths (see `unsafePathReason`). */
+  target(method: string | undefined, path: string): Refusal | undefined {
+    const unsafe = method === 'CONNECT' ? undefined : unsafePathReason(path);
+    if (method !== 'CONNECT' && unsafe === undefined) return undefined;
+    return {
+      status: 400,
+      slug: 'bad-request-target',
+      title: 'Request target refused',
+      detail: unsafe ?? 'CONNECT is not supported: this gateway is not an open proxy',
+    };
+  }
+
+  /** The name of the caller's API key; `''` when no keys are configured, undefined when the key is missing or wrong. */
+  caller(req: IncomingMessage): string | undefined {
+    if (!this.keysConfigured) return '';
+    const raw = req.headers[this.apiKeyHeader];
+    const given = Array.isArray(raw) ? raw[0] : raw;
+    if (!given) return undefined;
+    const hash = createHash('sha256').update(given).digest();
+    let match: string | undefined;
+    // Compare with every key (no early exit), in constant time each.
+    for (const k of this.#keys) if (timingSafeEqual(hash, k.hash)) match ??= k.name;
+    return match;
+  }
+
+  /** Takes a permit of the inbound rate limit for this caller, or refuses with `Retry-After`. */
+  limit(req: IncomingMessage, caller: string): Refusal | undefined {
+    if (!this.#limiter) return undefined;
+    const by = this.#limitBy;
+    const key = by === 'global' ? '*' : by === 'key' ? `k:${caller}` : `ip:${req.socket.remoteAddress ?? ''}`;
+    const reservation = this.#limiter.reserve(key, 0);
+    if (reservation.ok) return undefined;
+    return {
+      status: 429,
+      slug: 'rate-limited',
+      title: 'Too many requests',
+      detail: 'The gateway inbound rate limit was reached',
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(reservation.retryAfter / 1000))) },
+    };
+  }
+
+  /** Refuses a declared `Content-Length` over `limit`. */
+  declaredBody(req: IncomingMessage, limit: number): Refusal | undefined {
+    const declared = req.headers['content-length'];
+    return declared !== undefined && Number(declared) > limit ? bodyTooLarge(limit) : undefined;
+  }
+
+  /** The request body as a stream that fails past `limit` bytes, or undefined when there is no body. */
+  body(req: IncomingMessage, limit: number): LimitStream | undefined {
+    if (!hasBody(req)) return undefined;
+    const limiter = new LimitStream(limit);
+    req.pipe(limiter);
+    req.on('error', (error) => limiter.destroy(error));
+    return limiter;
+  }
+}
+
+/** Whether the request announces a body (a non-zero `Content-Length` or any `Transfer-Encoding`). */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
+}

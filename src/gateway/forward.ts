@@ -1,0 +1,123 @@
+/**
+ * Forward, the second stage: picks the upstream from the first path segment, applies the request-header
+ * policy (hop-by-hop headers, the caller's key, `X-Forwarded-*`, configured headers) and sends the prepared
+ * request through the upstream's library client (`client.send`), which runs its policies and auth.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { CallAbort } from '../core/context.js';
+import { HttpRequest, type RequestBody } from '../core/request.js';
+import type { HttpResponse } from '../core/response.js';
+import type { Refusal } from './admission.js';
+import { hopByHop } from './headers.js';
+import type { UpstreamRuntime } from './upstreams.js';
+
+/** The upstream a path names, and the rest of the path to send there. */
+export interface Route {
+  /** The first path segment, decoded. */
+  readonly name: string;
+  readonly upstream: UpstreamRuntime | undefined;
+  /** The path after the upstream's segment (`/` when there is none). */
+  readonly rest: string;
+}
+
+/** Splits `/<upstream>/<rest>` and looks the upstream up. */
+export function selectUpstream(path: string, upstreams: ReadonlyMap<string, UpstreamRuntime>): Route {
+  const second = path.indexOf('/', 1);
+  const segment = second === -1 ? path.slice(1) : path.slice(1, second);
+  let name = segment;
+  if (segment.includes('%')) {
+    try {
+      name = decodeURIComponent(segment);
+    } catch {
+      // Path safety refused invalid percent-encoding already; keep the raw segment for the 404.
+    }
+  }
+  return { name, upstream: upstreams.get(name), rest: second === -1 ? '/' : path.slice(second) };
+}
+
+/** Refuses a method or path the upstream does not expose (`methods:`, `paths:`). */
+export function exposed(route: Route & { upstream: UpstreamRuntime }, method: string): Refusal | undefined {
+  const { upstream, name } = route;
+  const methods = upstream.config.methods;
+  if (methods && !methods.includes(method as never)) {
+    return {
+      status: 405,
+      slug: 'method-not-allowed',
+      title: 'Method not allowed',
+      detail: `${method.slice(0, 16)} is not allowed on "${name}"`,
+      headers: { allow: methods.join(', ') },
+    };
+  }
+  const patterns = upstream.patterns;
+  if (patterns && !patterns.some((re) => re.test(route.rest))) {
+    return {
+      status: 403,
+      slug: 'path-not-allowed',
+      title: 'Path not allowed',
+      detail: `This path is not exposed on "${name}"`,
+    };
+  }
+  return undefined;
+}
+
+/** What the request-header policy needs besides the request. */
+export interface HeaderPolicy {
+  readonly requestIdHeader: string;
+  /** The inbound API key header, dropped when keys are configured (undefined otherwise). */
+  readonly apiKeyHeader: string | undefined;
+}
+
+/**
+ * The headers sent upstream: the caller's, minus hop-by-hop headers, the inbound API key and the caller's
+ * request id (the gateway's goes instead), with `X-Forwarded-For/-Proto/-Host` and the upstream's
+ * configured headers.
+ */
+export function upstreamHeaders(
+  req: IncomingMessage,
+  upstream: UpstreamRuntime,
+  policy: HeaderPolicy,
+  requestId: string,
+): Record<string, string> {
+  const drop = hopByHop(req.headers.connection);
+  const { requestIdHeader, apiKeyHeader } = policy;
+  const headers: Record<string, string> = { ...upstream.headers };
+  const inbound = req.headers;
+  for (const key in inbound) {
+    const value = inbound[key];
+    if (value === undefined || drop.has(key) || key === requestIdHeader || key === apiKeyHeader) continue;
+    headers[key] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const remote = req.socket.remoteAddress ?? '';
+  headers['x-forwarded-for'] = headers['x-forwarded-for']
+    ? `${headers['x-forwarded-for']}, ${remote}`
+    : remote;
+  headers['x-forwarded-proto'] = 'encrypted' in req.socket ? 'https' : 'http';
+  if (inbound.host) headers['x-forwarded-host'] = inbound.host;
+  // The request id goes out as a header directly: entering AsyncLocalStorage per request would make every
+  // promise in the process carry context.
+  headers[requestIdHeader] = requestId;
+  return headers;
+}
+
+/**
+ * Sends the request to the upstream through its client (policies, auth, pool) and returns its response,
+ * whatever its status. `target` is the path after the upstream's segment plus the query string.
+ */
+export function forward(
+  upstream: UpstreamRuntime,
+  method: string,
+  target: string,
+  headers: Record<string, string>,
+  body: RequestBody | undefined,
+  abort: CallAbort,
+): Promise<HttpResponse> {
+  const request = new HttpRequest({
+    method,
+    origin: upstream.origin,
+    path: upstream.basePath + target,
+    headers,
+    body,
+    redactor: upstream.redactor,
+  });
+  return upstream.client.send(request, { signal: abort, throwHttpErrors: false });
+}

@@ -1,0 +1,224 @@
+/**
+ * The gateway's request path, as a chain of stages: admission (request id, target, API key, inbound limit,
+ * exposure, body limit), then either operations or forward (header policy, the upstream's client), then
+ * respond (response-header policy, relay). Every refusal and failure is answered through the problem module.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CallAbort } from '../core/context.js';
+import { isReqforgeError, type ReqforgeError } from '../core/errors.js';
+import type { HttpResponse } from '../core/response.js';
+import type { Logger } from '../observability/logging.js';
+import { type Admission, bodyTooLarge, hasBody, type Refusal } from './admission.js';
+import type { GatewayConfig } from './config.js';
+import { exposed, forward, type HeaderPolicy, selectUpstream, upstreamHeaders } from './forward.js';
+import { type Operations, operationFor } from './operations.js';
+import { makeProblem, problemFor, sendProblem } from './problem.js';
+import { relay, responseHeaders } from './respond.js';
+import type { GatewayTelemetry } from './telemetry.js';
+import { GatewayCall, isTimeout } from './upstream-health.js';
+import type { UpstreamRuntime } from './upstreams.js';
+
+/** What the request path tells the server callback (for metrics, the caller leaving and the last-resort error). */
+export interface RequestMeta {
+  /** The metrics route: an upstream name, an operations endpoint or `unknown`. */
+  route: string;
+  requestId: string;
+  /** The upstream call's abort, once there is one: the caller going away aborts it. */
+  abort?: CallAbort;
+}
+
+/** What the request path is built from. */
+export interface RequestPathDeps {
+  readonly config: GatewayConfig;
+  readonly admission: Admission;
+  readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
+  readonly operations: Operations;
+  readonly telemetry: GatewayTelemetry;
+  readonly security: Readonly<Record<string, string>>;
+  readonly logger: Logger | undefined;
+  /** Whether the gateway is shutting down (responses then close their connection). */
+  readonly draining: () => boolean;
+}
+
+const CALLER_TOO_SLOW: Refusal = {
+  status: 408,
+  slug: 'request-timeout',
+  title: 'Request Timeout',
+  detail: 'The request body did not arrive in time',
+};
+
+/** One request on its way through the stages. */
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly requestId: string;
+  /** The path, cut to 200 characters, as the problem's `instance`. */
+  readonly instance: string;
+}
+
+/** The request path of one gateway. */
+export class RequestPath {
+  readonly #d: RequestPathDeps;
+  readonly #headerPolicy: HeaderPolicy;
+
+  constructor(deps: RequestPathDeps) {
+    this.#d = deps;
+    const { admission } = deps;
+    this.#headerPolicy = {
+      requestIdHeader: admission.requestIdHeader,
+      apiKeyHeader: admission.keysConfigured ? admission.apiKeyHeader : undefined,
+    };
+  }
+
+  /** Handles one request; resolves once the response is written (or the caller left). */
+  async handle(req: IncomingMessage, res: ServerResponse, meta: RequestMeta): Promise<void> {
+    const { admission, upstreams } = this.#d;
+    const requestId = admission.requestId(req);
+    meta.requestId = requestId;
+    const raw = req.url ?? '';
+    const q = raw.indexOf('?');
+    const path = q === -1 ? raw : raw.slice(0, q);
+    const x: Exchange = {
+      req,
+      res,
+      requestId,
+      instance: path.length > 200 ? `${path.slice(0, 200)}…` : path,
+    };
+
+    const badTarget = admission.target(req.method, path);
+    if (badTarget) return this.refuse(x, badTarget);
+    const route = selectUpstream(path, upstreams);
+    const upstream = route.upstream;
+    if (!upstream) {
+      meta.route = 'unknown';
+      return this.#operations(x, path, meta);
+    }
+    meta.route = route.name;
+    const caller = admission.caller(req);
+    if (caller === undefined) return this.refuse(x, admission.unauthorized);
+    const method = req.method ?? 'GET';
+    const refusal =
+      admission.limit(req, caller) ??
+      exposed({ ...route, upstream }, method) ??
+      admission.declaredBody(req, upstream.bodyLimit);
+    if (refusal) return this.refuse(x, refusal);
+
+    const headers = upstreamHeaders(req, upstream, this.#headerPolicy, requestId);
+    const body = admission.body(req, upstream.bodyLimit);
+    // Aborted by the server callback's one 'close' listener when the caller leaves early. (A second per-request
+    // closure on `res` measurably kept whole requests alive across young-generation GCs.)
+    const abort = new GatewayCall();
+    abort.body = body;
+    meta.abort = abort;
+    upstream.stats.requests++;
+    upstream.stats.inFlight++;
+    try {
+      let response: HttpResponse;
+      try {
+        response = await forward(
+          upstream,
+          method,
+          route.rest + (q === -1 ? '' : raw.slice(q)),
+          headers,
+          body,
+          abort,
+        );
+      } catch (thrown) {
+        upstream.stats.errors++;
+        return this.#failed(x, upstream, thrown, abort);
+      }
+      const out = responseHeaders(response, {
+        requestIdHeader: admission.requestIdHeader,
+        requestId,
+        close: this.#d.draining(),
+      });
+      await relay(res, method, response, out);
+    } finally {
+      upstream.stats.inFlight--;
+    }
+  }
+
+  /** Answers a refusal with a problem document. A refused request's body is not read: its connection closes. */
+  refuse(x: Exchange, refusal: Refusal): void {
+    this.#d.telemetry.rejected(refusal.slug);
+    const problem = makeProblem(
+      refusal.status,
+      refusal.slug,
+      refusal.title,
+      refusal.detail,
+      x.instance,
+      x.requestId,
+    );
+    const close = this.#d.draining() || hasBody(x.req);
+    sendProblem(
+      x.res,
+      problem,
+      {
+        ...refusal.headers,
+        [this.#d.admission.requestIdHeader]: x.requestId,
+        ...(close && { connection: 'close' }),
+      },
+      this.#d.security,
+    );
+  }
+
+  /** Operations endpoints (GET and HEAD only), else the unknown-upstream 404. */
+  async #operations(x: Exchange, path: string, meta: RequestMeta): Promise<void> {
+    const { admission, config, operations } = this.#d;
+    const op = x.req.method === 'GET' || x.req.method === 'HEAD' ? operationFor(path) : undefined;
+    if (op) {
+      const open = op === 'health' || op === 'ready';
+      if (!open && config.inbound.protectOperations && admission.keysConfigured && !admission.caller(x.req)) {
+        return this.refuse(x, { ...admission.unauthorized, headers: {} });
+      }
+      meta.route = op;
+      const headers: Record<string, string> = { [admission.requestIdHeader]: x.requestId };
+      if (this.#d.draining()) headers.connection = 'close';
+      if (await operations.serve(x.res, path, headers)) return;
+      meta.route = 'unknown';
+    }
+    const name = selectUpstream(path, this.#d.upstreams).name;
+    this.refuse(x, {
+      status: 404,
+      slug: 'unknown-upstream',
+      title: 'Unknown upstream',
+      detail: `No upstream is configured under "/${name.slice(0, 64)}"`,
+    });
+  }
+
+  /**
+   * Answers a failed upstream call: the caller's oversized body as 413, the caller's body not arriving in
+   * time as 408 (the caller's timeout, not the upstream's 504), library errors by their mapping.
+   */
+  #failed(x: Exchange, upstream: UpstreamRuntime, thrown: unknown, call: GatewayCall): void {
+    const body = call.body;
+    if (body?.exceeded) {
+      this.refuse(x, bodyTooLarge(body.limit));
+      return;
+    }
+    if (x.res.destroyed) return;
+    const error: ReqforgeError = isReqforgeError(thrown)
+      ? thrown
+      : (Object.assign(new Error(String(thrown)), { code: 'ERR_UNKNOWN' }) as unknown as ReqforgeError);
+    if (isTimeout(error) && call.callerAtFault()) {
+      this.refuse(x, CALLER_TOO_SLOW);
+      return;
+    }
+    const mapping = problemFor(error);
+    this.#d.logger?.warn(
+      {
+        requestId: x.requestId,
+        upstream: upstream.name,
+        err: isReqforgeError(thrown) ? thrown.toJSON() : String(thrown),
+      },
+      'upstream call failed',
+    );
+    this.refuse(x, {
+      status: mapping.status,
+      slug: mapping.slug,
+      title: mapping.title,
+      detail: `${mapping.title} ("${upstream.name}", ${error.code})`,
+      ...(mapping.retryAfter !== undefined && { headers: { 'retry-after': String(mapping.retryAfter) } }),
+    });
+  }
+}
