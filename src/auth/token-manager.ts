@@ -26,7 +26,7 @@ export interface GetTokenOptions {
 const MAX_TIMER = 2_147_483_647;
 
 /**
- * Caches tokens per key (provider id + scopes + audience + subject-token fingerprint), fetches once
+ * Caches tokens per credential identity (see `credentialKey` in identity.ts), fetches once
  * for any number of concurrent callers (and, through the store's lease, across processes),
  * refreshes before expiry in the background, and keeps serving the current token while the issuer
  * is down until the token's hard expiry. Never exposes a token in events or {@link TokenManager.getTokenInfo}.
@@ -191,7 +191,7 @@ export class TokenManager {
     }
   }
 
-  /** The cache key for a request: provider id, sorted scopes, audience, subject-token fingerprint. */
+  /** The cache and store key for a request: its credential identity (see docs/storage.md, "Keys"). */
   keyFor(request?: TokenRequest): string {
     return this.#cache.keyFor(request);
   }
