@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { clientCredentials, createSession, TokenManager, tokenAuth } from '../../src/auth/index.js';
+import {
+  clientCredentials,
+  compositeAuth,
+  createSession,
+  headerAuth,
+  TokenManager,
+  tokenAuth,
+} from '../../src/auth/index.js';
 import { createClient } from '../../src/client/client.js';
 import { Secret } from '../../src/core/secret.js';
 import { createMetrics } from '../../src/observability/metrics.js';
@@ -58,6 +65,28 @@ describe('token events reach client events, session events and metrics without w
     });
     expect(kinds).toEqual(['acquired', 'cacheHit', 'cacheHit', 'invalidated', 'refreshed']);
     expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
+  });
+
+  it('token auth inside compositeAuth still reaches the client events', async () => {
+    const idp = await sandbox();
+    const auth = tokenAuth(
+      clientCredentials({
+        tokenUrl: idp.tokenUrl,
+        clientId: 'demo',
+        clientSecret: new Secret('demo-secret'),
+      }),
+    );
+    cleanup.push(() => auth.manager.close());
+    const api = createClient({
+      baseUrl: idp.url,
+      policies: [compositeAuth(headerAuth('x-tenant', 't1'), auth)],
+    });
+    cleanup.push(() => api.close());
+    const kinds: string[] = [];
+    api.on('token', (e) => kinds.push(e.kind));
+    await api.get('/api/me');
+    await api.get('/api/me');
+    expect(kinds).toEqual(['acquired', 'cacheHit']);
   });
 
   it('a refused token request is an error in the metrics and a failed event on the client', async () => {
