@@ -103,7 +103,7 @@ export class TokenManager {
     const token = entry.token;
     if (token === undefined) return undefined;
     const now = this.#clock.wallNow();
-    if (!isUsable(token, now, this.#o)) {
+    if (now >= entry.usableUntil) {
       this.#expire(entry);
       return undefined;
     }
@@ -293,6 +293,7 @@ export class TokenManager {
     const previous = entry.token ?? entry.last;
     const now = this.#clock.wallNow();
     entry.token = token;
+    entry.usableUntil = usableUntil(token, this.#o);
     entry.last = token;
     entry.failures = 0;
     entry.lastError = undefined;
