@@ -12,6 +12,8 @@ export interface TokenEntry {
   readonly request: TokenRequest;
   /** The token served to callers, while valid. */
   token: Token | undefined;
+  /** Until when `token` may be sent (its hard expiry minus the skew), computed once when it is installed. */
+  usableUntil: number;
   /** The newest token known, even invalidated or expired: carries the refresh token. */
   last: Token | undefined;
   refreshAt: number;
@@ -94,6 +96,7 @@ export class TokenCache {
         key,
         request: this.resolve(request),
         token: undefined,
+        usableUntil: 0,
         last: undefined,
         refreshAt: 0,
         inflight: undefined,

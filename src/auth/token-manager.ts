@@ -107,7 +107,7 @@ export class TokenManager {
     const token = entry.token;
     if (token === undefined) return undefined;
     const now = this.#clock.wallNow();
-    if (!isUsable(token, now, this.#o)) {
+    if (now >= entry.usableUntil) {
       this.#expire(entry);
       return undefined;
     }
@@ -304,6 +304,7 @@ export class TokenManager {
     const previous = entry.token ?? entry.last;
     const now = this.#clock.wallNow();
     entry.token = token;
+    entry.usableUntil = usableUntil(token, this.#o);
     entry.last = token;
     entry.failures = 0;
     entry.lastError = undefined;
