@@ -7,6 +7,7 @@ import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { type Gateway, startGateway } from '../../src/gateway/server.js';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { type SandboxUpstream, startSandboxUpstream } from '../../src/sandbox/upstream.js';
+import { sendJson, startServer } from '../helpers/server.js';
 
 let idpA: OAuthServer;
 let idpB: OAuthServer;
@@ -80,6 +81,42 @@ describe('gateway oauth2 auth: resource (issue 11, defect 9)', () => {
       },
     },
   });
+  it('sends the configured resources to the token endpoint, each as its own form field', async () => {
+    const idp = await startServer((_req, res) =>
+      sendJson(res, 200, { access_token: 'tok-r', expires_in: 3600 }),
+    );
+    const config = parseGatewayConfig({
+      metrics: { enabled: false },
+      upstreams: {
+        api: {
+          baseUrl: `${sandbox.url}/api`,
+          retry: false,
+          auth: {
+            type: 'oauth2',
+            tokenUrl: `${idp.url}/token`,
+            clientId: 'demo',
+            clientSecret: 'demo-secret',
+            audience: 'https://auth0.example/api',
+            resource: ['https://api.example/a', 'https://api.example/b'],
+          },
+        },
+      },
+    });
+    const gw = await startGateway({ config, port: 0 });
+    try {
+      const res = await request(`${gw.url}/api/headers`);
+      expect(res.statusCode).toBe(200);
+      await res.body.dump();
+      expect(idp.requests).toHaveLength(1);
+      const form = new URLSearchParams(idp.requests[0]!.body.toString());
+      expect(form.getAll('resource')).toEqual(['https://api.example/a', 'https://api.example/b']);
+      expect(form.get('audience')).toBe('https://auth0.example/api');
+    } finally {
+      await gw.close({ grace: 0 });
+      await idp.close();
+    }
+  });
+
   it('accepts one resource or a list, and refuses anything else naming the path', () => {
     expect(() => parseGatewayConfig(upstream('https://api.example'))).not.toThrow();
     expect(() => parseGatewayConfig(upstream(['https://a.example', 'https://b.example']))).not.toThrow();
