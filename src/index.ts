@@ -51,6 +51,7 @@ export type {
   Handler,
   Policy,
   TimeoutOptions,
+  TokenActivity,
   Transport,
 } from './core/types.js';
 export {

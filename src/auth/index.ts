@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 export * from './errors.js';
+export { checkIdentityForStore, credentialKey, type GrantIdentity, grantIdentity } from './identity.js';
 export * from './oauth2.js';
 export * from './pipeline.js';
 export * from './policy.js';
@@ -27,6 +28,7 @@ export {
   Token,
   type TokenInit,
 } from './token.js';
+export { relayTokenEvents, type TokenClientEvent, type TokenHubEvents } from './token-events.js';
 export {
   type GetTokenOptions,
   TOKEN_MANAGER_DEFAULTS,

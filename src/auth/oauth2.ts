@@ -3,6 +3,7 @@ import { isReqforgeError, InvalidOptionError as TokenOptionError } from '../core
 import { Redactor } from '../core/redact.js';
 import { isSecret, Secret } from '../core/secret.js';
 import { TokenEndpointError } from './errors.js';
+import { grantIdentity, resourceList } from './identity.js';
 import type { Token, TokenInit } from './token.js';
 import type { FetchTokenContext, TokenProvider, TokenRequest } from './types.js';
 import { describe, knownKeys, numberOption, stringOption, urlOption } from './validate.js';
@@ -25,9 +26,17 @@ export interface OAuth2ClientOptions {
   readonly authMethod?: ClientAuthMethod | undefined;
   /** Default scopes to ask for. */
   readonly scopes?: readonly string[] | undefined;
-  /** Default audience (sent as `audience`). */
+  /**
+   * Default audience, sent as the `audience` form field: Auth0's convention (also read by some Ping and Okta
+   * custom setups). Standard RFC 8707 servers ignore it: use `resource` for those.
+   */
   readonly audience?: string | undefined;
-  /** Extra form fields for every token request, such as `resource`. */
+  /**
+   * Default resource indicator(s), each sent as a `resource` form field (RFC 8707): Okta, Keycloak, Azure AD v1
+   * and other standard servers read this one. Part of the token's identity, like `audience`.
+   */
+  readonly resource?: string | readonly string[] | undefined;
+  /** Extra form fields for every token request; part of the token's identity (hashed in the key). */
   readonly extraParams?: Readonly<Record<string, string>> | undefined;
   /**
    * The reqforge client token requests go through. By default one is created with a 10 s total and
@@ -48,6 +57,7 @@ const BASE_KEYS = [
   'authMethod',
   'scopes',
   'audience',
+  'resource',
   'extraParams',
   'client',
   'timeout',
@@ -147,6 +157,7 @@ class TokenEndpoint {
     for (const [k, v] of Object.entries(params)) form.set(k, v);
     if (request.scopes && request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
     if (request.audience) form.set('audience', request.audience);
+    for (const resource of resourceList(request.resource)) form.append('resource', resource);
     const headers: Record<string, string | Secret> = { accept: 'application/json' };
     if (this.#method === 'client_secret_basic' && this.#secret) {
       const user = formEncode(this.clientId);
@@ -226,6 +237,17 @@ class TokenEndpoint {
     };
   }
 
+  /** The identity of the tokens a grant gets from this endpoint (see {@link grantIdentity}). */
+  identity(grant: string, subject?: string): string {
+    return grantIdentity({
+      tokenUrl: this.url,
+      grant,
+      clientId: this.clientId,
+      subject,
+      params: this.#extra,
+    });
+  }
+
   async close(): Promise<void> {
     if (this.#ownsClient) await this.#client.close();
   }
@@ -262,12 +284,34 @@ function checkBase(options: unknown, extra: readonly string[]): asserts options 
     throw new TokenOptionError('scopes', 'expected an array of strings');
   }
   if (o.audience !== undefined) stringOption('audience', o.audience);
+  if (o.resource !== undefined) {
+    const list = typeof o.resource === 'string' ? [o.resource] : o.resource;
+    if (!Array.isArray(list) || list.length === 0) {
+      throw new TokenOptionError('resource', 'expected a URI or a non-empty array of URIs');
+    }
+    for (const [i, r] of list.entries()) {
+      stringOption(typeof o.resource === 'string' ? 'resource' : `resource[${i}]`, r);
+    }
+  }
+  if (o.extraParams !== undefined) {
+    if (typeof o.extraParams !== 'object' || o.extraParams === null || Array.isArray(o.extraParams)) {
+      throw new TokenOptionError('extraParams', 'expected an object of form fields and string values');
+    }
+    for (const [k, v] of Object.entries(o.extraParams)) {
+      if (typeof v !== 'string') {
+        // The value may be a credential (an assertion): name its type only.
+        const type = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+        throw new TokenOptionError(`extraParams.${k}`, `expected a string, got ${type}`);
+      }
+    }
+  }
 }
 
 function defaultsOf(options: OAuth2ClientOptions): TokenRequest {
   return {
     ...(options.scopes ? { scopes: options.scopes } : {}),
     ...(options.audience ? { audience: options.audience } : {}),
+    ...(options.resource ? { resource: options.resource } : {}),
   };
 }
 
@@ -290,6 +334,7 @@ export function clientCredentials(options: OAuth2ClientOptions): OAuth2Provider 
   const endpoint = new TokenEndpoint(options);
   return {
     id: endpoint.clientId,
+    identity: endpoint.identity('client_credentials'),
     grant: 'client_credentials',
     defaults: defaultsOf(options),
     fetchToken: (ctx) => endpoint.request({ grant_type: 'client_credentials' }, ctx.request),
@@ -360,7 +405,8 @@ export function passwordGrant(options: PasswordGrantOptions): OAuth2Provider {
   const endpoint = new TokenEndpoint(options);
   endpoint.guard(password);
   return {
-    id: `${endpoint.clientId}#${username}`,
+    id: endpoint.clientId,
+    identity: endpoint.identity('password', username),
     grant: 'password',
     defaults: defaultsOf(options),
     async fetchToken(ctx) {
@@ -395,6 +441,7 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): OAuth2Prov
   endpoint.guard(initial);
   return {
     id: endpoint.clientId,
+    identity: endpoint.identity('refresh_token', initial.reveal()),
     grant: 'refresh_token',
     defaults: defaultsOf(options),
     async fetchToken(ctx) {

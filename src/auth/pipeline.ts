@@ -44,7 +44,8 @@ export interface TokenPipelineOptions {
   /** The step whose token the pipeline provides; by default the one step nothing depends on. */
   readonly output?: string;
   /**
-   * The provider id used in cache keys and events.
+   * The provider id used in cache keys and events. Required with a shared (non-memory) token store, where tokens
+   * of pipelines that kept the default would share keys.
    * @default 'pipeline'
    */
   readonly id?: string;
@@ -105,6 +106,8 @@ export interface PipelineStepStats {
 export class TokenPipeline implements TokenProvider {
   /** The provider id. */
   readonly id: string;
+  /** True when no `id` was given (so `id` is the default `'pipeline'`); see {@link TokenProvider.defaultId}. */
+  readonly defaultId: boolean;
   /** The step whose token the pipeline provides. */
   readonly output: string;
   /** Pipeline events. */
@@ -118,6 +121,7 @@ export class TokenPipeline implements TokenProvider {
   readonly #client: Client;
   readonly #ownsClient: boolean;
   readonly #closing = new AbortController();
+  readonly #invalidateListeners = new Set<(reason: string) => void>();
 
   constructor(options: TokenPipelineOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -186,6 +190,7 @@ export class TokenPipeline implements TokenProvider {
       this.output = sinks[0]!;
     }
     this.id = options.id ?? 'pipeline';
+    this.defaultId = options.id === undefined;
     this.#cascade = options.cascade ?? true;
     this.#clock = options.clock ?? systemClock;
     this.#skew = numberOption('expirySkew', options.expirySkew, 1000);
@@ -229,7 +234,22 @@ export class TokenPipeline implements TokenProvider {
    */
   invalidate(step: string, options: { cascade?: boolean; reason?: string } = {}): string[] {
     if (!this.#steps.has(step)) throw new InvalidOptionError('step', `there is no step named "${step}"`);
-    const cascade = options.cascade ?? this.#cascade;
+    const dropped = this.#drop(step, options.cascade ?? this.#cascade, options.reason);
+    // The output token was dropped: so must every token a manager derived from it.
+    if (dropped.includes(this.output)) {
+      const reason = options.reason ?? (step === this.output ? 'manual' : 'cascade');
+      for (const listener of this.#invalidateListeners) listener(reason);
+    }
+    return dropped;
+  }
+
+  /** {@link TokenProvider.onInvalidate}: `listener` runs whenever `invalidate()` drops the output step's token. */
+  onInvalidate(listener: (reason: string) => void): () => void {
+    this.#invalidateListeners.add(listener);
+    return () => this.#invalidateListeners.delete(listener);
+  }
+
+  #drop(step: string, cascade: boolean, reason: string | undefined): string[] {
     const dropped: string[] = [];
     const visit = (name: string) => {
       if (dropped.includes(name)) return;
@@ -239,7 +259,7 @@ export class TokenPipeline implements TokenProvider {
       s.expiresAt = 0;
       this.events.emit('invalidated', {
         step: name,
-        reason: options.reason ?? (name === step ? 'manual' : 'cascade'),
+        reason: reason ?? (name === step ? 'manual' : 'cascade'),
       });
       if (cascade) for (const d of this.#dependents.get(name) ?? []) visit(d);
     };
@@ -264,7 +284,8 @@ export class TokenPipeline implements TokenProvider {
   async fetchToken(ctx: FetchTokenContext): Promise<Token> {
     const cached = this.#state.get(this.output)!.token;
     if (cached && ctx.current && cached.fingerprint() === ctx.current.fingerprint()) {
-      this.invalidate(this.output, { cascade: false, reason: 'refresh' });
+      // The manager asked for this refresh: drop the step without telling it back.
+      this.#drop(this.output, false, 'refresh');
     }
     return this.#resolve(this.output);
   }
@@ -312,7 +333,7 @@ export class TokenPipeline implements TokenProvider {
     } catch (error) {
       // A dependency's token was refused: drop the dependencies and try once more.
       if (retryOn401 && step.deps.length > 0 && isUnauthorized(error)) {
-        for (const d of step.deps) this.invalidate(d, { cascade: false, reason: 'unauthorized' });
+        for (const d of step.deps) this.#drop(d, false, 'unauthorized');
         return this.#fetch(name, s, false);
       }
       throw new TokenStepError(name, { cause: error });

@@ -1,8 +1,9 @@
 import { InvalidOptionError } from '../core/errors.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
-import { type HttpRequest, IDEMPOTENT_METHODS } from '../core/request.js';
+import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler } from '../core/types.js';
+import { isSafeToRepeat } from '../policies/predicates.js';
 import {
   type AuthPolicy,
   checkedHeaderValue,
@@ -11,6 +12,7 @@ import {
   setSecretHeader,
 } from './static.js';
 import type { Token } from './token.js';
+import { relayTokenEvents, type TokenClientEvent } from './token-events.js';
 import { raceSignal, TokenManager, type TokenManagerOptions } from './token-manager.js';
 import type { TokenProvider, TokenRequest } from './types.js';
 
@@ -29,7 +31,8 @@ export interface TokenAuthOptions {
   readonly scheme?: string;
   /**
    * On a 401, invalidate the token, fetch a new one and repeat the call once, when the request is
-   * replayable and idempotent (or marked `idempotent`).
+   * replayable and safe to repeat (`isSafeToRepeat`: an idempotent method, an `Idempotency-Key`, or marked
+   * `idempotent`), the same rule the retry policy follows.
    * @default true
    */
   readonly retryOnUnauthorized?: boolean;
@@ -75,9 +78,25 @@ export function tokenAuth(
     const s = scheme ?? token.tokenType;
     return s ? `${s} ${token.value.reveal()}` : token.value.reveal();
   };
+  // The `cacheHit` event of the last token served, built once per token (no allocation per call).
+  let hit: { token: Token; event: TokenClientEvent } | undefined;
+  const hitEvent = (token: Token): TokenClientEvent => {
+    if (hit?.token !== token) {
+      const event = Object.freeze({
+        kind: 'cacheHit' as const,
+        key: manager.keyFor(request),
+        provider: manager.provider.id,
+        fingerprint: token.fingerprint(),
+      });
+      hit = { token, event };
+    }
+    return hit.event;
+  };
   return {
     name: 'auth',
     manager,
+    // The manager's lifecycle (fetches, refreshes, failures, invalidations, store errors) reaches the client's events.
+    attach: (events) => relayTokenEvents(manager, events),
     wrap(next: Handler): Handler {
       const headerValue = checkedHeaderValue(header, format);
       const send = async (req: HttpRequest, ctx: CallContext, token: Token): Promise<HttpResponse> => {
@@ -85,9 +104,7 @@ export function tokenAuth(
         if (response.status !== 401 || !retry) return response;
         // The store update goes on in the background if the call aborts meanwhile.
         await raceSignal(manager.invalidate(token, request, 'unauthorized'), ctx.signal);
-        const repeatable =
-          req.replayable && (IDEMPOTENT_METHODS.has(req.method) || ctx.options.idempotent === true);
-        if (!repeatable) return response;
+        if (!req.replayable || !isSafeToRepeat(req, ctx)) return response;
         await response.dump();
         const fresh = await manager.getToken(request, { signal: ctx.signal });
         const again = await next(setSecretHeader(req, header, headerValue(fresh), extend, true), ctx);
@@ -105,7 +122,10 @@ export function tokenAuth(
         } catch (error) {
           return Promise.reject(error);
         }
-        if (token) return send(req, ctx, token);
+        if (token) {
+          if (ctx.events.has('token')) ctx.events.emit('token', hitEvent(token));
+          return send(req, ctx, token);
+        }
         // The signal is read only on a cache miss: building an AbortSignal per call is not free.
         return manager
           .getToken(request, {

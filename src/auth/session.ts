@@ -2,12 +2,14 @@ import { type Client, createClient } from '../client/client.js';
 import type { ClientOptions } from '../client/options.js';
 import type { Clock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { EventHub } from '../core/events.js';
 import { isSecret, type Secret } from '../core/secret.js';
 import type { Policy } from '../core/types.js';
 import { standardPolicies } from '../policies/standard.js';
 import type { TokenStore } from '../stores/types.js';
 import { type ClientAuthMethod, clientCredentials } from './oauth2.js';
 import { tokenAuth } from './policy.js';
+import { relayTokenEvents, type TokenHubEvents } from './token-events.js';
 import { TokenManager, type TokenManagerOptions } from './token-manager.js';
 import type { TokenInfo, TokenProvider } from './types.js';
 import { describe, knownKeys, urlOption } from './validate.js';
@@ -113,6 +115,11 @@ interface MadeClient {
  * shared by every client that uses that client id. Create with {@link createSession}.
  */
 export class Session {
+  /**
+   * Token events of every client id's manager (`token`: acquired, refreshed, failed, invalidated, expired; and
+   * `storeError`), in one place. Cache hits are per call: each client's own events carry them.
+   */
+  readonly events: EventHub<TokenHubEvents> = new EventHub<TokenHubEvents>();
   readonly #options: SessionOptions;
   readonly #managers = new Map<string, TokenManager>();
   readonly #made: MadeClient[] = [];
@@ -184,6 +191,7 @@ export class Session {
         ...(o.clock ? { clock: o.clock } : {}),
       });
       this.#managers.set(clientId, manager);
+      relayTokenEvents(manager, this.events);
     }
     return manager;
   }

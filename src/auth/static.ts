@@ -244,5 +244,15 @@ export function compositeAuth(...policies: Policy[]): AuthPolicy {
       throw new InvalidOptionError(`policies[${i}]`, 'expected a policy such as bearerAuth(…)');
     }
   }
-  return { name: 'auth', wrap: (next) => compose(policies, next) };
+  return {
+    name: 'auth',
+    wrap: (next) => compose(policies, next),
+    // Inner policies that attach to the client's events (token auth) still do.
+    attach(events) {
+      const undo = policies.flatMap((p) => p.attach?.(events) ?? []);
+      return () => {
+        for (const u of undo) u();
+      };
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import type { TimerHandle } from '../core/clock.js';
-import { fingerprint } from '../core/secret.js';
+import { credentialKey } from './identity.js';
 import type { Token } from './token.js';
 import type { TokenManagerSettings } from './token-manager-options.js';
 import { isUsable } from './token-timing.js';
@@ -12,6 +12,8 @@ export interface TokenEntry {
   readonly request: TokenRequest;
   /** The token served to callers, while valid. */
   token: Token | undefined;
+  /** Until when `token` may be sent (its hard expiry minus the skew), computed once when it is installed. */
+  usableUntil: number;
   /** The newest token known, even invalidated or expired: carries the refresh token. */
   last: Token | undefined;
   refreshAt: number;
@@ -47,6 +49,8 @@ interface KnownKey {
   scopes: TokenRequest['scopes'];
   scopesLength: number | undefined;
   audience: TokenRequest['audience'];
+  resource: TokenRequest['resource'];
+  resourceLength: number | undefined;
   subjectToken: TokenRequest['subjectToken'];
 }
 
@@ -66,12 +70,9 @@ export class TokenCache {
     this.#entries = new BoundedMap(maxEntries, { pinned: (entry) => entry.inflight !== undefined, onEvict });
   }
 
-  /** The cache key for a request: provider id, sorted scopes, audience, subject-token fingerprint. */
+  /** The cache key for a request: the credential identity (see `credentialKey` in identity.ts). */
   keyFor(request?: TokenRequest): string {
-    const r = this.resolve(request);
-    const scopes = r.scopes ? [...new Set(r.scopes)].sort().join(' ') : '';
-    const subject = r.subjectToken ? fingerprint(r.subjectToken.reveal()) : '';
-    return `${this.#provider.id}|${scopes}|${r.audience ?? ''}|${subject}`;
+    return credentialKey(this.#provider, this.resolve(request));
   }
 
   /** The request with the provider's defaults applied. */
@@ -81,6 +82,7 @@ export class TokenCache {
     return {
       scopes: request.scopes ?? d?.scopes,
       audience: request.audience ?? d?.audience,
+      resource: request.resource ?? d?.resource,
       subjectToken: request.subjectToken ?? d?.subjectToken,
     };
   }
@@ -94,6 +96,7 @@ export class TokenCache {
         key,
         request: this.resolve(request),
         token: undefined,
+        usableUntil: 0,
         last: undefined,
         refreshAt: 0,
         inflight: undefined,
@@ -142,6 +145,8 @@ export class TokenCache {
       known.scopes === request.scopes &&
       known.scopesLength === request.scopes?.length &&
       known.audience === request.audience &&
+      known.resource === request.resource &&
+      known.resourceLength === (typeof request.resource === 'string' ? -1 : request.resource?.length) &&
       known.subjectToken === request.subjectToken
     ) {
       return known.key;
@@ -152,6 +157,8 @@ export class TokenCache {
       scopes: request.scopes,
       scopesLength: request.scopes?.length,
       audience: request.audience,
+      resource: request.resource,
+      resourceLength: typeof request.resource === 'string' ? -1 : request.resource?.length,
       subjectToken: request.subjectToken,
     });
     return key;

@@ -1,16 +1,21 @@
+import { z } from 'zod';
 import { type Clock, systemClock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { type Duration, duration, int, objectWith, parseOptions } from '../core/options/index.js';
 import { MemoryTokenStore } from '../stores/memory.js';
 import { ResilientTokenStore } from '../stores/resilient.js';
 import type { TokenStore } from '../stores/types.js';
+import { checkIdentityForStore } from './identity.js';
 import { DEFAULT_TOKEN_LIFETIME } from './token.js';
 import type { TokenProvider } from './types.js';
-import { knownKeys, numberOption } from './validate.js';
 
 // Options of the TokenManager, their defaults and their validation: one room, so the manager itself only
 // ever sees checked settings.
 
-/** Options of {@link TokenManager} (see token-manager.ts). */
+/**
+ * Options of {@link TokenManager} (see token-manager.ts). Durations are milliseconds or a string such as `'30s'`;
+ * unknown keys are refused with a did-you-mean.
+ */
 export interface TokenManagerOptions {
   /** Where tokens come from: an OAuth2 grant, a token pipeline, a custom provider. The manager owns it. */
   readonly provider: TokenProvider;
@@ -26,7 +31,7 @@ export interface TokenManagerOptions {
    * (times the jitter), but at most 20 % of the lifetime, so a short-lived token is still used for most of its life.
    * @default 60000 (Duende's 60 s buffer)
    */
-  readonly refreshBuffer?: number | undefined;
+  readonly refreshBuffer?: Duration | undefined;
   /**
    * @default 0.1 (refresh in the last 10 % of the lifetime when that is more than 60 s)
    */
@@ -47,44 +52,44 @@ export interface TokenManagerOptions {
    * Lifetime assumed when a token carries no `expires_in` and is not a JWT with `exp`, in ms.
    * @default 3600000
    */
-  readonly defaultLifetime?: number | undefined;
+  readonly defaultLifetime?: Duration | undefined;
   /**
    * A token is treated as expired this many ms before its hard expiry, to cover transit time; at most 10 % of
    * the token's lifetime, so a short-lived token is not expired on arrival.
    * @default 5000
    */
-  readonly expirySkew?: number | undefined;
+  readonly expirySkew?: Duration | undefined;
   /**
    * How long the single-flight lease in the store lasts, in ms; a holder that dies frees it after this.
    * @default 15000
    */
-  readonly leaseTtl?: number | undefined;
+  readonly leaseTtl?: Duration | undefined;
   /**
    * How long a process waits for another one's fetch before fetching itself, in ms.
    * @default 10000
    */
-  readonly waitTimeout?: number | undefined;
+  readonly waitTimeout?: Duration | undefined;
   /**
    * First poll interval while waiting for another process's fetch, in ms (doubles up to 1 s).
    * @default 25
    */
-  readonly pollInterval?: number | undefined;
+  readonly pollInterval?: Duration | undefined;
   /**
    * A store operation that takes longer than this is treated as failed (a miss), in ms. The manager wraps its
    * store in a {@link ResilientTokenStore} with this timeout (a store that already is one keeps its own, and
    * setting both is refused).
    * @default 1000 (a healthy store answers in a few ms; a call should not wait longer than this on an outage)
    */
-  readonly storeTimeout?: number | undefined;
+  readonly storeTimeout?: Duration | undefined;
   /**
    * First delay before retrying a failed background refresh, in ms; doubles up to `retryMaxDelay`.
    * @default 1000
    */
-  readonly retryDelay?: number | undefined;
+  readonly retryDelay?: Duration | undefined;
   /**
    * @default 30000
    */
-  readonly retryMaxDelay?: number | undefined;
+  readonly retryMaxDelay?: Duration | undefined;
   /**
    * Least time between two forced refreshes of one token (a 401 from the upstream, or `invalidate()` by hand or
    * by an admin action), in ms. A replacement that also draws a 401 sooner is dropped and calls fail fast with
@@ -92,7 +97,7 @@ export interface TokenManagerOptions {
    * does nothing. So an upstream that rejects every token causes at most two token requests per minute.
    * @default 30000 (long enough to protect the IdP, short enough that a rotated key heals within a minute)
    */
-  readonly forcedRefreshInterval?: number | undefined;
+  readonly forcedRefreshInterval?: Duration | undefined;
   /**
    * Prefix of the keys written to the store.
    * @default 'reqforge:token:'
@@ -139,27 +144,6 @@ export const TOKEN_MANAGER_DEFAULTS: Readonly<{
   maxEntries: 10_000,
 });
 
-const OPTION_KEYS = [
-  'provider',
-  'store',
-  'clock',
-  'refreshBuffer',
-  'refreshRatio',
-  'jitter',
-  'backgroundRefresh',
-  'defaultLifetime',
-  'expirySkew',
-  'leaseTtl',
-  'waitTimeout',
-  'pollInterval',
-  'storeTimeout',
-  'retryDelay',
-  'retryMaxDelay',
-  'forcedRefreshInterval',
-  'keyPrefix',
-  'maxEntries',
-] as const;
-
 /** @internal the checked settings of a {@link TokenManager}, defaults applied. */
 export type TokenManagerSettings = {
   -readonly [K in keyof typeof TOKEN_MANAGER_DEFAULTS]: (typeof TOKEN_MANAGER_DEFAULTS)[K];
@@ -192,53 +176,87 @@ export interface ResolvedTokenManagerOptions {
 }
 
 /**
- * @internal validates {@link TokenManagerOptions} (unknown keys, types, ranges), naming the option and never
- * printing a value, and applies {@link TOKEN_MANAGER_DEFAULTS}.
+ * The fields of {@link TokenManagerOptions} that can be written as data (durations as milliseconds or `'30s'`),
+ * for the gateway's configuration schema to spread.
+ */
+export const tokenManagerFields = {
+  refreshBuffer: duration().optional(),
+  refreshRatio: z.number().min(0).lt(0.5).optional(),
+  jitter: z.number().min(0).optional(),
+  backgroundRefresh: z.boolean().optional(),
+  defaultLifetime: duration({ positive: true }).optional(),
+  expirySkew: duration().optional(),
+  leaseTtl: duration({ positive: true }).optional(),
+  waitTimeout: duration().optional(),
+  pollInterval: duration({ positive: true }).optional(),
+  storeTimeout: duration({ positive: true }).optional(),
+  retryDelay: duration({ positive: true }).optional(),
+  retryMaxDelay: duration({ positive: true }).optional(),
+  forcedRefreshInterval: duration().optional(),
+  keyPrefix: z.string().optional(),
+  maxEntries: int(1).optional(),
+};
+
+/** Everything `new TokenManager()` takes: the data fields plus the provider, the store and the clock. */
+export const tokenManagerOptionsSchema = z.strictObject({
+  ...tokenManagerFields,
+  provider: z.custom<TokenProvider>(
+    (v) =>
+      typeof v === 'object' &&
+      v !== null &&
+      typeof (v as TokenProvider).fetchToken === 'function' &&
+      typeof (v as TokenProvider).id === 'string',
+    { error: 'expected a token provider: { id, fetchToken(ctx) }' },
+  ),
+  store: objectWith<TokenStore>('a TokenStore (get, set, delete, acquireLease, close)', [
+    'get',
+    'set',
+    'delete',
+    'acquireLease',
+  ]).optional(),
+  clock: objectWith<Clock>('a clock with now(), wallNow(), setTimeout() and clearTimeout()', [
+    'now',
+    'wallNow',
+    'setTimeout',
+    'clearTimeout',
+  ]).optional(),
+});
+
+/**
+ * @internal validates {@link TokenManagerOptions} through the options layer (unknown keys with a did-you-mean,
+ * types, ranges, durations as number or string), naming the option and never printing a value, and applies
+ * {@link TOKEN_MANAGER_DEFAULTS}.
  */
 export function resolveTokenManagerOptions(options: TokenManagerOptions): ResolvedTokenManagerOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', 'TokenManager expects an options object');
   }
-  knownKeys('', options, OPTION_KEYS);
-  const p = options.provider as TokenProvider | undefined;
-  if (!p || typeof p.fetchToken !== 'function' || typeof p.id !== 'string') {
-    throw new InvalidOptionError('provider', 'expected a token provider: { id, fetchToken(ctx) }');
-  }
-  if (options.store !== undefined && typeof options.store?.acquireLease !== 'function') {
-    throw new InvalidOptionError('store', 'expected a TokenStore (get, set, delete, acquireLease, close)');
-  }
+  const o = parseOptions(tokenManagerOptionsSchema, options);
+  // A provider without a token endpoint must be told apart from others in a shared store (credential identity).
+  checkIdentityForStore(o.provider as TokenProvider, o.store as TokenStore | undefined);
   const d = TOKEN_MANAGER_DEFAULTS;
-  const ratio = numberOption('refreshRatio', options.refreshRatio, d.refreshRatio);
-  if (ratio >= 0.5) throw new InvalidOptionError('refreshRatio', `expected a number below 0.5, got ${ratio}`);
   const settings: TokenManagerSettings = {
-    refreshBuffer: numberOption('refreshBuffer', options.refreshBuffer, d.refreshBuffer),
-    refreshRatio: ratio,
-    jitter: numberOption('jitter', options.jitter, d.jitter),
-    backgroundRefresh: options.backgroundRefresh ?? true,
-    defaultLifetime: numberOption('defaultLifetime', options.defaultLifetime, d.defaultLifetime, 1),
-    expirySkew: numberOption('expirySkew', options.expirySkew, d.expirySkew),
-    leaseTtl: numberOption('leaseTtl', options.leaseTtl, d.leaseTtl, 1),
-    waitTimeout: numberOption('waitTimeout', options.waitTimeout, d.waitTimeout),
-    pollInterval: numberOption('pollInterval', options.pollInterval, d.pollInterval, 1),
-    storeTimeout: numberOption('storeTimeout', options.storeTimeout, d.storeTimeout, 1),
-    retryDelay: numberOption('retryDelay', options.retryDelay, d.retryDelay, 1),
-    retryMaxDelay: numberOption('retryMaxDelay', options.retryMaxDelay, d.retryMaxDelay, 1),
-    forcedRefreshInterval: numberOption(
-      'forcedRefreshInterval',
-      options.forcedRefreshInterval,
-      d.forcedRefreshInterval,
-    ),
-    keyPrefix: options.keyPrefix ?? d.keyPrefix,
-    maxEntries: Math.floor(numberOption('maxEntries', options.maxEntries, d.maxEntries, 1)),
+    refreshBuffer: o.refreshBuffer ?? d.refreshBuffer,
+    refreshRatio: o.refreshRatio ?? d.refreshRatio,
+    jitter: o.jitter ?? d.jitter,
+    backgroundRefresh: o.backgroundRefresh ?? true,
+    defaultLifetime: o.defaultLifetime ?? d.defaultLifetime,
+    expirySkew: o.expirySkew ?? d.expirySkew,
+    leaseTtl: o.leaseTtl ?? d.leaseTtl,
+    waitTimeout: o.waitTimeout ?? d.waitTimeout,
+    pollInterval: o.pollInterval ?? d.pollInterval,
+    storeTimeout: o.storeTimeout ?? d.storeTimeout,
+    retryDelay: o.retryDelay ?? d.retryDelay,
+    retryMaxDelay: o.retryMaxDelay ?? d.retryMaxDelay,
+    forcedRefreshInterval: o.forcedRefreshInterval ?? d.forcedRefreshInterval,
+    keyPrefix: o.keyPrefix ?? d.keyPrefix,
+    maxEntries: o.maxEntries ?? d.maxEntries,
   };
-  if (typeof settings.backgroundRefresh !== 'boolean') {
-    throw new InvalidOptionError('backgroundRefresh', 'expected a boolean');
-  }
-  if (options.storeTimeout !== undefined && options.store instanceof ResilientTokenStore) {
+  if (o.storeTimeout !== undefined && o.store instanceof ResilientTokenStore) {
     throw new InvalidOptionError(
       'storeTimeout',
       'the store is already a ResilientTokenStore with its own timeoutMs: set the timeout there, not here',
     );
   }
-  return { provider: p, store: options.store, clock: options.clock ?? systemClock, settings };
+  return { provider: o.provider, store: o.store, clock: o.clock ?? systemClock, settings };
 }

@@ -26,7 +26,7 @@ export interface GetTokenOptions {
 const MAX_TIMER = 2_147_483_647;
 
 /**
- * Caches tokens per key (provider id + scopes + audience + subject-token fingerprint), fetches once
+ * Caches tokens per credential identity (see `credentialKey` in identity.ts), fetches once
  * for any number of concurrent callers (and, through the store's lease, across processes),
  * refreshes before expiry in the background, and keeps serving the current token while the issuer
  * is down until the token's hard expiry. Never exposes a token in events or {@link TokenManager.getTokenInfo}.
@@ -50,6 +50,7 @@ export class TokenManager {
   readonly #cache: TokenCache;
   readonly #flight: TokenFlight;
   readonly #closing = new AbortController();
+  readonly #unsubscribe: (() => void) | undefined;
   #closed = false;
 
   constructor(options: TokenManagerOptions) {
@@ -72,6 +73,9 @@ export class TokenManager {
       });
       this.#storeError('', e.operation, error);
     });
+    // The provider's own state was invalidated (a pipeline cascade): drop every token derived from it.
+    // Reason `cascade`: not a forced refresh the manager may throttle, the provider already dropped its token.
+    this.#unsubscribe = provider.onInvalidate?.(() => this.#invalidateAll('cascade'));
   }
 
   /** The clock this manager uses. */
@@ -103,7 +107,7 @@ export class TokenManager {
     const token = entry.token;
     if (token === undefined) return undefined;
     const now = this.#clock.wallNow();
-    if (!isUsable(token, now, this.#o)) {
+    if (now >= entry.usableUntil) {
       this.#expire(entry);
       return undefined;
     }
@@ -187,7 +191,7 @@ export class TokenManager {
     }
   }
 
-  /** The cache key for a request: provider id, sorted scopes, audience, subject-token fingerprint. */
+  /** The cache and store key for a request: its credential identity (see docs/storage.md, "Keys"). */
   keyFor(request?: TokenRequest): string {
     return this.#cache.keyFor(request);
   }
@@ -196,6 +200,7 @@ export class TokenManager {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unsubscribe?.();
     for (const entry of this.#cache.values()) this.#clearTimer(entry);
     this.#closing.abort(new Error('The token manager was closed'));
     await this.provider.close?.();
@@ -206,6 +211,12 @@ export class TokenManager {
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  #invalidateAll(reason: string): void {
+    for (const entry of this.#cache.values()) {
+      if (entry.token) this.invalidate(entry.token, entry.request, reason).catch(noop);
+    }
+  }
 
   #base(entry: TokenEntry): { key: string; provider: string } {
     return { key: entry.key, provider: this.provider.id };
@@ -293,6 +304,7 @@ export class TokenManager {
     const previous = entry.token ?? entry.last;
     const now = this.#clock.wallNow();
     entry.token = token;
+    entry.usableUntil = usableUntil(token, this.#o);
     entry.last = token;
     entry.failures = 0;
     entry.lastError = undefined;

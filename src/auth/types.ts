@@ -6,15 +6,20 @@ import type { Token, TokenInit } from './token.js';
 export interface TokenRequest {
   /** Scopes to ask for; order does not matter. */
   readonly scopes?: readonly string[] | undefined;
-  /** The audience or resource the token is for. */
+  /** The audience the token is for, sent as the `audience` form field (Auth0's convention). */
   readonly audience?: string | undefined;
+  /**
+   * The resource(s) the token is for, sent as one `resource` form field each (RFC 8707, read by Okta, Keycloak,
+   * Azure AD v1 and most standard servers, which ignore `audience`). Order does not matter.
+   */
+  readonly resource?: string | readonly string[] | undefined;
   /** An upstream token being exchanged (token exchange, on-behalf-of); only its fingerprint enters the key. */
   readonly subjectToken?: Secret | undefined;
 }
 
 /** What a provider gets when asked for a token. */
 export interface FetchTokenContext {
-  /** Scopes, audience and subject token asked for (provider defaults applied). */
+  /** Scopes, audience, resource and subject token asked for (provider defaults applied). */
   readonly request: TokenRequest;
   /**
    * The newest token known for this key, possibly expired: re-read from the shared store under the
@@ -34,9 +39,26 @@ export interface FetchTokenContext {
  * A {@link TokenManager} adds caching, single flight, refresh and events around it.
  */
 export interface TokenProvider {
-  /** Identifies the credentials in cache keys and events, such as the OAuth2 client id. Never a secret. */
+  /** Names the credentials in events and status, such as the OAuth2 client id. Never a secret. */
   readonly id: string;
-  /** Scopes and audience used when a call asks for none. */
+  /**
+   * Everything that makes this provider's tokens a distinct credential (token endpoint, grant type, client id,
+   * subject, custom parameters; secret or personal parts hashed), the first part of every cache and store key.
+   * The OAuth2 grants set it (see `grantIdentity`); a provider without one is keyed by `id`, which must then be
+   * unique among the providers sharing a store.
+   */
+  readonly identity?: string | undefined;
+  /**
+   * True when `id` is a default nobody chose (a `TokenPipeline` without `id`): such a provider is refused with a
+   * shared store, where its tokens could not be told apart from another's.
+   */
+  readonly defaultId?: boolean | undefined;
+  /**
+   * Lets a manager drop the tokens it derived from this provider when the provider's own state is invalidated
+   * (a token pipeline step invalidated with cascade). Returns a function that unsubscribes.
+   */
+  onInvalidate?(listener: (reason: string) => void): () => void;
+  /** Scopes, audience and resource used when a call asks for none. */
   readonly defaults?: TokenRequest | undefined;
   /** Fetches a new token. Return a string, a {@link TokenInit} or a {@link Token}. */
   fetchToken(ctx: FetchTokenContext): Promise<Token | TokenInit | string>;
@@ -46,7 +68,7 @@ export interface TokenProvider {
 
 /** A snapshot of a cached token, without the token: safe for status pages and logs. */
 export interface TokenInfo {
-  /** The cache key: provider id, scopes, audience, subject-token fingerprint. */
+  /** The cache key: provider identity, scopes, audience, resource, subject-token fingerprint (see docs/storage.md). */
   readonly key: string;
   /** Fingerprint of the current token. */
   readonly fingerprint: string;

@@ -87,6 +87,8 @@ interface Shared {
   readonly ownsTransport: boolean;
   readonly events: EventHub<ClientEvents>;
   closed: boolean;
+  /** Undoes what policies attached to the events (`Policy.attach`), on close. */
+  readonly detach: (() => void)[];
 }
 
 function positiveInt(option: string, value: number | undefined, fallback: number): number {
@@ -181,6 +183,7 @@ export class Client {
       ownsTransport: options.transport === undefined,
       events: new EventHub<ClientEvents>(),
       closed: false,
+      detach: [],
     };
     const policies: Policy[] = options.policies
       ? [...options.policies]
@@ -204,6 +207,10 @@ export class Client {
       }
     }
     this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
+    for (const p of policies) {
+      const detach = p.attach?.(this.#shared.events);
+      if (detach) this.#shared.detach.push(detach);
+    }
   }
 
   /** The client's events; see {@link ClientEvents}. Derived clients share them. */
@@ -299,6 +306,7 @@ export class Client {
   async close(): Promise<void> {
     if (this.#shared.closed) return;
     this.#shared.closed = true;
+    for (const detach of this.#shared.detach.splice(0)) detach();
     if (this.#shared.ownsTransport) await this.#shared.transport.close();
   }
 

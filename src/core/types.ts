@@ -91,6 +91,12 @@ export interface Policy {
   readonly name: string;
   /** Returns a handler that does this policy's work around `next`. */
   wrap(next: Handler): Handler;
+  /**
+   * Called once per client built with this policy, with the client's events, for a policy that emits events outside
+   * any call (token auth forwards its token manager's lifecycle). Returns what undoes it; the client calls that when
+   * it closes.
+   */
+  attach?(events: EventHub<ClientEvents>): (() => void) | undefined;
 }
 
 /** The innermost handler: sends requests over the network (or to an in-memory fake). */
@@ -143,4 +149,29 @@ export interface ClientEvents {
     readonly ctx: CallContext;
     readonly duration: number;
   };
+  /**
+   * A token event of the auth behind this client, forwarded from its token manager: `kind` is `acquired`,
+   * `refreshed`, `failed`, `invalidated`, `expired`, or `cacheHit` (a call was served a cached token). The other
+   * fields are the manager event's (see `TokenEvents` in auth): fingerprints, never tokens.
+   */
+  token: TokenActivity;
+  /** The auth's token store failed; the call carried on without it. */
+  storeError: {
+    readonly store: string;
+    readonly operation: string;
+    readonly error: Error;
+    /** The token's cache key (no secret in it). */
+    readonly key: string;
+    /** The token provider's id. */
+    readonly provider: string;
+  };
+}
+
+/** The payload of the client's `token` event; `TokenClientEvent` in auth narrows it per kind. */
+export interface TokenActivity {
+  readonly kind: 'acquired' | 'refreshed' | 'failed' | 'invalidated' | 'expired' | 'cacheHit';
+  /** The token's cache key (no secret in it). */
+  readonly key: string;
+  /** The token provider's id, such as the OAuth2 client id. */
+  readonly provider: string;
 }

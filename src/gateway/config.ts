@@ -100,6 +100,8 @@ const authSchema = z.discriminatedUnion('type', [
     clientSecret: secret,
     scopes: z.array(z.string()).optional(),
     audience: z.string().optional(),
+    /** RFC 8707 resource indicator(s), each sent as a `resource` form field. */
+    resource: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
     /** Where the client credentials go: HTTP basic auth (default) or the form body. */
     credentials: z.enum(['basic', 'body']).optional(),
   }),

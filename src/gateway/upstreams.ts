@@ -80,6 +80,7 @@ export function upstreamClientOptions(
           clientSecret: a.clientSecret.reveal(),
           scopes: a.scopes,
           audience: a.audience,
+          resource: a.resource,
           credentials: a.credentials,
         }),
         { store: deps.store, name },

@@ -30,7 +30,10 @@ export interface UpstreamAuth {
   status?(): unknown;
   /** Drops the cached token and fetches a new one, returning facts about it (never the token). */
   refresh?(): Promise<unknown>;
-  /** Subscribes to token events (`cacheHit`, `acquired`, `refreshed`, `failed`, `storeError`). */
+  /**
+   * Subscribes to token events. The built-in OAuth2 auth leaves it out: its token events reach the upstream
+   * client's own events (`token`, `storeError`), which the gateway's metrics already count.
+   */
   onTokenEvent?(
     listener: (event: {
       readonly kind: string;
@@ -49,6 +52,8 @@ export interface OAuth2Settings {
   readonly clientSecret: string;
   readonly scopes?: readonly string[];
   readonly audience?: string;
+  /** RFC 8707 resource indicator(s). */
+  readonly resource?: string | readonly string[];
   readonly credentials?: 'basic' | 'body';
 }
 
@@ -83,9 +88,6 @@ export interface Wiring {
   readonly stores: StoresModule | undefined;
 }
 
-// One shared event object for the per-call cache hit.
-const HIT = Object.freeze({ kind: 'hit' });
-
 const POLICIES: PoliciesModule = { standardPolicies: (options) => standardPolicies(options, 'standard') };
 
 const AUTH: AuthModule = {
@@ -97,6 +99,7 @@ const AUTH: AuthModule = {
       authMethod: settings.credentials === 'body' ? 'client_secret_post' : 'client_secret_basic',
       scopes: settings.scopes,
       audience: settings.audience,
+      resource: settings.resource,
     });
     const manager = new TokenManager({ provider, store: deps.store as TokenStore | undefined });
     const facts = () =>
@@ -117,15 +120,6 @@ const AUTH: AuthModule = {
         await manager.invalidate(undefined, undefined, 'manual');
         await manager.getToken();
         return facts();
-      },
-      onTokenEvent(listener) {
-        manager.events.on('cacheHit', () => listener(HIT));
-        manager.events.on('acquired', () => listener({ kind: 'fetch' }));
-        manager.events.on('refreshed', () => listener({ kind: 'refresh' }));
-        manager.events.on('failed', () => listener({ kind: 'error' }));
-        manager.events.on('storeError', (e) =>
-          listener({ kind: 'storeError', store: e.store, operation: e.operation }),
-        );
       },
       close: () => manager.close(),
     };

@@ -3,7 +3,7 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ReqforgeError } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
 import type { HttpRequest } from '../core/request.js';
-import type { CallContext, ClientEvents } from '../core/types.js';
+import type { CallContext, ClientEvents, TokenActivity } from '../core/types.js';
 import { LocalCounter, LocalHistogram } from './series.js';
 
 type PromClient = typeof import('prom-client');
@@ -29,14 +29,20 @@ export interface ObservedEvents {
     readonly outcome: 'allowed' | 'queued' | 'dropped' | 'raised';
     readonly wait: number;
   };
-  /** A token was served or fetched (proposed auth event). */
-  token: {
-    readonly outcome: 'hit' | 'fetch' | 'refresh' | 'error';
-    readonly provider?: string;
-  };
-  /** A token store operation failed (proposed store event). */
-  storeError: { readonly store: string; readonly operation: string };
 }
+
+/** The `outcome` label of `reqforge_token_requests_total` for each kind of client `token` event. */
+export const TOKEN_OUTCOMES: Readonly<Record<TokenActivity['kind'], TokenOutcome>> = Object.freeze({
+  cacheHit: 'hit',
+  acquired: 'fetch',
+  refreshed: 'refresh',
+  failed: 'error',
+  invalidated: 'invalidated',
+  expired: 'expired',
+});
+
+/** Values of the `outcome` label of `reqforge_token_requests_total`. */
+export type TokenOutcome = 'hit' | 'fetch' | 'refresh' | 'error' | 'invalidated' | 'expired';
 
 /** Anything with reqforge client events: a `Client`, or an `EventHub` holder. */
 export interface Instrumentable {
@@ -83,8 +89,8 @@ export interface Metrics {
   trackLimiter(key: string, limiter: SnapshotSource): void;
   /** Reads a breaker's state (from `snapshot().state`) at scrape time. */
   trackBreaker(key: string, breaker: SnapshotSource): void;
-  /** Records a token fetch outcome (for token managers that do not emit events). */
-  recordToken(outcome: ObservedEvents['token']['outcome']): void;
+  /** Records a token outcome by hand (token events of clients with token auth are counted without it). */
+  recordToken(outcome: TokenOutcome): void;
   /** Records a store error. */
   recordStoreError(store: string, operation: string): void;
   /** The Prometheus text of every series whose name starts with `prefix` (all when omitted). */
@@ -274,7 +280,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const tokens = new LocalCounter({
     name: `${p}reqforge_token_requests_total`,
-    help: 'Tokens served from cache (hit) or fetched, refreshed, or failed.',
+    help: 'Token outcomes: served from cache (hit), fetched, refreshed, failed (error), invalidated or expired.',
     labelNames: ['outcome'],
     registers,
   });
@@ -342,8 +348,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           limiterDecisions.series2(k, outcome).value++;
           if (outcome === 'queued' || wait > 0) limiterWait.observe({ key: k }, wait / 1000);
         }),
-        hub.on('token', ({ outcome }) => {
-          tokens.series1(outcome).value++;
+        hub.on('token', ({ kind }) => {
+          tokens.series1(TOKEN_OUTCOMES[kind]).value++;
         }),
         hub.on('storeError', ({ store, operation }) => storeErrors.inc({ store, operation })),
       ];

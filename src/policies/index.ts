@@ -23,6 +23,7 @@ export {
   anyOf,
   DEFAULT_RETRY_ERRORS,
   DEFAULT_RETRY_STATUSES,
+  isSafeToRepeat,
   isServiceFailure,
   isTransient,
   NEVER_SENT_ERRORS,

@@ -1,4 +1,5 @@
 import type { ReqforgeError } from '../core/errors.js';
+import { type HttpRequest, IDEMPOTENT_METHODS } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext } from '../core/types.js';
 
@@ -86,3 +87,18 @@ export const isServiceFailure: OutcomePredicate = (o) => {
   const code = o.error.code;
   return !NOT_THE_SERVICE.has(code) && !code.startsWith('ERR_HTTP') && !code.startsWith('ERR_TOKEN');
 };
+
+/**
+ * The one rule for "safe to repeat": whether sending `request` again cannot do its work twice. True for an
+ * idempotent method, a call marked `idempotent: true`, or a request carrying an `Idempotency-Key` header (or
+ * `keyHeader`, the header a retry policy generates keys in). The retry policy and the 401 repeat of token auth
+ * both ask it; whether the body can be sent again (`request.replayable`) is a separate question.
+ */
+export function isSafeToRepeat(request: HttpRequest, ctx: CallContext, keyHeader?: string): boolean {
+  return (
+    IDEMPOTENT_METHODS.has(request.method) ||
+    ctx.options.idempotent === true ||
+    request.header('idempotency-key') !== undefined ||
+    (keyHeader !== undefined && request.header(keyHeader) !== undefined)
+  );
+}

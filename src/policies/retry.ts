@@ -8,13 +8,14 @@ import {
 } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
-import { type HttpRequest, IDEMPOTENT_METHODS } from '../core/request.js';
+import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import { parseRateLimitWait } from '../core/retry-after.js';
 import type { CallContext, Handler, Policy } from '../core/types.js';
 import { type Backoff, type BackoffKind, createBackoff } from './backoff.js';
 import {
   DEFAULT_RETRY_STATUSES,
+  isSafeToRepeat,
   isTransient,
   NEVER_SENT_ERRORS,
   type Outcome,
@@ -158,13 +159,7 @@ async function runWithRetries(
 ): Promise<HttpResponse> {
   let request = original;
   // A non-idempotent call gets its generated key before the first attempt, so every attempt carries the same one.
-  if (
-    s.keyHeader &&
-    !IDEMPOTENT_METHODS.has(request.method) &&
-    ctx.options.idempotent !== true &&
-    request.header('idempotency-key') === undefined &&
-    request.header(s.keyHeader) === undefined
-  )
+  if (s.keyHeader && !isSafeToRepeat(request, ctx, s.keyHeader))
     request = request.withHeaders({ [s.keyHeader]: randomUUID() });
   const host = request.host;
   const endCall = s.budget?.begin(host);
@@ -200,12 +195,11 @@ async function runWithRetries(
       if (ctx.abort.aborted) return stop();
       if (attempt > s.retries || (outcome.error && !s.retryOn(outcome, ctx))) return stop();
       if (!request.replayable) return stop();
-      const idempotent =
-        IDEMPOTENT_METHODS.has(request.method) ||
-        ctx.options.idempotent === true ||
-        request.header('idempotency-key') !== undefined ||
-        (s.keyHeader !== undefined && request.header(s.keyHeader) !== undefined);
-      if (!idempotent && !(outcome.error && NEVER_SENT_ERRORS.has(outcome.error.code))) return stop();
+      if (
+        !isSafeToRepeat(request, ctx, s.keyHeader) &&
+        !(outcome.error && NEVER_SENT_ERRORS.has(outcome.error.code))
+      )
+        return stop();
 
       let delay = s.backoff(attempt, previousDelay, s.random());
       if (outcome.response && (outcome.response.status === 429 || outcome.response.status === 503)) {

@@ -1,7 +1,9 @@
 import { type Clock, systemClock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
+import { type Duration, parseOptions } from '../core/options/index.js';
 import { type EncryptionKey, TOKEN_KEY_ENV } from './encrypted.js';
+import { tokenStoreConfigSchema } from './options.js';
 import type { StoreEvents } from './resilient.js';
 import type { TokenStore } from './types.js';
 
@@ -40,7 +42,7 @@ export interface TokenStoreConfig {
    * Wrap in a {@link ResilientTokenStore} (timeouts, outage = miss). `false` to get the raw store.
    * @default true for every type but `memory`
    */
-  readonly resilient?: boolean | { readonly timeoutMs?: number; readonly retryAfterMs?: number };
+  readonly resilient?: boolean | { readonly timeoutMs?: Duration; readonly retryAfterMs?: Duration };
   /** Receives `store:error` / `store:down` / `store:up`. */
   readonly events?: EventHub<StoreEvents>;
   /** Clock for expiry (file, sqlite, memcached, memory) and timeouts. */
@@ -60,6 +62,7 @@ function need(value: string | undefined, option: string, type: string): string {
  * const store = await createTokenStore({ type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: 'app:' });
  */
 export async function createTokenStore(config: TokenStoreConfig): Promise<TokenStore> {
+  parseOptions(tokenStoreConfigSchema, config);
   const clock = config.clock ?? systemClock;
   const keyPrefix = config.keyPrefix ?? 'reqforge:';
   const table = config.table ?? 'reqforge_tokens';

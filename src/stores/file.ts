@@ -2,7 +2,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Clock, systemClock } from '../core/clock.js';
+import { parseOptions } from '../core/options/index.js';
 import { createLease } from './lease.js';
+import { fileStoreOptionsSchema } from './options.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link FileTokenStore}. */
@@ -55,6 +57,7 @@ export class FileTokenStore implements TokenStore {
 
   /** Creates the directory (mode 0700) if needed and returns the store. */
   static async open(options: FileTokenStoreOptions): Promise<FileTokenStore> {
+    parseOptions(fileStoreOptionsSchema, options);
     const store = new FileTokenStore(options);
     await mkdir(store.#dir, { recursive: true, mode: 0o700 });
     return store;

@@ -2,7 +2,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Client, ClientOptions, ServerOptions } from 'memjs';
 import { type Clock, systemClock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { parseOptions } from '../core/options/index.js';
 import { createLease } from './lease.js';
+import { memcachedStoreOptionsSchema } from './options.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link MemcachedTokenStore}. */
@@ -77,6 +79,7 @@ export class MemcachedTokenStore implements TokenStore {
 
   /** Creates (or adopts `options.client`) a client and checks that the server answers. */
   static async connect(options: MemcachedTokenStoreOptions = {}): Promise<MemcachedTokenStore> {
+    parseOptions(memcachedStoreOptionsSchema, options);
     if (options.client) return new MemcachedTokenStore(options.client, false, options);
     const memjs = await import('memjs');
     const ClientClass = memjs.Client ?? memjs.default.Client;

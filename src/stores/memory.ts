@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, systemClock } from '../core/clock.js';
+import { parseOptions } from '../core/options/index.js';
 import { createLease } from './lease.js';
+import { memoryStoreOptionsSchema } from './options.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link MemoryTokenStore}. */
@@ -20,6 +22,7 @@ export class MemoryTokenStore implements TokenStore {
   readonly #clock: Clock;
 
   constructor(options: MemoryTokenStoreOptions = {}) {
+    parseOptions(memoryStoreOptionsSchema, options);
     this.#clock = options.clock ?? systemClock;
   }
 

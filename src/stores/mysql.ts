@@ -2,7 +2,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Pool as CallbackPool } from 'mysql2';
 import type { Pool, PoolOptions, RowDataPacket } from 'mysql2/promise';
 import { InvalidOptionError } from '../core/errors.js';
+import { parseOptions } from '../core/options/index.js';
 import { createLease } from './lease.js';
+import { mysqlStoreOptionsSchema } from './options.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link MysqlTokenStore}. */
@@ -76,6 +78,7 @@ export class MysqlTokenStore implements TokenStore {
 
   /** Creates (or adopts `options.pool`) a pool, checks the connection and creates the tables when missing. */
   static async connect(options: MysqlTokenStoreOptions): Promise<MysqlTokenStore> {
+    parseOptions(mysqlStoreOptionsSchema, options);
     const table = options.table ?? 'reqforge_tokens';
     if (!IDENT.test(table)) throw new InvalidOptionError('table', 'use letters, digits and _ only');
     let pool: Pool;

@@ -1,7 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Pool, PoolConfig } from 'pg';
 import { InvalidOptionError } from '../core/errors.js';
+import { parseOptions } from '../core/options/index.js';
 import { createLease } from './lease.js';
+import { postgresStoreOptionsSchema } from './options.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link PostgresTokenStore}. */
@@ -76,6 +78,7 @@ export class PostgresTokenStore implements TokenStore {
 
   /** Creates (or adopts `options.pool`) a pool, checks the connection and creates the tables when missing. */
   static async connect(options: PostgresTokenStoreOptions): Promise<PostgresTokenStore> {
+    parseOptions(postgresStoreOptionsSchema, options);
     const table = options.table ?? 'reqforge_tokens';
     if (!IDENT.test(table))
       throw new InvalidOptionError('table', 'use letters, digits and _ (schema.table allowed)');

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { parseOptions } from '../core/options/index.js';
 import { createLease } from './lease.js';
+import { redisStoreOptionsSchema } from './options.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link RedisTokenStore}. */
@@ -51,6 +53,7 @@ export class RedisTokenStore implements TokenStore {
    * reconnects in the background with a backoff capped at 1 s.
    */
   static async connect(options: RedisTokenStoreOptions = {}): Promise<RedisTokenStore> {
+    parseOptions(redisStoreOptionsSchema, options);
     if (options.client) {
       return new RedisTokenStore(options.client, { keyPrefix: options.keyPrefix ?? 'reqforge:' });
     }

@@ -1,6 +1,8 @@
 import { type Clock, systemClock, type TimerHandle } from '../core/clock.js';
 import { EventHub } from '../core/events.js';
+import { type Duration, parseOptions } from '../core/options/index.js';
 import { MemoryTokenStore } from './memory.js';
+import { resilientStoreOptionsSchema } from './options.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** A store operation, as named in {@link StoreEvents}. */
@@ -29,13 +31,13 @@ export interface ResilientTokenStoreOptions {
    * Longest wait for any one operation, in milliseconds; a slower one counts as failed.
    * @default 1000
    */
-  readonly timeoutMs?: number;
+  readonly timeoutMs?: Duration;
   /**
    * After a failure, how long operations skip the store and use the in-process fallback before the
    * next operation probes it again, in milliseconds. Keeps an outage from costing a timeout per call.
    * @default 1000
    */
-  readonly retryAfterMs?: number;
+  readonly retryAfterMs?: Duration;
   /** Where failures are reported; a new hub is created when omitted (see {@link ResilientTokenStore.events}). */
   readonly events?: EventHub<StoreEvents>;
   /** Timer source; tests pass a FakeClock. */
@@ -92,13 +94,14 @@ export class ResilientTokenStore implements TokenStore {
   #downUntil = 0;
 
   constructor(inner: TokenStore, options: ResilientTokenStoreOptions = {}) {
+    const o = parseOptions(resilientStoreOptionsSchema, options);
     this.#inner = inner;
     this.name = inner.name;
     this.events = options.events ?? new EventHub<StoreEvents>();
     this.#clock = options.clock ?? systemClock;
     this.#local = new MemoryTokenStore({ clock: this.#clock });
-    this.#timeoutMs = options.timeoutMs ?? 1_000;
-    this.#retryAfterMs = options.retryAfterMs ?? 1_000;
+    this.#timeoutMs = o.timeoutMs ?? 1_000;
+    this.#retryAfterMs = o.retryAfterMs ?? 1_000;
   }
 
   /** The wrapped store. */

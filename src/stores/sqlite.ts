@@ -2,6 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import { type Clock, systemClock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
+import { type Duration, parseOptions } from '../core/options/index.js';
+import { sqliteStoreOptionsSchema } from './options.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** Options of {@link SqliteTokenStore}. */
@@ -24,7 +26,7 @@ export interface SqliteTokenStoreOptions {
    * How long a writer waits for another process's lock before failing, in milliseconds.
    * @default 5000
    */
-  readonly busyTimeoutMs?: number;
+  readonly busyTimeoutMs?: Duration;
   /** The clock whose wall time decides expiry; tests pass a FakeClock. */
   readonly clock?: Clock;
 }
@@ -63,7 +65,12 @@ export class SqliteTokenStore implements TokenStore {
     (hash: string, owner: string, now: number, ttl: number) => boolean
   >;
 
-  private constructor(db: BetterSqlite3.Database, owned: boolean, options: SqliteTokenStoreOptions) {
+  private constructor(
+    db: BetterSqlite3.Database,
+    owned: boolean,
+    options: SqliteTokenStoreOptions,
+    busyTimeoutMs: number,
+  ) {
     const table = options.table ?? 'reqforge_tokens';
     if (!IDENT.test(table)) throw new InvalidOptionError('table', 'use letters, digits and _ only');
     this.#db = db;
@@ -74,7 +81,7 @@ export class SqliteTokenStore implements TokenStore {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
     }
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    db.pragma(`busy_timeout = ${Math.floor(busyTimeoutMs)}`);
     db.exec(
       `CREATE TABLE IF NOT EXISTS ${table} (key_hash TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL);
        CREATE TABLE IF NOT EXISTS ${table}_leases (key_hash TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);`,
@@ -104,10 +111,11 @@ export class SqliteTokenStore implements TokenStore {
 
   /** Opens (or adopts) the database, switches it to WAL, and creates the tables when missing. */
   static async open(options: SqliteTokenStoreOptions): Promise<SqliteTokenStore> {
-    if (options.database) return new SqliteTokenStore(options.database, false, options);
+    const busy = parseOptions(sqliteStoreOptionsSchema, options).busyTimeoutMs ?? 5000;
+    if (options.database) return new SqliteTokenStore(options.database, false, options, busy);
     if (!options.path) throw new InvalidOptionError('path', 'give a database file path or a `database`');
     const { default: Database } = await import('better-sqlite3');
-    return new SqliteTokenStore(new Database(options.path), true, options);
+    return new SqliteTokenStore(new Database(options.path), true, options, busy);
   }
 
   #hash(key: string): string {

@@ -339,7 +339,7 @@ describe('TokenManager against the sandbox OAuth server', () => {
     const store = new MemoryTokenStore();
     const m = manager({ provider: demo(idp), store, waitTimeout: 100 });
     // Someone else holds the lease and died.
-    await store.acquireLease('reqforge:token:lease:demo|||', 10_000);
+    await store.acquireLease(`reqforge:token:lease:${m.keyFor()}`, 10_000);
     const started = Date.now();
     await m.getToken();
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
@@ -500,6 +500,41 @@ describe('TokenManager against the sandbox OAuth server', () => {
     expect(() => passwordGrant({ tokenUrl: 'http://x', clientId: 'a', username: 'u', password: '' })).toThrow(
       /"password"/,
     );
+  });
+});
+
+describe('TokenManager options through the options layer', () => {
+  const provider = { id: 'x', fetchToken: async () => 'tok' };
+  it('refuses a misspelt key with a did-you-mean, and a wrong value without printing it', () => {
+    expect(() => new TokenManager({ provider, refreshBufer: 1 } as never)).toThrow(
+      /"refreshBufer": unknown option; did you mean "refreshBuffer"\?/,
+    );
+    let err: unknown;
+    try {
+      new TokenManager({ provider, keyPrefix: 42, leaseTtl: 'sk_live_secret' } as never);
+    } catch (e) {
+      err = e;
+    }
+    expect(isInvalidOptionError(err)).toBe(true);
+    expect(String((err as Error).message)).not.toContain('sk_live_secret');
+  });
+
+  it('takes durations as milliseconds or strings', async () => {
+    const clock = new FakeClock();
+    let n = 0;
+    const m = manager({
+      provider: { id: 'd', fetchToken: async () => ({ accessToken: `t${++n}`, expiresIn: 3600 }) },
+      clock,
+      forcedRefreshInterval: '10s',
+      expirySkew: '2s',
+    });
+    await m.getToken();
+    expect(await m.invalidate()).toBe(true);
+    await m.getToken();
+    await clock.advance(9_000);
+    expect(await m.invalidate()).toBe(false);
+    await clock.advance(1_000);
+    expect(await m.invalidate()).toBe(true);
   });
 });
 

@@ -3,6 +3,7 @@ import { clientCredentials, TokenManager, tokenAuth } from '../../src/auth/index
 import { createClient } from '../../src/client/client.js';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import type { TokenStore } from '../../src/stores/types.js';
+import { describeKeyIsolation } from './contract-identity.js';
 import { runId } from './services.js';
 
 /** What the contract suite needs from a backend. */
@@ -263,4 +264,7 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
       expect(results.filter((l) => l !== undefined)).toHaveLength(1);
     });
   });
+
+  // Credential identity: managers differing in one part of their identity never share a token (issue 11, defect 3).
+  describeKeyIsolation(name, factory);
 }
