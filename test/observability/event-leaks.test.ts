@@ -2,7 +2,10 @@ import { Writable } from 'node:stream';
 import { inspect } from 'node:util';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientCredentials } from '../../src/auth/oauth2.js';
+import { tokenAuth } from '../../src/auth/policy.js';
 import { apiKeyAuth, bearerAuth, headerAuth } from '../../src/auth/static.js';
+import { TokenManager } from '../../src/auth/token-manager.js';
 import { createClient } from '../../src/client/client.js';
 import { isHttpError, isParseError } from '../../src/core/errors.js';
 import { Secret } from '../../src/core/secret.js';
@@ -11,6 +14,8 @@ import { createJsonLogger, logClientEvents } from '../../src/observability/loggi
 import { circuitBreaker } from '../../src/policies/circuit-breaker.js';
 import { rateLimit } from '../../src/policies/rate-limit.js';
 import { retry } from '../../src/policies/retry.js';
+import { startOAuthServer } from '../../src/sandbox/oauth.js';
+import type { TokenStore } from '../../src/stores/types.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 // Every value a caller or an auth policy sends that must never be printed.
@@ -25,6 +30,7 @@ const S = {
   form: 'cs-FORM-6b0f13',
   queryToken: 'qt-QUERY-0c5a88',
   customParam: 'pin-CUSTOM-71e3aa',
+  clientSecret: 'cs-IDP-3c8d61',
 } as const;
 const SECRETS = Object.values(S);
 
@@ -37,6 +43,8 @@ const CLIENT_EVENTS = {
   breaker: true,
   rateLimit: true,
   error: true,
+  token: true,
+  storeError: true,
 } as const satisfies Record<keyof ClientEvents, true>;
 const EVENT_NAMES = Object.keys(CLIENT_EVENTS) as (keyof ClientEvents)[];
 
@@ -102,6 +110,50 @@ const secretCall = {
   idempotent: true,
 } as const;
 
+// A token store whose server is down: every operation fails, so the client's `storeError` event fires.
+const deadStore: TokenStore = {
+  name: 'dead',
+  get: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+  set: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+  delete: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+  acquireLease: () =>
+    Promise.reject(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })),
+  close: () => Promise.resolve(),
+};
+
+/**
+ * Token auth against the sandbox IdP through a dead store: a fetch, a cache hit, a revoked token's 401 and its
+ * replacement make the `token` and `storeError` events fire, with the access tokens among the secrets.
+ */
+async function exerciseTokens(on: (api: ReturnType<typeof createClient>) => void): Promise<string[]> {
+  const idp = await startOAuthServer({ clients: { 'leak-app': S.clientSecret } });
+  const manager = new TokenManager({
+    provider: clientCredentials({
+      tokenUrl: idp.tokenUrl,
+      clientId: 'leak-app',
+      clientSecret: new Secret(S.clientSecret),
+    }),
+    store: deadStore,
+  });
+  const api = createClient({ baseUrl: `${idp.url}/api`, policies: [tokenAuth(manager)] });
+  on(api);
+  const tokens: string[] = [];
+  try {
+    await api.get('/me');
+    await api.get('/me');
+    const first = await manager.getToken();
+    tokens.push(first.value.reveal());
+    idp.revoke(first.value.reveal());
+    await api.get('/me');
+    tokens.push((await manager.getToken()).value.reveal());
+  } finally {
+    await api.close();
+    await manager.close();
+    await idp.close();
+  }
+  return tokens;
+}
+
 /** Runs calls that make every client event fire, with secrets in bodies, queries, forms and headers. */
 async function exercise(api: ReturnType<typeof makeClient>): Promise<unknown[]> {
   const errors: unknown[] = [];
@@ -136,6 +188,20 @@ describe('nothing a listener, a log line or an error prints carries a secret', (
     }
     const errors = await exercise(api);
     await api.close();
+    const tokens = await exerciseTokens((tokenApi) => {
+      for (const name of ['token', 'storeError'] as const) {
+        tokenApi.on(name, (payload) => {
+          seen.set(name, (seen.get(name) ?? 0) + 1);
+          printed.push(
+            `${name} ${inspect(payload, { depth: Number.POSITIVE_INFINITY, showHidden: true })}`,
+            `${name} ${JSON.stringify(payload)}`,
+          );
+        });
+      }
+    });
+    expect(new Set(tokens).size).toBe(2);
+    for (const line of printed)
+      for (const t of tokens) expect(line.includes(t), line.slice(0, 300)).toBe(false);
 
     // Every event really fired, so every payload kind was printed.
     expect(Object.fromEntries(EVENT_NAMES.map((n) => [n, (seen.get(n) ?? 0) > 0]))).toEqual(CLIENT_EVENTS);
