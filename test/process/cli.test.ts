@@ -42,7 +42,7 @@ function oneLine(text: string, start: string | RegExp): void {
   else expect(text).toMatch(start);
 }
 
-describe.concurrent('reqforge call and token as processes', { timeout: 40_000 }, () => {
+describe.concurrent('reqforge call and token as processes', { timeout: 90_000 }, () => {
   it('call: a 503 retried to a 200 prints the body and exits 0', async () => {
     const server = await upstream();
     const result = await call(server.url, 'up', 'GET', '/flaky');

@@ -8,7 +8,7 @@ import { upstream } from './upstream.js';
 
 const settled = SETTLED;
 
-describe.concurrent('scripts run as processes', { timeout: 40_000 }, () => {
+describe.concurrent('scripts run as processes', { timeout: 90_000 }, () => {
   it('a top-level await through a 503 retry prints its answer and exits 0 promptly, without close()', async () => {
     const server = await upstream();
     const result = await runScript(
