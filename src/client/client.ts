@@ -10,6 +10,7 @@ import {
 } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { parseOptions } from '../core/options/index.js';
 import { compose, isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import { Redactor } from '../core/redact.js';
 import { type HeaderRecord, HttpRequest, mergeHeaders, type RequestBody } from '../core/request.js';
@@ -33,7 +34,9 @@ import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
+import { checkCallOptions } from './call-options.js';
 import type { BodyInit, CallArgs, CallOptions, ClientOptions } from './options.js';
+import { clientOptionsSchema, PRESET_OPTIONS } from './schema.js';
 
 /** A response promise with body shortcuts: `await client.get('/x').json()`. */
 export interface ResponsePromise<T = unknown> extends Promise<HttpResponse> {
@@ -58,43 +61,11 @@ export const TRUSTED_HEADERS: unique symbol = Symbol('reqforge.trustedHeaders');
 
 /** @internal */
 export type TrustedCallOptions = CallOptions & { readonly [TRUSTED_HEADERS]?: true };
-const CLIENT_OPTION_KEYS = new Set<string>([
-  'baseUrl',
-  'headers',
-  'query',
-  'arrayFormat',
-  'timeout',
-  'policies',
-  'hooks',
-  'throwHttpErrors',
-  'transport',
-  'http',
-  'redact',
-  'propagate',
-  'maxBodySize',
-  'errorBodyLimit',
-  'clock',
-  'name',
-  'preset',
-  'retry',
-  'circuitBreaker',
-  'rateLimit',
-  'bulkhead',
-]);
-
 interface Shared {
   readonly transport: Transport;
   readonly ownsTransport: boolean;
   readonly events: EventHub<ClientEvents>;
   closed: boolean;
-}
-
-function positiveInt(option: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new InvalidOptionError(option, `expected a positive integer number of bytes, got ${String(value)}`);
-  }
-  return value;
 }
 
 /**
@@ -124,13 +95,10 @@ export class Client {
 
   /** @internal use {@link createClient}. */
   constructor(options: ClientOptions, shared?: Shared) {
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidOptionError('options', 'createClient expects an options object');
-    }
-    for (const key of Object.keys(options)) {
-      if (!CLIENT_OPTION_KEYS.has(key)) {
-        const hint = [...CLIENT_OPTION_KEYS].find((k) => k.toLowerCase() === key.toLowerCase());
-        throw new InvalidOptionError(key, `unknown option${hint ? `; did you mean "${hint}"?` : ''}`);
+    const parsed = parseOptions(clientOptionsSchema, options);
+    for (const key in PRESET_OPTIONS) {
+      if (options.policies !== undefined && options[key as keyof ClientOptions] !== undefined) {
+        throw new InvalidOptionError(key, `cannot be combined with "policies"; ${PRESET_OPTIONS[key]}`);
       }
     }
     this.options = options;
@@ -165,8 +133,8 @@ export class Client {
     this.#noDefaultHeaders = Object.keys(this.#headers).length === 0;
     this.#query = serializeQuery(options.query, options.arrayFormat);
     this.#clock = options.clock ?? systemClock;
-    this.#maxBodySize = positiveInt('maxBodySize', options.maxBodySize, DEFAULT_MAX_BODY_SIZE);
-    this.#errorBodyLimit = positiveInt('errorBodyLimit', options.errorBodyLimit, DEFAULT_ERROR_BODY_LIMIT);
+    this.#maxBodySize = parsed.maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+    this.#errorBodyLimit = parsed.errorBodyLimit ?? DEFAULT_ERROR_BODY_LIMIT;
     const t = options.throwHttpErrors ?? true;
     this.#throw = typeof t === 'function' ? t : t ? (s) => s < 200 || s >= 300 : () => false;
     const propagate = options.propagate ?? {};
@@ -193,18 +161,11 @@ export class Client {
             circuitBreaker: options.circuitBreaker,
             rateLimit: options.rateLimit,
             bulkhead: options.bulkhead,
+            auth: options.auth,
           },
           options.preset ?? 'default',
         );
     if (options.hooks) policies.unshift(hooks(options.hooks));
-    for (const [i, p] of policies.entries()) {
-      if (!p || typeof p.wrap !== 'function') {
-        throw new InvalidOptionError(
-          `policies[${i}]`,
-          'expected a policy: an object with a name and a wrap(next) function',
-        );
-      }
-    }
     this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
   }
 
@@ -223,8 +184,11 @@ export class Client {
    * headers and query merge, everything else replaces.
    */
   with(overrides: Omit<ClientOptions, 'transport' | 'http'>): Client {
+    const base: Record<string, unknown> = { ...this.options };
+    // New policies replace the preset, so the preset options they replace go with it.
+    if (overrides.policies !== undefined) for (const key in PRESET_OPTIONS) delete base[key];
     const merged: ClientOptions = {
-      ...this.options,
+      ...base,
       ...overrides,
       headers: { ...this.#headers, ...headerRecord(overrides.headers) },
     };
@@ -309,8 +273,9 @@ export class Client {
     return Object.assign(handler, { withDeadline: aware });
   }
 
-  async #call(method: string, path: string, options: CallOptions): Promise<HttpResponse> {
+  async #call(method: string, path: string, given: CallOptions): Promise<HttpResponse> {
     if (this.#shared.closed) throw new ClientClosedError();
+    const options = given === EMPTY ? given : checkCallOptions(given);
     const request = this.#build(method, path, options);
     const events = this.#shared.events;
     const ctx = createCallContext({
