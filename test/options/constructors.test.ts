@@ -3,6 +3,8 @@ import { createSession } from '../../src/auth/index.js';
 import { bearerAuth } from '../../src/auth/static.js';
 import { createClient } from '../../src/client/client.js';
 import { Secret } from '../../src/core/secret.js';
+import { createJsonLogger } from '../../src/observability/logging.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 import {
   attemptTimeout,
   bulkhead,
@@ -127,6 +129,8 @@ const MISSPELT: [string, () => unknown, string, string][] = [
     'retry',
   ],
   ['session.client', () => session().client('billing', { timout: SECRET } as never), 'timout', 'timeout'],
+  ['createMetrics', () => createMetrics({ prefx: SECRET } as never), 'metrics.prefx', 'prefix'],
+  ['createJsonLogger', () => createJsonLogger({ levle: SECRET } as never), 'logger.levle', 'level'],
   [
     'per call',
     () => createClient().get('http://127.0.0.1:9/', { parms: SECRET } as never),
