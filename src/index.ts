@@ -11,6 +11,13 @@ export { type Clock, sleepWith, systemClock, type TimerHandle, type WaitSignal }
 export { type AbortState, CallAbort, type CallContextJson, NEVER_ABORTED } from './core/context.js';
 export * from './core/errors.js';
 export { EventHub, type Listener } from './core/events.js';
+export {
+  type Duration,
+  type OptionIssue,
+  parseDuration,
+  parseSize,
+  type Size,
+} from './core/options/index.js';
 export { compose, definePolicy } from './core/pipeline.js';
 export {
   DEFAULT_SECRET_HEADERS,

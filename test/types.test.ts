@@ -3,6 +3,7 @@ import {
   type CallOptions,
   type Client,
   createClient,
+  type Duration,
   type Handler,
   type HttpError,
   type HttpResponse,
@@ -10,6 +11,7 @@ import {
   isTooManyRequestsError,
   type Policy,
   type ResponsePromise,
+  type TimeoutOptions,
   type TooManyRequestsError,
 } from '../src/index.js';
 import { MemoryTransport } from '../src/testing.js';
@@ -51,8 +53,6 @@ describe('public types', () => {
 
   it('types policies as handler wrappers', () => {
     expectTypeOf<Policy['wrap']>().toEqualTypeOf<(next: Handler) => Handler>();
-    expectTypeOf<CallOptions['timeout']>().toEqualTypeOf<
-      { readonly total?: number; readonly attempt?: number } | number | false | undefined
-    >();
+    expectTypeOf<CallOptions['timeout']>().toEqualTypeOf<TimeoutOptions | Duration | false | undefined>();
   });
 });

@@ -1,18 +1,20 @@
 import { type Client, createClient } from '../client/client.js';
 import type { ClientOptions } from '../client/options.js';
+import { PRESET_OPTIONS } from '../client/schema.js';
 import type { Clock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
+import { parseOptions } from '../core/options/index.js';
 import { isSecret, type Secret } from '../core/secret.js';
 import type { Policy } from '../core/types.js';
-import { standardPolicies } from '../policies/standard.js';
 import type { TokenStore } from '../stores/types.js';
 import { type ClientAuthMethod, clientCredentials } from './oauth2.js';
 import { tokenAuth } from './policy.js';
+import { sessionClientOverridesSchema, sessionOptionsSchema } from './session-schema.js';
 import { relayTokenEvents, type TokenHubEvents } from './token-events.js';
 import { TokenManager, type TokenManagerOptions } from './token-manager.js';
 import type { TokenInfo, TokenProvider } from './types.js';
-import { describe, knownKeys, urlOption } from './validate.js';
+import { describe, urlOption } from './validate.js';
 
 /** The credentials of one OAuth2 client in a session. */
 export interface SessionClientCredentials {
@@ -23,7 +25,7 @@ export interface SessionClientCredentials {
 }
 
 /** A service a session talks to: client options plus which client id's token it uses. */
-export interface SessionServiceOptions extends Omit<ClientOptions, 'policies' | 'name'> {
+export interface SessionServiceOptions extends Omit<ClientOptions, 'policies' | 'name' | 'auth'> {
   /** The service's base URL. */
   readonly baseUrl: string;
   /** The client id whose token this service uses; the session's default when omitted. */
@@ -37,7 +39,7 @@ export interface SessionServiceOptions extends Omit<ClientOptions, 'policies' | 
 }
 
 /** Per-client overrides of {@link Session.client}. */
-export interface SessionClientOverrides extends Omit<ClientOptions, 'policies' | 'baseUrl'> {
+export interface SessionClientOverrides extends Omit<ClientOptions, 'policies' | 'baseUrl' | 'auth'> {
   /** Use another client id's token than the service's default. */
   readonly clientId?: string;
   /** Replaces the service's (or the session's) policies for this client. */
@@ -59,7 +61,8 @@ export interface SessionOptions {
   /**
    * Policies every client inherits (outermost first); the auth policy is inserted before the
    * `attemptTimeout` policy, or last. Without it, each client gets the preset pipeline built from its
-   * options (`timeout`, `retry`, …) with auth in its standard place.
+   * options (`timeout`, `retry`, …) with auth in its standard place. With it, those preset options are refused
+   * (they would be ignored): put the policy into `policies` instead.
    */
   readonly policies?: readonly Policy[];
   /** A shared token store (one token per client id across processes). */
@@ -87,18 +90,6 @@ export interface SessionStatus {
   readonly tokens: Readonly<Record<string, readonly TokenInfo[]>>;
   readonly clients: readonly SessionClientStatus[];
 }
-
-const SESSION_KEYS = [
-  'tokenUrl',
-  'clients',
-  'providers',
-  'defaultClientId',
-  'services',
-  'policies',
-  'store',
-  'clock',
-  'tokens',
-] as const;
 
 interface MadeClient {
   readonly name: string;
@@ -128,10 +119,7 @@ export class Session {
 
   /** @internal use {@link createSession}. */
   constructor(options: SessionOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidOptionError('options', 'createSession expects an options object');
-    }
-    knownKeys('', options, SESSION_KEYS);
+    parseOptions(sessionOptionsSchema, options);
     const ids = new Set([...Object.keys(options.clients ?? {}), ...Object.keys(options.providers ?? {})]);
     if (ids.size === 0)
       throw new InvalidOptionError('clients', 'give at least one client id with its credentials');
@@ -170,7 +158,6 @@ export class Session {
       if (!ids.has(id))
         throw new InvalidOptionError(`services.${name}.clientId`, `unknown client id "${id}"`);
     }
-    checkPolicies('policies', options.policies);
     this.#options = options;
     this.#ids = ids;
   }
@@ -209,7 +196,7 @@ export class Session {
         `unknown service "${service}"; known: ${Object.keys(this.#options.services).join(', ')}`,
       );
     }
-    checkPolicies('policies', overrides.policies);
+    parseOptions(sessionClientOverridesSchema, overrides);
     const { clientId: sId, scopes, audience, policies: sPolicies, ...serviceClient } = s;
     const { clientId: oId, policies: oPolicies, ...clientOverrides } = overrides;
     const clientId = oId ?? sId ?? this.#defaultClientId;
@@ -219,21 +206,19 @@ export class Session {
     });
     const base = oPolicies ?? sPolicies ?? this.#options.policies;
     const merged: ClientOptions = { ...serviceClient, ...clientOverrides };
-    const policies = base
-      ? insertAuth([...base], auth)
-      : standardPolicies(
-          {
-            timeout: merged.timeout,
-            retry: merged.retry,
-            circuitBreaker: merged.circuitBreaker,
-            rateLimit: merged.rateLimit,
-            bulkhead: merged.bulkhead,
-            auth,
-          },
-          merged.preset ?? 'default',
-        );
     const name = overrides.name ?? service;
-    const client = createClient({ ...merged, name, policies });
+    let client: Client;
+    if (base) {
+      const from = oPolicies
+        ? 'policies'
+        : sPolicies
+          ? `services.${service}.policies`
+          : "the session's policies";
+      refusePresetOptions(merged, from);
+      client = createClient({ ...merged, name, policies: insertAuth([...base], auth) });
+    } else {
+      client = createClient({ ...merged, name, auth });
+    }
     this.#made.push({ name, service, clientId, baseUrl: s.baseUrl, scopes, audience, client });
     return client;
   }
@@ -294,14 +279,13 @@ export class Session {
   }
 }
 
-function checkPolicies(option: string, policies: readonly Policy[] | undefined): void {
-  if (policies === undefined) return;
-  if (!Array.isArray(policies)) throw new InvalidOptionError(option, 'expected an array of policies');
-  for (const [i, p] of policies.entries()) {
-    if (!p || typeof p.wrap !== 'function') {
+/** Preset options next to policies would be ignored: refuse them, naming the policy to add instead. */
+function refusePresetOptions(options: ClientOptions, from: string): void {
+  for (const key in PRESET_OPTIONS) {
+    if (options[key as keyof ClientOptions] !== undefined) {
       throw new InvalidOptionError(
-        `${option}[${i}]`,
-        'expected a policy: an object with a name and wrap(next)',
+        key,
+        `${from} replace the preset, so it would be ignored; ${PRESET_OPTIONS[key]}`,
       );
     }
   }

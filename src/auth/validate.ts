@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '../core/errors.js';
+import { checkKeys, kindOf } from '../core/options/index.js';
 
 /** @internal a finite number ≥ `min` (default 0), or the fallback when undefined. */
 export function numberOption(option: string, value: unknown, fallback: number, min = 0): number {
@@ -32,24 +33,13 @@ export function urlOption(option: string, value: unknown): string {
   return text;
 }
 
-/** @internal rejects keys that are not in `known`, suggesting a near match. */
+/**
+ * @internal rejects keys that are not in `known`, suggesting a near match (edit distance, through the options layer).
+ * New code: define a schema and call `parseOptions` from `core/options` instead.
+ */
 export function knownKeys(where: string, value: object, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      const hint = known.find((k) => k.toLowerCase() === key.toLowerCase());
-      throw new InvalidOptionError(
-        where ? `${where}.${key}` : key,
-        `unknown option${hint ? `; did you mean "${hint}"?` : ''}`,
-      );
-    }
-  }
+  checkKeys(value, new Set(known), where);
 }
 
-/** @internal describes a value without printing it (it may be a credential). */
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (typeof value === 'string') return `a string of length ${value.length}`;
-  return typeof value;
-}
+/** @internal describes a value by its kind, without printing it (it may be a credential). */
+export const describe: (value: unknown) => string = kindOf;

@@ -10,6 +10,7 @@ import {
 } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { parseOptions } from '../core/options/index.js';
 import { compose, isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import { Redactor } from '../core/redact.js';
 import { type HeaderRecord, HttpRequest, mergeHeaders, type RequestBody } from '../core/request.js';
@@ -33,7 +34,9 @@ import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
+import { checkCallOptions } from './call-options.js';
 import type { BodyInit, CallArgs, CallOptions, ClientOptions } from './options.js';
+import { clientOptionsSchema, PRESET_OPTIONS, SEND_OPTION_KEYS } from './schema.js';
 
 /** A response promise with body shortcuts: `await client.get('/x').json()`. */
 export interface ResponsePromise<T = unknown> extends Promise<HttpResponse> {
@@ -58,30 +61,6 @@ export type SendOptions = Pick<
   'signal' | 'timeout' | 'throwHttpErrors' | 'idempotent' | 'retry' | 'tags'
 >;
 
-const CLIENT_OPTION_KEYS = new Set<string>([
-  'baseUrl',
-  'headers',
-  'query',
-  'arrayFormat',
-  'timeout',
-  'policies',
-  'hooks',
-  'throwHttpErrors',
-  'transport',
-  'http',
-  'redact',
-  'propagate',
-  'maxBodySize',
-  'errorBodyLimit',
-  'clock',
-  'name',
-  'preset',
-  'retry',
-  'circuitBreaker',
-  'rateLimit',
-  'bulkhead',
-]);
-
 interface Shared {
   readonly transport: Transport;
   readonly ownsTransport: boolean;
@@ -89,14 +68,6 @@ interface Shared {
   closed: boolean;
   /** Undoes what policies attached to the events (`Policy.attach`), on close. */
   readonly detach: (() => void)[];
-}
-
-function positiveInt(option: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new InvalidOptionError(option, `expected a positive integer number of bytes, got ${String(value)}`);
-  }
-  return value;
 }
 
 /**
@@ -125,13 +96,10 @@ export class Client {
 
   /** @internal use {@link createClient}. */
   constructor(options: ClientOptions, shared?: Shared) {
-    if (typeof options !== 'object' || options === null) {
-      throw new InvalidOptionError('options', 'createClient expects an options object');
-    }
-    for (const key of Object.keys(options)) {
-      if (!CLIENT_OPTION_KEYS.has(key)) {
-        const hint = [...CLIENT_OPTION_KEYS].find((k) => k.toLowerCase() === key.toLowerCase());
-        throw new InvalidOptionError(key, `unknown option${hint ? `; did you mean "${hint}"?` : ''}`);
+    const parsed = parseOptions(clientOptionsSchema, options);
+    for (const key in PRESET_OPTIONS) {
+      if (options.policies !== undefined && options[key as keyof ClientOptions] !== undefined) {
+        throw new InvalidOptionError(key, `cannot be combined with "policies"; ${PRESET_OPTIONS[key]}`);
       }
     }
     this.options = options;
@@ -165,8 +133,8 @@ export class Client {
     }
     this.#query = serializeQuery(options.query, options.arrayFormat);
     this.#clock = options.clock ?? systemClock;
-    this.#maxBodySize = positiveInt('maxBodySize', options.maxBodySize, DEFAULT_MAX_BODY_SIZE);
-    this.#errorBodyLimit = positiveInt('errorBodyLimit', options.errorBodyLimit, DEFAULT_ERROR_BODY_LIMIT);
+    this.#maxBodySize = parsed.maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+    this.#errorBodyLimit = parsed.errorBodyLimit ?? DEFAULT_ERROR_BODY_LIMIT;
     const t = options.throwHttpErrors ?? true;
     this.#throw = typeof t === 'function' ? t : t ? (s) => s < 200 || s >= 300 : () => false;
     const propagate = options.propagate ?? {};
@@ -194,18 +162,11 @@ export class Client {
             circuitBreaker: options.circuitBreaker,
             rateLimit: options.rateLimit,
             bulkhead: options.bulkhead,
+            auth: options.auth,
           },
           options.preset ?? 'default',
         );
     if (options.hooks) policies.unshift(hooks(options.hooks));
-    for (const [i, p] of policies.entries()) {
-      if (!p || typeof p.wrap !== 'function') {
-        throw new InvalidOptionError(
-          `policies[${i}]`,
-          'expected a policy: an object with a name and a wrap(next) function',
-        );
-      }
-    }
     this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
     for (const p of policies) {
       const detach = p.attach?.(this.#shared.events);
@@ -228,8 +189,11 @@ export class Client {
    * headers and query merge, everything else replaces.
    */
   with(overrides: Omit<ClientOptions, 'transport' | 'http'>): Client {
+    const base: Record<string, unknown> = { ...this.options };
+    // New policies replace the preset, so the preset options they replace go with it.
+    if (overrides.policies !== undefined) for (const key in PRESET_OPTIONS) delete base[key];
     const merged: ClientOptions = {
-      ...this.options,
+      ...base,
       ...overrides,
       headers: { ...this.#headers, ...headerRecord(overrides.headers) },
     };
@@ -291,7 +255,13 @@ export class Client {
         Promise.reject(new InvalidRequestError('send() expects an HttpRequest (see buildRequest)')),
       );
     }
-    return withBodyHelpers<T>(this.#dispatch(request, request.path, options));
+    let checked: CallOptions;
+    try {
+      checked = options === EMPTY ? options : checkCallOptions(options, SEND_OPTION_KEYS);
+    } catch (error) {
+      return withBodyHelpers<T>(Promise.reject(error));
+    }
+    return withBodyHelpers<T>(this.#dispatch(request, request.path, checked));
   }
 
   /** Builds the request a call would send, without sending it (handy for `toCurl()`). */
@@ -335,10 +305,12 @@ export class Client {
   }
 
   // Not async itself: one promise per call, from #dispatch.
-  #call(method: string, path: string, options: CallOptions): Promise<HttpResponse> {
+  #call(method: string, path: string, given: CallOptions): Promise<HttpResponse> {
     if (this.#shared.closed) return Promise.reject(new ClientClosedError());
+    let options: CallOptions;
     let request: HttpRequest;
     try {
+      options = given === EMPTY ? given : checkCallOptions(given);
       request = this.#build(method, path, options);
     } catch (error) {
       return Promise.reject(error);

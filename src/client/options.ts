@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import type { CallAbort } from '../core/context.js';
+import type { Duration, Size } from '../core/options/index.js';
 import type { RedactionOptions } from '../core/redact.js';
 import type { BodyFactory, BodyStream, HeadersInit } from '../core/request.js';
 import type { CallTags, Policy, TimeoutOptions, Transport } from '../core/types.js';
@@ -40,16 +41,23 @@ export interface ClientOptions {
    */
   readonly arrayFormat?: ArrayFormat;
   /**
-   * Total and per-attempt timeouts in ms (a number sets the total); `false` turns both off.
-   * Ignored when `policies` is given (add `totalTimeout()`/`attemptTimeout()` yourself).
+   * Total and per-attempt timeouts, in ms or as durations such as `'10s'` (one value sets the total); `false` turns
+   * both off. A preset option: refused together with `policies` (add `totalTimeout()`/`attemptTimeout()` there).
    * @default { total: 30000, attempt: 10000 }
    */
-  readonly timeout?: TimeoutOptions | number | false;
+  readonly timeout?: TimeoutOptions | Duration | false;
   /**
-   * The pipeline, outermost first. Omit it for the preset built from `timeout`, `retry`, `circuitBreaker`,
-   * `rateLimit` and `bulkhead`; `[]` gives a bare client. See `standardPolicies()` to build one yourself.
+   * The pipeline, outermost first, replacing the preset: `[]` gives a bare client. The preset options (`preset`,
+   * `timeout`, `retry`, `circuitBreaker`, `rateLimit`, `bulkhead`, `auth`) cannot be combined with it, as they would
+   * be ignored; the error names the policy to add instead. See `standardPolicies()` to build one yourself.
    */
   readonly policies?: readonly Policy[];
+  /**
+   * Credentials for every attempt, such as `bearerAuth(…)`, `apiKeyAuth(…)` or `tokenAuth(manager)`. The preset puts
+   * it in its place (inside the breaker and limiters, outside the attempt timeout), so retry and timeouts stay.
+   * @default none
+   */
+  readonly auth?: Policy | false;
   /**
    * The built-in pipeline: `default` = total timeout, retry of idempotent calls with a retry budget, attempt
    * timeout (safe and cheap); `standard` adds a per-host circuit breaker. A rate limiter or bulkhead joins
@@ -87,12 +95,12 @@ export interface ClientOptions {
    * Largest response body `json()`, `text()` and `arrayBuffer()` will buffer, in bytes.
    * @default 52428800 (50 MiB): protects memory from an upstream that sends without end; stream larger bodies.
    */
-  readonly maxBodySize?: number;
+  readonly maxBodySize?: Size;
   /**
    * Bytes of a failed response's body kept on the `HttpError`.
    * @default 8192: enough for any problem document, small enough to log.
    */
-  readonly errorBodyLimit?: number;
+  readonly errorBodyLimit?: Size;
   /** The clock policies use; tests pass a `FakeClock`. */
   readonly clock?: Clock;
   /** A name for this client, used as the `service` tag in events, metrics and logs. */
@@ -130,13 +138,16 @@ export interface CallOptions {
    * `AbortSignal`, for servers that make a call per request.
    */
   readonly signal?: AbortSignal | CallAbort;
-  /** Overrides timeouts for this call; `false` turns them off. */
-  readonly timeout?: TimeoutOptions | number | false;
+  /** Overrides timeouts for this call (ms or durations such as `'5s'`); `false` turns them off. */
+  readonly timeout?: TimeoutOptions | Duration | false;
   /** Overrides the client's `throwHttpErrors`. */
   readonly throwHttpErrors?: boolean;
   /** Marks a POST/PATCH as safe to retry (as if it carried an Idempotency-Key). */
   readonly idempotent?: boolean;
-  /** `false` turns retries off for this call. */
+  /**
+   * `false` turns retries off for this call. Per-call retry settings are not supported yet (refused): set `retry` on
+   * the client or derive one with `api.with({ retry })`.
+   */
   readonly retry?: false;
   /** Extra tags for this call; `route` defaults to the path template. */
   readonly tags?: CallTags;

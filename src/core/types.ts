@@ -2,6 +2,7 @@ import type { Clock } from './clock.js';
 import type { CallAbort } from './context.js';
 import type { ReqforgeError } from './errors.js';
 import type { EventHub } from './events.js';
+import type { Duration } from './options/units.js';
 import type { HttpRequest } from './request.js';
 import type { HttpResponse } from './response.js';
 
@@ -14,24 +15,24 @@ export interface CallTags {
   readonly [tag: string]: string | undefined;
 }
 
-/** Per-call timeout settings, in milliseconds. */
+/** Timeout settings: milliseconds, or a duration string such as `'10s'`; 0 or Infinity turns one off. */
 export interface TimeoutOptions {
   /**
    * Limit for the whole call, retries and waits included.
    * @default 30000 (the Microsoft.Extensions.Http.Resilience standard handler's total timeout)
    */
-  readonly total?: number;
+  readonly total?: Duration;
   /**
    * Limit for one attempt, until response headers arrive.
    * @default 10000 (the same handler's attempt timeout)
    */
-  readonly attempt?: number;
+  readonly attempt?: Duration;
 }
 
 /** What policies may read about the call besides the request. */
 export interface CallPolicyOptions {
-  /** Overrides the per-call timeouts; `false` turns both off for this call. */
-  readonly timeout?: TimeoutOptions | number | false | undefined;
+  /** Overrides the per-call timeouts, in ms (the client has converted duration strings); `false` turns both off. */
+  readonly timeout?: { readonly total?: number; readonly attempt?: number } | number | false | undefined;
   /** Marks a non-idempotent call (POST, PATCH) as safe to retry. */
   readonly idempotent?: boolean | undefined;
   /** `false` turns retries off for this call. */

@@ -1,5 +1,7 @@
+import { z } from 'zod';
 import { getContext } from '../core/ambient.js';
 import type { EventHub } from '../core/events.js';
+import { fn, objectWith, parseOptions } from '../core/options/index.js';
 import type { HttpRequest } from '../core/request.js';
 import type { ClientEvents } from '../core/types.js';
 import type { Instrumentable, ObservedEvents } from './metrics.js';
@@ -32,11 +34,20 @@ export interface JsonLoggerOptions {
   readonly now?: () => number;
 }
 
+const jsonLoggerSchema = z.strictObject({
+  stream: objectWith('a stream with write(line)', ['write']).optional(),
+  level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).optional(),
+  base: objectWith('an object of fields').optional(),
+  now: fn().optional(),
+});
+const logClientEventsSchema = z.strictObject({ logResponses: z.boolean().optional() });
+
 /**
  * A tiny pino-compatible logger writing one JSON object per line, with pino's numeric `level`,
  * `time` and `msg` fields, for when pino itself is not installed.
  */
 export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
+  parseOptions(jsonLoggerSchema, options, 'logger');
   const stream = options.stream ?? process.stdout;
   const min = LEVELS[options.level ?? 'info'];
   const now = options.now ?? Date.now;
@@ -98,6 +109,7 @@ export function logClientEvents(
   logger: Logger,
   options: LogClientEventsOptions = {},
 ): () => void {
+  parseOptions(logClientEventsSchema, options, 'logClientEvents');
   const hub = client.events as unknown as EventHub<ClientEvents & ObservedEvents>;
   const offs = [
     hub.on('response', ({ request, response, ctx, duration }) => {

@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { z } from 'zod';
 import type { ReqforgeError } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
+import { objectWith, parseOptions } from '../core/options/index.js';
 import type { HttpRequest } from '../core/request.js';
 import type { CallContext, ClientEvents, TokenActivity } from '../core/types.js';
 import { LocalCounter, LocalHistogram } from './series.js';
@@ -71,6 +73,17 @@ export interface MetricsOptions {
    */
   readonly maxLabelValues?: number;
 }
+
+const metricsOptionsSchema = z.strictObject({
+  registry: objectWith('a prom-client Registry', ['metrics']).optional(),
+  prefix: z
+    .string()
+    .regex(/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/, 'expected a Prometheus name prefix such as myapp_')
+    .optional(),
+  promClient: objectWith('the prom-client module').optional(),
+  buckets: z.array(z.number().positive()).nonempty().optional(),
+  maxLabelValues: z.number().int().min(1).optional(),
+});
 
 /** A source of limiter or breaker state, read at scrape time. */
 export interface SnapshotSource {
@@ -192,6 +205,7 @@ export function outcomeOf(error: ReqforgeError | undefined): string {
  * const text = await metrics.registry.metrics();
  */
 export function createMetrics(options: MetricsOptions = {}): Metrics {
+  parseOptions(metricsOptionsSchema, options, 'metrics');
   const prom = options.promClient ?? loadPromClient();
   const registry = options.registry ?? new prom.Registry();
   const p = options.prefix ?? '';

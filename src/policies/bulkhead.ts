@@ -1,6 +1,7 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { BulkheadRejectedError, InvalidOptionError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { bulkheadOptionsSchema, type Duration, parseOptions } from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { Handler, Policy } from '../core/types.js';
 
@@ -10,8 +11,11 @@ export interface BulkheadOptions {
   readonly maxConcurrent: number;
   /** Calls waiting at most; more are rejected at once. @default 0 (no queue: reject when full) */
   readonly queueSize?: number;
-  /** Longest wait in the queue, in ms; 0 means wait as long as the call's own timeout allows. @default 0 */
-  readonly queueTimeout?: number;
+  /**
+   * Longest wait in the queue, in ms or as a duration such as `'5s'`; 0 means wait as long as the call's own timeout
+   * allows. @default 0
+   */
+  readonly queueTimeout?: Duration;
 }
 
 interface Waiter {
@@ -34,15 +38,10 @@ export interface BulkheadPolicy extends Policy {
  * {@link BulkheadRejectedError}.
  */
 export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
-  const max = options?.maxConcurrent;
-  if (!Number.isInteger(max) || max < 1)
-    throw new InvalidOptionError('bulkhead.maxConcurrent', `expected an integer >= 1, got ${String(max)}`);
-  const queueSize = options.queueSize ?? 0;
-  if (!Number.isInteger(queueSize) || queueSize < 0)
-    throw new InvalidOptionError('bulkhead.queueSize', 'expected an integer >= 0');
-  const queueTimeout = options.queueTimeout ?? 0;
-  if (!(queueTimeout >= 0))
-    throw new InvalidOptionError('bulkhead.queueTimeout', 'expected milliseconds >= 0');
+  const o = parseOptions(bulkheadOptionsSchema, options, 'bulkhead');
+  const max = o.maxConcurrent;
+  const queueSize = o.queueSize ?? 0;
+  const queueTimeout = o.queueTimeout ?? 0;
   let inFlight = 0;
   const queue: Waiter[] = [];
   const release = () => {

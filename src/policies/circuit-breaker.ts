@@ -1,8 +1,9 @@
 import { BoundedMap } from '../core/bounded-map.js';
 import { type Clock, systemClock } from '../core/clock.js';
-import { CircuitOpenError, InvalidOptionError } from '../core/errors.js';
+import { CircuitOpenError } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { circuitBreakerOptionsSchema, type Duration, parseOptions } from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { BreakerState, CallContext, ClientEvents, Handler, Policy } from '../core/types.js';
@@ -21,20 +22,20 @@ export interface CircuitBreakerOptions {
    */
   readonly minimumCalls?: number;
   /**
-   * Sliding window length, in ms. Must be at least twice the attempt timeout.
+   * Sliding window length, in ms or as a duration such as `'30s'`. Must be at least twice the attempt timeout.
    * @default 30000
    */
-  readonly window?: number;
+  readonly window?: Duration;
   /**
    * Open after this many consecutive failures, whatever the window says; 0 turns it off.
    * @default 5 (catches a dead upstream on a quiet client quickly)
    */
   readonly consecutiveFailures?: number;
   /**
-   * How long the breaker stays open before letting probes through, in ms.
+   * How long the breaker stays open before letting probes through, in ms or as a duration such as `'30s'`.
    * @default 30000
    */
-  readonly openDuration?: number;
+  readonly openDuration?: Duration;
   /**
    * Probe calls let through when half-open; it closes only when all succeed, and reopens on any failure.
    * @default 3 (the seed hfortix-core's half-open test calls: one lucky probe proves little)
@@ -82,7 +83,9 @@ export interface BreakerSnapshot {
   readonly opensIn?: number;
 }
 
-type Settings = Required<Omit<CircuitBreakerOptions, 'keyBy' | 'isFailure' | 'clock' | 'maxKeys'>>;
+type Settings = {
+  readonly [K in keyof typeof CIRCUIT_BREAKER_DEFAULTS as K extends 'maxKeys' ? never : K]: number;
+};
 
 /**
  * One breaker's state machine: closed → open → half-open → closed (or back to open). Time comes from the
@@ -273,68 +276,20 @@ export interface CircuitBreakerPolicy extends Policy {
   restore(snapshots: readonly BreakerSnapshot[]): void;
 }
 
-function number(
-  option: string,
-  value: number | undefined,
-  fallback: number,
-  check: (v: number) => boolean,
-  expected: string,
-): number {
-  const v = value ?? fallback;
-  if (typeof v !== 'number' || !check(v))
-    throw new InvalidOptionError(`circuitBreaker.${option}`, `expected ${expected}, got ${String(v)}`);
-  return v;
-}
-
 /**
  * A circuit breaker per host (by default): stops sending to an upstream that keeps failing, then lets a few
  * probe calls through to see whether it recovered. Refused calls throw {@link CircuitOpenError}.
  */
 export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBreakerPolicy {
   const d = CIRCUIT_BREAKER_DEFAULTS;
+  const o = parseOptions(circuitBreakerOptionsSchema, options, 'circuitBreaker');
   const settings: Settings = {
-    failureRatio: number(
-      'failureRatio',
-      options.failureRatio,
-      d.failureRatio,
-      (v) => v > 0 && v <= 1,
-      'a ratio in (0, 1]',
-    ),
-    minimumCalls: number(
-      'minimumCalls',
-      options.minimumCalls,
-      d.minimumCalls,
-      (v) => Number.isInteger(v) && v >= 1,
-      'an integer >= 1',
-    ),
-    window: number(
-      'window',
-      options.window,
-      d.window,
-      (v) => v > 0 && Number.isFinite(v),
-      'milliseconds > 0',
-    ),
-    consecutiveFailures: number(
-      'consecutiveFailures',
-      options.consecutiveFailures,
-      d.consecutiveFailures,
-      (v) => Number.isInteger(v) && v >= 0,
-      'an integer >= 0',
-    ),
-    openDuration: number(
-      'openDuration',
-      options.openDuration,
-      d.openDuration,
-      (v) => v > 0 && Number.isFinite(v),
-      'milliseconds > 0',
-    ),
-    halfOpenProbes: number(
-      'halfOpenProbes',
-      options.halfOpenProbes,
-      d.halfOpenProbes,
-      (v) => Number.isInteger(v) && v >= 1,
-      'an integer >= 1',
-    ),
+    failureRatio: o.failureRatio ?? d.failureRatio,
+    minimumCalls: o.minimumCalls ?? d.minimumCalls,
+    window: o.window ?? d.window,
+    consecutiveFailures: o.consecutiveFailures ?? d.consecutiveFailures,
+    openDuration: o.openDuration ?? d.openDuration,
+    halfOpenProbes: o.halfOpenProbes ?? d.halfOpenProbes,
   };
   const keyBy = options.keyBy ?? 'host';
   const keyOf =

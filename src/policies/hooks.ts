@@ -1,5 +1,6 @@
 import type { ReqforgeError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { hooksSchema, parseOptions } from '../core/options/index.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler, Policy } from '../core/types.js';
@@ -30,6 +31,7 @@ export interface Hooks {
  * put `hooks(...)` inside a custom pipeline to run them per attempt instead.
  */
 export function hooks(list: Hooks | readonly Hooks[]): Policy {
+  parseOptions(hooksSchema, list, 'hooks');
   const all = Array.isArray(list) ? (list as readonly Hooks[]) : [list as Hooks];
   const onRequest = all.flatMap((h) => (h.onRequest ? [h.onRequest] : []));
   const onResponse = all.flatMap((h) => (h.onResponse ? [h.onResponse] : []));

@@ -54,5 +54,6 @@ export {
   type UsagePolicy,
   type UsageSnapshot,
   UsageTracker,
+  type UsageTrackerOptions,
   type UsageWindow,
 } from './usage.js';

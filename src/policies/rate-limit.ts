@@ -2,6 +2,12 @@ import { BoundedMap } from '../core/bounded-map.js';
 import { type Clock, sleepWith, systemClock } from '../core/clock.js';
 import { DroppedError, InvalidOptionError, RateLimitedError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import {
+  type Duration,
+  parseOptions,
+  rateLimitOptionsSchema,
+  tokenBucketOptionsSchema,
+} from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
@@ -51,8 +57,8 @@ export interface RateLimiter {
 export interface TokenBucketOptions {
   /** Permits per window (the sustained rate is limit / window). */
   readonly limit: number;
-  /** Window length in ms. @default 1000 */
-  readonly window?: number;
+  /** Window length, in ms or as a duration such as `'1s'` or `'1m'`. @default 1000 */
+  readonly window?: Duration;
   /**
    * Bucket capacity: permits that may go at once after an idle period. In any window of length `window`,
    * at most `limit + burst` permits are granted.
@@ -80,30 +86,19 @@ export class TokenBucketLimiter implements RateLimiter {
   readonly #clock: Clock;
 
   constructor(options: TokenBucketOptions) {
-    if (typeof options !== 'object' || options === null)
-      throw new InvalidOptionError('rateLimit', 'expected { limit, window }');
-    this.limit = options.limit;
-    this.window = options.window ?? 1000;
-    this.burst = options.burst ?? options.limit;
-    if (!(Number.isFinite(this.limit) && this.limit > 0))
-      throw new InvalidOptionError(
-        'rateLimit.limit',
-        `expected a number of requests > 0, got ${String(options.limit)}`,
-      );
-    if (!(Number.isFinite(this.window) && this.window > 0))
-      throw new InvalidOptionError(
-        'rateLimit.window',
-        `expected milliseconds > 0, got ${String(options.window)}`,
-      );
-    if (!(Number.isInteger(this.burst) && this.burst >= 1))
+    const o = parseOptions(tokenBucketOptionsSchema, options, 'rateLimit');
+    this.limit = o.limit;
+    this.window = o.window ?? 1000;
+    this.burst = o.burst ?? o.limit;
+    if (!Number.isInteger(this.burst))
       throw new InvalidOptionError(
         'rateLimit.burst',
-        `expected an integer >= 1, got ${String(options.burst)}`,
+        'expected a whole number >= 1 (the limit is fractional: give a burst)',
       );
     this.#interval = this.window / this.limit;
     this.#tolerance = (this.burst - 1) * this.#interval;
-    this.#tat = new BoundedMap(options.maxKeys ?? 10_000);
-    this.#clock = options.clock ?? systemClock;
+    this.#tat = new BoundedMap(o.maxKeys ?? 10_000);
+    this.#clock = o.clock ?? systemClock;
   }
 
   #state(key: string): { tat: number } {
@@ -166,10 +161,10 @@ export interface RateLimitOptions extends Partial<TokenBucketOptions> {
   readonly queueSize?: number;
   /**
    * Longest wait for a permit (strategy `queue`), separate from the call's own timeout; a call that would wait
-   * longer fails at once with `RateLimitedError` (reason `queue-timeout`).
+   * longer fails at once with `RateLimitedError` (reason `queue-timeout`). In ms or as a duration such as `'30s'`.
    * @default 30000
    */
-  readonly maxWait?: number;
+  readonly maxWait?: Duration;
   /** @default 'host' */
   readonly keyBy?: 'host' | 'shared' | ((request: HttpRequest, ctx: CallContext) => string);
   /**
@@ -211,26 +206,34 @@ export interface RateLimitPolicy extends Policy {
   };
 }
 
+/** The bucket's part of parsed `rateLimit` options (the schema has checked that `limit` is there). */
+function bucketOptions(o: {
+  limit?: number | undefined;
+  window?: number | undefined;
+  burst?: number | undefined;
+  maxKeys?: number | undefined;
+  clock?: Clock | undefined;
+}): TokenBucketOptions {
+  return {
+    limit: o.limit as number,
+    ...(o.window !== undefined && { window: o.window }),
+    ...(o.burst !== undefined && { burst: o.burst }),
+    ...(o.maxKeys !== undefined && { maxKeys: o.maxKeys }),
+    ...(o.clock !== undefined && { clock: o.clock }),
+  };
+}
+
 /**
  * Limits calls to `limit` per `window` (per host by default) with a token bucket, queueing, dropping or
  * raising when no permit is free, and pausing a host for everyone when the server says to back off.
  * Off by default; the standard preset adds it when configured.
  */
 export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
-  if (typeof options !== 'object' || options === null)
-    throw new InvalidOptionError('rateLimit', 'expected { limit, window, strategy }');
-  const limiter = options.limiter ?? new TokenBucketLimiter(options as TokenBucketOptions);
-  const strategy = options.strategy ?? 'queue';
-  if (!['queue', 'drop', 'raise'].includes(strategy))
-    throw new InvalidOptionError(
-      'rateLimit.strategy',
-      `expected 'queue', 'drop' or 'raise', got ${String(strategy)}`,
-    );
-  const queueSize = options.queueSize ?? 1000;
-  if (!Number.isInteger(queueSize) || queueSize < 0)
-    throw new InvalidOptionError('rateLimit.queueSize', 'expected an integer >= 0');
-  const maxWait = options.maxWait ?? 30_000;
-  if (!(maxWait >= 0)) throw new InvalidOptionError('rateLimit.maxWait', 'expected milliseconds >= 0');
+  const o = parseOptions(rateLimitOptionsSchema, options, 'rateLimit');
+  const limiter = options.limiter ?? new TokenBucketLimiter(bucketOptions(o));
+  const strategy = o.strategy ?? 'queue';
+  const queueSize = o.queueSize ?? 1000;
+  const maxWait = o.maxWait ?? 30_000;
   const keyBy = options.keyBy ?? 'host';
   const keyOf =
     typeof keyBy === 'function' ? keyBy : keyBy === 'shared' ? () => '*' : (req: HttpRequest) => req.host;

@@ -1,5 +1,5 @@
 import { BoundedMap } from '../core/bounded-map.js';
-import { InvalidOptionError } from '../core/errors.js';
+import { parseOptions, retryBudgetOptionsSchema } from '../core/options/index.js';
 
 /** Retry budget settings (Envoy's retry budget). */
 export interface RetryBudgetOptions {
@@ -42,14 +42,10 @@ export class RetryBudget {
   readonly #hosts: BoundedMap<string, Counters>;
 
   constructor(options: RetryBudgetOptions = {}) {
-    this.ratio = options.ratio ?? 0.2;
-    this.minRetries = options.minRetries ?? 3;
-    if (!(this.ratio >= 0 && this.ratio <= 1))
-      throw new InvalidOptionError('retry.budget.ratio', 'expected a number from 0 to 1');
-    if (!Number.isInteger(this.minRetries) || this.minRetries < 0) {
-      throw new InvalidOptionError('retry.budget.minRetries', 'expected an integer >= 0');
-    }
-    this.#hosts = new BoundedMap(options.maxKeys ?? 10_000);
+    const o = parseOptions(retryBudgetOptionsSchema, options, 'retry.budget');
+    this.ratio = o.ratio ?? 0.2;
+    this.minRetries = o.minRetries ?? 3;
+    this.#hosts = new BoundedMap(o.maxKeys ?? 10_000);
   }
 
   #counters(host: string): Counters {

@@ -1,12 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { sleepWith } from '../core/clock.js';
-import {
-  type AttemptRecord,
-  InvalidOptionError,
-  type ReqforgeError,
-  RetriesExhaustedError,
-} from '../core/errors.js';
+import { type AttemptRecord, type ReqforgeError, RetriesExhaustedError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { type Duration, parseOptions, retryOptionsSchema } from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
@@ -32,15 +28,15 @@ export interface RetryOptions {
   readonly retries?: number;
   /** @default 'exponential' with full jitter */
   readonly backoff?: BackoffKind;
-  /** @default 200 ms */
-  readonly baseDelay?: number;
-  /** @default 20000 ms */
-  readonly maxDelay?: number;
+  /** First backoff delay, in ms or as a duration such as `'200ms'`. @default 200 ms */
+  readonly baseDelay?: Duration;
+  /** Largest backoff delay, in ms or as a duration such as `'20s'`. @default 20000 ms */
+  readonly maxDelay?: Duration;
   /**
    * Longest `Retry-After` / `RateLimit-Reset` wait honoured; a server asking for more is not retried.
    * @default 60000 ms
    */
-  readonly maxRetryAfter?: number;
+  readonly maxRetryAfter?: Duration;
   /** What is retried. @default {@link isTransient}: 408, 429, 500, 502, 503, 504, connection errors, attempt timeouts */
   readonly retryOn?: OutcomePredicate;
   /**
@@ -57,18 +53,6 @@ export interface RetryOptions {
 
 /** Retry defaults. */
 export const RETRY_DEFAULTS = { retries: 3, maxRetryAfter: 60_000 } as const;
-
-const RETRY_OPTION_KEYS = new Set([
-  'retries',
-  'backoff',
-  'baseDelay',
-  'maxDelay',
-  'maxRetryAfter',
-  'retryOn',
-  'idempotencyKey',
-  'budget',
-  'random',
-]);
 
 /** The retry policy object: a {@link Policy} with its budget exposed. */
 export interface RetryPolicy extends Policy {
@@ -89,23 +73,13 @@ function idempotencyHeader(option: boolean | string | undefined): string | undef
  * discarded response, and respects a per-host retry budget.
  */
 export function retry(options: RetryOptions = {}): RetryPolicy {
-  for (const key of Object.keys(options)) {
-    if (!RETRY_OPTION_KEYS.has(key))
-      throw new InvalidOptionError(
-        `retry.${key}`,
-        `unknown option; valid ones are ${[...RETRY_OPTION_KEYS].join(', ')}`,
-      );
-  }
-  const retries = options.retries ?? RETRY_DEFAULTS.retries;
-  if (!Number.isInteger(retries) || retries < 0)
-    throw new InvalidOptionError('retry.retries', `expected an integer >= 0, got ${String(retries)}`);
-  const maxRetryAfter = options.maxRetryAfter ?? RETRY_DEFAULTS.maxRetryAfter;
-  if (!(maxRetryAfter >= 0))
-    throw new InvalidOptionError('retry.maxRetryAfter', 'expected milliseconds >= 0');
+  const o = parseOptions(retryOptionsSchema, options, 'retry');
+  const retries = o.retries ?? RETRY_DEFAULTS.retries;
+  const maxRetryAfter = o.maxRetryAfter ?? RETRY_DEFAULTS.maxRetryAfter;
   const backoff = createBackoff({
-    ...(options.backoff !== undefined && { kind: options.backoff }),
-    ...(options.baseDelay !== undefined && { base: options.baseDelay }),
-    ...(options.maxDelay !== undefined && { cap: options.maxDelay }),
+    ...(o.backoff !== undefined && { kind: o.backoff }),
+    ...(o.baseDelay !== undefined && { base: o.baseDelay }),
+    ...(o.maxDelay !== undefined && { cap: o.maxDelay }),
   });
   const budget =
     options.budget === false

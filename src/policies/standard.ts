@@ -1,15 +1,21 @@
 import { InvalidOptionError } from '../core/errors.js';
+import {
+  type Duration,
+  parseOptions,
+  standardPolicyOptionsSchema,
+  timeoutOptionSchema,
+} from '../core/options/index.js';
 import type { Policy, TimeoutOptions } from '../core/types.js';
 import { type BulkheadOptions, bulkhead } from './bulkhead.js';
 import { CIRCUIT_BREAKER_DEFAULTS, type CircuitBreakerOptions, circuitBreaker } from './circuit-breaker.js';
 import { type RateLimitOptions, rateLimit } from './rate-limit.js';
 import { type RetryOptions, retry } from './retry.js';
-import { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout, validateTimeout } from './timeout.js';
+import { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './timeout.js';
 
 /** What the standard pipeline is built from. `false` leaves a policy out. */
 export interface StandardPolicyOptions {
-  /** Timeouts; a number sets the total. @default { total: 30000, attempt: 10000 } */
-  readonly timeout?: TimeoutOptions | number | false | undefined;
+  /** Timeouts in ms or as durations (`'10s'`); one value sets the total. @default { total: 30000, attempt: 10000 } */
+  readonly timeout?: TimeoutOptions | Duration | false | undefined;
   /** Retry settings, or `false` for none. @default retry() */
   readonly retry?: RetryOptions | false | undefined;
   /** Circuit breaker settings, or `false`. The `default` preset leaves it out; `standard` adds it. */
@@ -27,26 +33,22 @@ export interface StandardPolicyOptions {
 /** Which built-in pipeline a client gets: `default` (timeouts, retry with budget) or `standard` (adds the breaker). */
 export type Preset = 'default' | 'standard';
 
-/** Normalises the `timeout` option and checks attempt ≤ total. */
+/** Normalises the `timeout` option (ms or duration strings) and checks attempt ≤ total. */
 export function resolveTimeouts(
-  timeout: TimeoutOptions | number | false | undefined,
-): Required<TimeoutOptions> {
-  if (timeout === false) return { total: 0, attempt: 0 };
-  let t: Required<TimeoutOptions>;
-  if (typeof timeout === 'number') {
-    const total = validateTimeout('timeout', timeout);
-    t = { total, attempt: total > 0 ? Math.min(TIMEOUT_DEFAULTS.attempt, total) : TIMEOUT_DEFAULTS.attempt };
-  } else if (timeout !== undefined && (typeof timeout !== 'object' || timeout === null)) {
-    throw new InvalidOptionError(
-      'timeout',
-      'expected { total, attempt } in milliseconds, a number, or false',
-    );
-  } else {
-    t = {
-      total: validateTimeout('timeout.total', timeout?.total ?? TIMEOUT_DEFAULTS.total),
-      attempt: validateTimeout('timeout.attempt', timeout?.attempt ?? TIMEOUT_DEFAULTS.attempt),
-    };
-  }
+  timeout: TimeoutOptions | Duration | false | undefined,
+): Required<{ total: number; attempt: number }> {
+  const given = parseOptions(timeoutOptionSchema.optional(), timeout, 'timeout');
+  if (given === false) return { total: 0, attempt: 0 };
+  const t =
+    typeof given === 'number'
+      ? {
+          total: given,
+          attempt: given > 0 ? Math.min(TIMEOUT_DEFAULTS.attempt, given) : TIMEOUT_DEFAULTS.attempt,
+        }
+      : {
+          total: given?.total ?? TIMEOUT_DEFAULTS.total,
+          attempt: given?.attempt ?? TIMEOUT_DEFAULTS.attempt,
+        };
   if (t.total > 0 && t.attempt > t.total) {
     throw new InvalidOptionError(
       'timeout.attempt',
@@ -64,13 +66,14 @@ export function resolveTimeouts(
  * the breaker's window at least twice the attempt timeout (or one slow attempt could fill it alone).
  */
 export function standardPolicies(options: StandardPolicyOptions = {}, preset: Preset = 'standard'): Policy[] {
+  const parsed = parseOptions(standardPolicyOptionsSchema, options);
   const t = resolveTimeouts(options.timeout);
   const out: Policy[] = [];
   if (t.total > 0) out.push(totalTimeout(t.total));
   if (options.retry !== false) out.push(retry(options.retry ?? {}));
   const breaker = options.circuitBreaker ?? (preset === 'standard' ? {} : false);
   if (breaker !== false) {
-    const window = breaker.window ?? CIRCUIT_BREAKER_DEFAULTS.window;
+    const window = (parsed.circuitBreaker || undefined)?.window ?? CIRCUIT_BREAKER_DEFAULTS.window;
     if (t.attempt > 0 && window < 2 * t.attempt) {
       throw new InvalidOptionError(
         'circuitBreaker.window',

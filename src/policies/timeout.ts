@@ -1,12 +1,13 @@
 import type { Clock } from '../core/clock.js';
 import { CallAbort } from '../core/context.js';
 import { type Deadline, type DeadlineQueue, deadlineEntry, deadlineQueue } from '../core/deadlines.js';
-import { InvalidOptionError, TimeoutError, type TimeoutScope } from '../core/errors.js';
+import { TimeoutError, type TimeoutScope } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
+import { type Duration, duration, parseOptions } from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
-import type { CallContext, Handler, Policy, TimeoutOptions } from '../core/types.js';
+import type { CallContext, Handler, Policy } from '../core/types.js';
 
 /** Default timeouts, from the Microsoft.Extensions.Http.Resilience standard handler. */
 export const TIMEOUT_DEFAULTS = {
@@ -14,18 +15,14 @@ export const TIMEOUT_DEFAULTS = {
   total: 30_000,
   /** @default 10000: one slow attempt must leave time for a retry inside the total. */
   attempt: 10_000,
-} as const satisfies Required<TimeoutOptions>;
+} as const satisfies Required<{ total: number; attempt: number }>;
 
-/** Checks a timeout value; `Infinity` and `0` mean "no timeout". */
+/** Checks a timeout value (ms or a duration string such as `'10s'`); `Infinity` and `0` mean "no timeout". */
 export function validateTimeout(option: string, ms: unknown): number {
-  if (typeof ms !== 'number' || Number.isNaN(ms) || ms < 0) {
-    throw new InvalidOptionError(
-      option,
-      `expected milliseconds as a number >= 0 (0 or Infinity disables it), got ${String(ms)}`,
-    );
-  }
-  return ms;
+  return parseOptions(TIMEOUT_MS, ms, option);
 }
+
+const TIMEOUT_MS = duration({ infinite: true });
 
 function override(ctx: CallContext, scope: TimeoutScope): number | undefined {
   const t = ctx.options.timeout;
@@ -38,17 +35,17 @@ function override(ctx: CallContext, scope: TimeoutScope): number | undefined {
 /**
  * Limits the whole call (all attempts and waits) to `ms` and sets the call's deadline, which
  * retry uses to never sleep past it. A per-call `timeout` option overrides `ms`.
- * @param ms milliseconds; 0 or Infinity turns it off
+ * @param ms milliseconds or a duration such as `'30s'`; 0 or Infinity turns it off
  */
-export function totalTimeout(ms: number = TIMEOUT_DEFAULTS.total): Policy {
+export function totalTimeout(ms: Duration = TIMEOUT_DEFAULTS.total): Policy {
   return timeoutPolicy('total', validateTimeout('timeout.total', ms));
 }
 
 /**
  * Limits each attempt to `ms` (until response headers arrive). A per-call `timeout.attempt` overrides it.
- * @param ms milliseconds; 0 or Infinity turns it off
+ * @param ms milliseconds or a duration such as `'30s'`; 0 or Infinity turns it off
  */
-export function attemptTimeout(ms: number = TIMEOUT_DEFAULTS.attempt): Policy {
+export function attemptTimeout(ms: Duration = TIMEOUT_DEFAULTS.attempt): Policy {
   return timeoutPolicy('attempt', validateTimeout('timeout.attempt', ms));
 }
 

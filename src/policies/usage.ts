@@ -1,15 +1,39 @@
+import { z } from 'zod';
 import { type Clock, systemClock } from '../core/clock.js';
+import { objectWith, parseOptions, usageLimitsSchema } from '../core/options/index.js';
 import type { Handler, Policy } from '../core/types.js';
 
 const BUCKET_MS = 10_000;
 const BUCKETS = 360; // one hour of 10-second buckets
 
-/** Configured limits usage is compared against (visibility only: nothing is enforced). */
+/**
+ * Configured limits usage is compared against (visibility only: nothing is enforced). Calls only: error limits
+ * (`errorsPerMinute`, `errorsPerFiveMinutes`, `errorsPerHour`) are refused as not supported yet.
+ */
 export interface UsageLimits {
+  /** Most calls in the last minute. */
   readonly perMinute?: number;
+  /** Most calls in the last five minutes. */
   readonly perFiveMinutes?: number;
+  /** Most calls in the last hour. */
   readonly perHour?: number;
 }
+
+/** Options of {@link UsageTracker}. */
+export interface UsageTrackerOptions {
+  /** Limits `withinLimits` compares with. @default none */
+  readonly limits?: UsageLimits;
+  /** @default the system clock */
+  readonly clock?: Clock;
+  /** A tracker that also records every call recorded here (to aggregate several clients). @default none */
+  readonly parent?: UsageTracker;
+}
+
+const usageTrackerSchema = z.strictObject({
+  limits: usageLimitsSchema.optional(),
+  clock: objectWith<Clock>('a clock with now()', ['now']).optional(),
+  parent: objectWith<UsageTracker>('a UsageTracker', ['record', 'snapshot']).optional(),
+});
 
 /** Calls and errors over a period. */
 export interface UsageWindow {
@@ -43,7 +67,8 @@ export class UsageTracker {
   #totalCalls = 0;
   #totalErrors = 0;
 
-  constructor(options: { limits?: UsageLimits; clock?: Clock; parent?: UsageTracker } = {}) {
+  constructor(options: UsageTrackerOptions = {}) {
+    parseOptions(usageTrackerSchema, options, 'usage');
     this.limits = options.limits ?? {};
     this.#clock = options.clock ?? systemClock;
     this.#parent = options.parent;

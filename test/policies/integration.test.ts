@@ -311,7 +311,6 @@ describe('a remote rate limiter', () => {
     const api = createClient({
       baseUrl: server.url,
       clock,
-      timeout: { total: 2_000, attempt: 1_000 },
       policies: [
         ...standardPolicies({
           timeout: { total: 2_000, attempt: 1_000 },
@@ -342,7 +341,7 @@ describe('bulkhead', () => {
   it('queues beyond the limit and times out the queue', async () => {
     const clock = new FakeClock();
     const limit = bulkhead({ maxConcurrent: 1, queueSize: 1, queueTimeout: 500 });
-    const api = createClient({ baseUrl: server.url, clock, policies: [limit], timeout: false });
+    const api = createClient({ baseUrl: server.url, clock, policies: [limit] });
     script = ['hang'];
     const hanging = api.get('/h', { signal: AbortSignal.timeout(300) }).catch((e: unknown) => e);
     while (server.requests.length < 1) await new Promise((r) => setTimeout(r, 5));

@@ -137,11 +137,12 @@ export function describeIssues(
   prefix: readonly PropertyKey[] = [],
   what = 'option',
 ): OptionIssue[] {
+  const join = what === 'option' ? optionPath : dottedPath;
   // Unknown keys first: a misspelt key usually explains the "required" problem that comes with it.
   const ordered = [...issues].sort(
     (a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'),
   );
-  return ordered.flatMap((issue) => describeIssue(issue, schema, prefix, [], what));
+  return ordered.flatMap((issue) => describeIssue(issue, schema, prefix, [], what, join));
 }
 
 function describeIssue(
@@ -150,9 +151,10 @@ function describeIssue(
   prefix: readonly PropertyKey[],
   inner: readonly PropertyKey[],
   what: string,
+  join: (path: readonly PropertyKey[]) => string,
 ): OptionIssue[] {
   const local = [...inner, ...issue.path];
-  const path = [...prefix, ...local].map(String).join('.');
+  const path = join([...prefix, ...local]);
   switch (issue.code) {
     case 'invalid_union': {
       if (issue.errors.length === 0) return [{ path, message: issue.message }];
@@ -161,7 +163,7 @@ function describeIssue(
         i.path.length === 0 &&
         (i.code === 'invalid_type' || i.code === 'invalid_value' || i.code === 'custom');
       const branch = issue.errors.find((list) => !list.some(rootMismatch));
-      if (branch) return branch.flatMap((i) => describeIssue(i, schema, prefix, local, what));
+      if (branch) return branch.flatMap((i) => describeIssue(i, schema, prefix, local, what, join));
       const expected = issue.errors.map((list) => {
         const i = list[0];
         if (i?.code === 'invalid_type') return ARTICLE[i.expected] ?? i.expected;
@@ -175,7 +177,7 @@ function describeIssue(
     case 'unrecognized_keys': {
       const known = keysAt(schema, local);
       return issue.keys.map((key) => ({
-        path: [...prefix, ...local, key].map(String).join('.'),
+        path: join([...prefix, ...local, key]),
         message: unknownKeyMessage(key, known, what),
       }));
     }
@@ -183,7 +185,7 @@ function describeIssue(
       // A record key that fails its own schema (a header name that is not a token): name the key's path.
       if (issue.issues.length === 0) return [{ path, message: 'invalid key' }];
       return issue.issues
-        .flatMap((i) => describeIssue({ ...i, path: [] } as ZodIssue, schema, prefix, local, what))
+        .flatMap((i) => describeIssue({ ...i, path: [] } as ZodIssue, schema, prefix, local, what, join))
         .map((i) => ({ ...i, path }));
     case 'invalid_type':
       if (issue.input === undefined && /received undefined$/.test(issue.message))
@@ -211,6 +213,21 @@ function describeIssue(
         { path, message: withoutValue(issue.message.replace(/^Invalid input: /, ''), issueInput(issue)) },
       ];
   }
+}
+
+/** `retry.budget.ratio`, `policies[0]`: how the library names an option. */
+function optionPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else out += out === '' ? String(segment) : `.${String(segment)}`;
+  }
+  return out;
+}
+
+/** `inbound.apiKeys.0.sha256`: how a configuration file names a key. */
+function dottedPath(path: readonly PropertyKey[]): string {
+  return path.map(String).join('.');
 }
 
 function got(issue: ZodIssue): string {

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
+import type { Policy } from '../types.js';
 import { duration, fn, int, notYet, objectWith, ratio } from './schema.js';
 
 const clock = () => objectWith<Clock>('a clock with now(), setTimeout() and clearTimeout()', ['now']);
@@ -26,10 +27,13 @@ export const timeoutOptionSchema = z.union([
 
 /** Retry budget fields (`retry.budget`). */
 export const retryBudgetFields = {
-  ratio: ratio().optional(),
+  ratio: z.number().min(0).max(1).optional(),
   minRetries: int(0).optional(),
   maxKeys: int(1).optional(),
 };
+
+/** Everything a `RetryBudget` takes. */
+export const retryBudgetOptionsSchema = z.strictObject(retryBudgetFields);
 
 /** Retry fields that can be written as data. */
 export const retryFields = {
@@ -39,17 +43,13 @@ export const retryFields = {
   maxDelay: duration().optional(),
   maxRetryAfter: duration().optional(),
   idempotencyKey: z.union([z.boolean(), z.string().min(1)]).optional(),
-  budget: z.union([z.literal(false), z.strictObject(retryBudgetFields)]).optional(),
+  budget: z.union([z.literal(false), retryBudgetOptionsSchema]).optional(),
 };
 /** Everything `retry()` takes. */
 export const retryOptionsSchema = z.strictObject({
   ...retryFields,
   budget: z
-    .union([
-      z.literal(false),
-      objectWith('a RetryBudget', ['begin', 'tryRetry']),
-      z.strictObject(retryBudgetFields),
-    ])
+    .union([z.literal(false), objectWith('a RetryBudget', ['begin', 'tryRetry']), retryBudgetOptionsSchema])
     .optional(),
   retryOn: fn().optional(),
   random: fn<() => number>().optional(),
@@ -86,6 +86,15 @@ export const rateLimitFields = {
   maxKeys: int(1).optional(),
   serverAware: z.boolean().optional(),
 };
+/** Everything a `TokenBucketLimiter` takes. */
+export const tokenBucketOptionsSchema = z.strictObject({
+  limit: z.number().positive(),
+  window: rateLimitFields.window,
+  burst: rateLimitFields.burst,
+  maxKeys: rateLimitFields.maxKeys,
+  clock: clock().optional(),
+});
+
 /** Everything `rateLimit()` takes. */
 export const rateLimitOptionsSchema = z
   .strictObject({
@@ -139,6 +148,36 @@ export const httpOptionsSchema = z.strictObject({
     .optional(),
   proxy: z.union([z.literal(false), z.string().min(1)]).optional(),
   dispatcher: objectWith('an undici Dispatcher', ['dispatch']).optional(),
+});
+
+/** `{ onRequest, onResponse, onError }`, each optional. */
+export const hooksObjectSchema = z.strictObject({
+  onRequest: fn().optional(),
+  onResponse: fn().optional(),
+  onError: fn().optional(),
+});
+/** The `hooks` option: one hooks object or a list of them. */
+export const hooksSchema = z.union([hooksObjectSchema, z.array(hooksObjectSchema)]);
+
+/** A policy: an object with a name and a `wrap(next)` function. */
+export const policySchema = objectWith<Policy>(
+  'a policy such as retry(…): an object with a name and a wrap(next) function',
+  ['wrap'],
+);
+
+/** The options of the preset pipeline (`standardPolicies()`, and `createClient` without `policies`). */
+export const presetFields = {
+  timeout: timeoutOptionSchema.optional(),
+  retry: z.union([z.literal(false), retryOptionsSchema]).optional(),
+  circuitBreaker: z.union([z.literal(false), circuitBreakerOptionsSchema]).optional(),
+  rateLimit: z.union([z.literal(false), rateLimitOptionsSchema]).optional(),
+  bulkhead: z.union([z.literal(false), bulkheadOptionsSchema]).optional(),
+  auth: z.union([z.literal(false), policySchema]).optional(),
+};
+/** Everything `standardPolicies()` takes. */
+export const standardPolicyOptionsSchema = z.strictObject({
+  ...presetFields,
+  inner: z.array(policySchema).optional(),
 });
 
 const ERROR_LIMITS =

@@ -1,0 +1,48 @@
+import { InvalidOptionError } from '../core/errors.js';
+import { checkKeys, parseOptions, timeoutOptionSchema } from '../core/options/index.js';
+import type { TimeoutOptions } from '../core/types.js';
+import type { CallOptions } from './options.js';
+import { CALL_OPTION_KEYS, CALL_OPTIONS_NOT_YET, PER_CALL_RETRY } from './schema.js';
+
+const TIMEOUT_KEYS: ReadonlySet<string> = Object.freeze(new Set(['total', 'attempt']));
+
+const isMs = (v: unknown): boolean => v === undefined || (typeof v === 'number' && v >= 0);
+
+/**
+ * Checks one call's options on the hot path: unknown keys are refused with a did-you-mean, options a later version
+ * adds with "not supported yet". Returns `options` itself when it is valid as given (no allocation); a copy only
+ * when a `timeout` given as a duration string had to be converted to milliseconds. `keys` narrows the accepted
+ * keys (`send()` takes no options that would change the request).
+ */
+export function checkCallOptions(
+  options: CallOptions,
+  keys: ReadonlySet<string> = CALL_OPTION_KEYS,
+): CallOptions {
+  checkKeys(options, keys, '', CALL_OPTIONS_NOT_YET);
+  const { retry, timeout, idempotent, throwHttpErrors } = options;
+  if (retry !== undefined && retry !== false) {
+    throw new InvalidOptionError(
+      'retry',
+      typeof retry === 'object' && retry !== null
+        ? PER_CALL_RETRY
+        : 'expected false (no retries for this call)',
+    );
+  }
+  if (idempotent !== undefined && typeof idempotent !== 'boolean') {
+    throw new InvalidOptionError('idempotent', 'expected a boolean');
+  }
+  if (throwHttpErrors !== undefined && typeof throwHttpErrors !== 'boolean') {
+    throw new InvalidOptionError('throwHttpErrors', 'expected a boolean');
+  }
+  if (timeout === undefined || timeout === false || (typeof timeout === 'number' && timeout >= 0))
+    return options;
+  if (typeof timeout === 'object' && timeout !== null) {
+    checkKeys(timeout, TIMEOUT_KEYS, 'timeout');
+    if (isMs(timeout.total) && isMs(timeout.attempt)) return options;
+  }
+  // Milliseconds from here on: the timeout policies read numbers (CallPolicyOptions).
+  return {
+    ...options,
+    timeout: parseOptions(timeoutOptionSchema, timeout, 'timeout') as TimeoutOptions | number,
+  };
+}
