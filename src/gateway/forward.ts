@@ -35,9 +35,9 @@ export function selectUpstream(path: string, upstreams: ReadonlyMap<string, Upst
   return { name, upstream: upstreams.get(name), rest: second === -1 ? '/' : path.slice(second) };
 }
 
-/** Refuses a method or path the upstream does not expose (`methods:`, `paths:`). */
-export function exposed(route: Route & { upstream: UpstreamRuntime }, method: string): Refusal | undefined {
-  const { upstream, name } = route;
+/** Refuses a method or path (`rest`) the upstream does not expose (`methods:`, `paths:`). */
+export function exposed(upstream: UpstreamRuntime, method: string, rest: string): Refusal | undefined {
+  const name = upstream.name;
   const methods = upstream.config.methods;
   if (methods && !methods.includes(method as never)) {
     return {
@@ -49,7 +49,7 @@ export function exposed(route: Route & { upstream: UpstreamRuntime }, method: st
     };
   }
   const patterns = upstream.patterns;
-  if (patterns && !patterns.some((re) => re.test(route.rest))) {
+  if (patterns && !patterns.some((re) => re.test(rest))) {
     return {
       status: 403,
       slug: 'path-not-allowed',

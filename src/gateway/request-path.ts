@@ -99,7 +99,7 @@ export class RequestPath {
     const method = req.method ?? 'GET';
     const refusal =
       admission.limit(req, caller) ??
-      exposed({ ...route, upstream }, method) ??
+      exposed(upstream, method, route.rest) ??
       admission.declaredBody(req, upstream.bodyLimit);
     if (refusal) return this.refuse(x, refusal);
 
@@ -127,11 +127,7 @@ export class RequestPath {
         upstream.stats.errors++;
         return this.#failed(x, upstream, thrown, abort);
       }
-      const out = responseHeaders(response, {
-        requestIdHeader: admission.requestIdHeader,
-        requestId,
-        close: this.#d.draining(),
-      });
+      const out = responseHeaders(response, admission.requestIdHeader, requestId, this.#d.draining());
       await relay(res, method, response, out);
     } finally {
       upstream.stats.inFlight--;

@@ -9,18 +9,15 @@ import { hopByHop } from './headers.js';
 // Either side failing mid-relay has already torn the other down; there is nobody left to answer.
 const ignoreRelayError = (): void => undefined;
 
-/** What the response-header policy adds to every relayed response. */
-export interface RelayHeaders {
-  readonly requestIdHeader: string;
-  readonly requestId: string;
-  /** Adds `Connection: close` (the gateway is draining). */
-  readonly close: boolean;
-}
-
-/** The headers relayed to the caller: the upstream's minus hop-by-hop ones, plus the request id. */
+/**
+ * The headers relayed to the caller: the upstream's minus hop-by-hop ones, plus the request id, and
+ * `Connection: close` when `close` (the gateway is draining).
+ */
 export function responseHeaders(
   response: HttpResponse,
-  extra: RelayHeaders,
+  requestIdHeader: string,
+  requestId: string,
+  close: boolean,
 ): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   const drop = hopByHop(response.headers.connection);
@@ -30,8 +27,8 @@ export function responseHeaders(
     if (value === undefined || drop.has(key)) continue;
     out[key] = value;
   }
-  out[extra.requestIdHeader] = extra.requestId;
-  if (extra.close) out.connection = 'close';
+  out[requestIdHeader] = requestId;
+  if (close) out.connection = 'close';
   return out;
 }
 

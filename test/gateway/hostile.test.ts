@@ -141,3 +141,47 @@ describe('item 1: only what the upstream did counts against its breaker', () => 
     expect(breakerState(g)).toBe('open');
   });
 });
+
+describe('item 2: dot segments any mainstream server could resolve, and control characters, are refused', () => {
+  const forms: [string, string][] = [
+    ['..; (Tomcat, Spring)', '/up/..;/x'],
+    ['.; ', '/up/.;/x'],
+    ['%2e%2e;', '/up/%2e%2e;/x'],
+    ['..;jsessionid=1', '/up/..;jsessionid=1/x'],
+    ['CR LF', '/up/a%0d%0aX-Injected:%201'],
+    ['tab', '/up/a%09b'],
+    ['fullwidth dots', '/up/%EF%BC%8E%EF%BC%8E/x'],
+    ['one-dot leaders', '/up/%E2%80%A4%E2%80%A4/x'],
+    ['triple-encoded dots', '/up/%25252e%25252e/x'],
+    ['double-encoded CR', '/up/a%250d'],
+    ['double-encoded slash', '/up/a%252fb'],
+  ];
+  it.each(forms)('%s: 400 problem, the upstream sees nothing', async (_form, target) => {
+    const g = await rig();
+    const answer = await raw(g.url, [`GET ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`]);
+    expect(statusOf(answer)).toBe(400);
+    expect(answer).toContain('urn:reqforge:problem:bad-request-target');
+    expect(seen).toHaveLength(0);
+  });
+
+  it('/narrow/allowed/..;/secret cannot escape a paths: allow-list', async () => {
+    const g = await rig({ paths: ['/allowed/**'] });
+    const answer = await raw(g.url, [
+      'GET /up/allowed/..;/secret HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n',
+    ]);
+    expect(statusOf(answer)).toBe(400);
+    expect(seen).toHaveLength(0);
+  });
+
+  it('ordinary paths with dots, semicolons and encoded percent signs still pass', async () => {
+    const g = await rig();
+    for (const path of ['/up/a.b/..c/c..;v=1/.well-known', '/up/100%25/x', '/up/file%252ejson']) {
+      expect((await fetch(`${g.url}${path}`)).status).toBe(200);
+    }
+    expect(seen.map((s) => s.url)).toEqual([
+      '/base/a.b/..c/c..;v=1/.well-known',
+      '/base/100%25/x',
+      '/base/file%252ejson',
+    ]);
+  });
+});
