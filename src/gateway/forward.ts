@@ -69,8 +69,8 @@ export interface HeaderPolicy {
 
 /**
  * The headers sent upstream: the caller's, minus hop-by-hop headers, the inbound API key and the caller's
- * request id (the gateway's goes instead), with `X-Forwarded-For/-Proto/-Host` and the upstream's
- * configured headers.
+ * request id (the gateway's goes instead), with `X-Forwarded-For/-Proto/-Host`; the upstream's configured
+ * headers replace the caller's of the same name.
  */
 export function upstreamHeaders(
   req: IncomingMessage,
@@ -80,13 +80,17 @@ export function upstreamHeaders(
 ): Record<string, string> {
   const drop = hopByHop(req.headers.connection);
   const { requestIdHeader, apiKeyHeader } = policy;
-  const headers: Record<string, string> = { ...upstream.headers };
+  const headers: Record<string, string> = {};
   const inbound = req.headers;
   for (const key in inbound) {
     const value = inbound[key];
     if (value === undefined || drop.has(key) || key === requestIdHeader || key === apiKeyHeader) continue;
     headers[key] = Array.isArray(value) ? value.join(', ') : value;
   }
+  // Configured headers win over the caller's, as auth does: a tenant or version set in config is not the
+  // caller's to switch.
+  const configured = upstream.headers;
+  for (const key in configured) headers[key] = configured[key] as string;
   const remote = req.socket.remoteAddress ?? '';
   headers['x-forwarded-for'] = headers['x-forwarded-for']
     ? `${headers['x-forwarded-for']}, ${remote}`

@@ -185,3 +185,17 @@ describe('item 2: dot segments any mainstream server could resolve, and control 
     ]);
   });
 });
+
+describe('item 3: configured headers win over the caller’s', () => {
+  it('a caller cannot switch a configured tenant or version header', async () => {
+    const g = await rig({ headers: { 'X-Tenant': 'acme', 'api-version': '2024-01-01' } });
+    const response = await fetch(`${g.url}/up/x`, {
+      headers: { 'x-tenant': 'evil', 'API-Version': '1999-01-01', 'x-other': 'kept' },
+    });
+    expect(response.status).toBe(200);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.headers['x-tenant']).toBe('acme');
+    expect(seen[0]?.headers['api-version']).toBe('2024-01-01');
+    expect(seen[0]?.headers['x-other']).toBe('kept');
+  });
+});
