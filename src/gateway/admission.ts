@@ -66,6 +66,7 @@ export class Admission {
   readonly #keys: readonly { readonly name: string; readonly hash: Buffer }[];
   readonly #limiter: TokenBucketLimiter | undefined;
   readonly #limitBy: 'global' | 'ip' | 'key';
+  readonly #trustProxy: boolean;
 
   constructor(config: GatewayConfig) {
     this.requestIdHeader = config.requestIdHeader;
@@ -93,6 +94,7 @@ export class Admission {
         maxKeys: 10_000,
       });
     this.#limitBy = limit?.by ?? 'ip';
+    this.#trustProxy = config.trustProxy;
   }
 
   /** The caller's request id when it is safe to echo and forward, a fresh UUID otherwise. */
@@ -131,7 +133,7 @@ export class Admission {
   limit(req: IncomingMessage, caller: string): Refusal | undefined {
     if (!this.#limiter) return undefined;
     const by = this.#limitBy;
-    const key = by === 'global' ? '*' : by === 'key' ? `k:${caller}` : `ip:${req.socket.remoteAddress ?? ''}`;
+    const key = by === 'global' ? '*' : by === 'key' ? `k:${caller}` : `ip:${this.clientAddress(req)}`;
     const reservation = this.#limiter.reserve(key, 0);
     if (reservation.ok) return undefined;
     return {
@@ -141,6 +143,19 @@ export class Admission {
       detail: 'The gateway inbound rate limit was reached',
       headers: { 'retry-after': String(Math.max(1, Math.ceil(reservation.retryAfter / 1000))) },
     };
+  }
+
+  /**
+   * The caller's address: the socket's peer, or with `trustProxy` the address the trusted proxy in front saw
+   * (the last `X-Forwarded-For` entry, which that proxy appended).
+   */
+  clientAddress(req: IncomingMessage): string {
+    const peer = req.socket.remoteAddress ?? '';
+    if (!this.#trustProxy) return peer;
+    const forwarded = req.headers['x-forwarded-for'];
+    const list = Array.isArray(forwarded) ? forwarded.join(',') : forwarded;
+    const last = list?.slice(list.lastIndexOf(',') + 1).trim();
+    return last || peer;
   }
 
   /** Refuses a declared `Content-Length` over `limit`. */

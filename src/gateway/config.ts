@@ -178,8 +178,24 @@ const httpSchema = z.strictObject({
   rejectUnauthorized: bool().optional(),
 });
 
+// Gateway hardening (issue 12): a base URL's query would be dropped silently, and what the upstream may
+// send back to callers is a per-upstream policy.
+const baseUrl = httpUrl.refine((value) => !value.includes('?') && !value.includes('#'), {
+  message: 'a base URL cannot carry a query string or fragment (put query parameters in the forwarded path)',
+});
+
+const responseHeadersSchema = z.strictObject({
+  /** Response headers removed before relaying. */
+  remove: z
+    .array(z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected an HTTP header name'))
+    .transform((names) => names.map((n) => n.toLowerCase()))
+    .default(['server', 'x-powered-by']),
+  /** `rewrite` an absolute Location on the upstream's own origin to the gateway path (drop others); `keep` it. */
+  location: z.enum(['rewrite', 'keep']).default('rewrite'),
+});
+
 const upstreamSchema = z.strictObject({
-  baseUrl: httpUrl,
+  baseUrl,
   methods: z.array(method).nonempty().optional(),
   paths: z.array(z.string().startsWith('/', 'path patterns start with /')).nonempty().optional(),
   headers: z.record(z.string(), z.string()).optional(),
@@ -191,6 +207,7 @@ const upstreamSchema = z.strictObject({
   auth: authSchema.optional(),
   http: httpSchema.optional(),
   maxBodySize: size.optional(),
+  responseHeaders: responseHeadersSchema.default({ remove: ['server', 'x-powered-by'], location: 'rewrite' }),
 });
 
 const apiKeySchema = z.strictObject({
@@ -268,6 +285,10 @@ export const gatewayConfigSchema = z.strictObject({
     })
     .default({ apiKeyHeader: 'x-api-key', protectOperations: false }),
   shutdown: z.strictObject({ grace: duration.default(10_000) }).default({ grace: 10_000 }),
+  /** Trust one proxy in front: keep its Forwarded / X-Forwarded-* / X-Real-IP and take the client address from it. */
+  trustProxy: bool().default(false),
+  /** `Strict-Transport-Security` on responses the gateway writes, for gateways reached over TLS. */
+  hsts: z.strictObject({ maxAge: duration, includeSubDomains: bool().default(false) }).optional(),
   store: storeSchema.default({ type: 'memory' }),
   metrics: z
     .strictObject({

@@ -65,11 +65,25 @@ export interface HeaderPolicy {
   readonly requestIdHeader: string;
   /** The inbound API key header, dropped when keys are configured (undefined otherwise). */
   readonly apiKeyHeader: string | undefined;
+  /** Keep a trusted proxy's forwarding headers (`trustProxy`); otherwise the gateway writes them itself. */
+  readonly trustProxy: boolean;
+  /** The `host:port` the gateway listens on (the default `X-Forwarded-Host`). */
+  ownHost: string;
 }
 
+/** Forwarding headers a caller could forge: only a trusted proxy's are kept. */
+const FORWARDING = new Set([
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+]);
+
 /**
- * The headers sent upstream: the caller's, minus hop-by-hop headers, the inbound API key and the caller's
- * request id (the gateway's goes instead), with `X-Forwarded-For/-Proto/-Host`; the upstream's configured
+ * The headers sent upstream: the caller's, minus hop-by-hop headers, the inbound API key, the caller's
+ * request id (the gateway's goes instead) and, unless `trustProxy`, the caller's `Forwarded`, `X-Real-IP` and
+ * `X-Forwarded-*` (the gateway writes `X-Forwarded-For/-Proto/-Host` itself); the upstream's configured
  * headers replace the caller's of the same name.
  */
 export function upstreamHeaders(
@@ -79,12 +93,13 @@ export function upstreamHeaders(
   requestId: string,
 ): Record<string, string> {
   const drop = hopByHop(req.headers.connection);
-  const { requestIdHeader, apiKeyHeader } = policy;
+  const { requestIdHeader, apiKeyHeader, trustProxy } = policy;
   const headers: Record<string, string> = {};
   const inbound = req.headers;
   for (const key in inbound) {
     const value = inbound[key];
     if (value === undefined || drop.has(key) || key === requestIdHeader || key === apiKeyHeader) continue;
+    if (!trustProxy && FORWARDING.has(key)) continue;
     headers[key] = Array.isArray(value) ? value.join(', ') : value;
   }
   // Configured headers win over the caller's, as auth does: a tenant or version set in config is not the
@@ -95,8 +110,9 @@ export function upstreamHeaders(
   headers['x-forwarded-for'] = headers['x-forwarded-for']
     ? `${headers['x-forwarded-for']}, ${remote}`
     : remote;
-  headers['x-forwarded-proto'] = 'encrypted' in req.socket ? 'https' : 'http';
-  if (inbound.host) headers['x-forwarded-host'] = inbound.host;
+  // Without trustProxy the caller's versions were skipped above: these are the gateway's own.
+  headers['x-forwarded-proto'] ??= 'encrypted' in req.socket ? 'https' : 'http';
+  headers['x-forwarded-host'] ??= trustProxy && inbound.host ? inbound.host : policy.ownHost;
   // The request id goes out as a header directly: entering AsyncLocalStorage per request would make every
   // promise in the process carry context.
   headers[requestIdHeader] = requestId;

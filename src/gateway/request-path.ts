@@ -67,7 +67,14 @@ export class RequestPath {
     this.#headerPolicy = {
       requestIdHeader: admission.requestIdHeader,
       apiKeyHeader: admission.keysConfigured ? admission.apiKeyHeader : undefined,
+      trustProxy: deps.config.trustProxy,
+      ownHost: '',
     };
+  }
+
+  /** Sets the `host:port` the gateway listens on, sent as `X-Forwarded-Host` unless a trusted proxy sent one. */
+  listening(host: string): void {
+    this.#headerPolicy.ownHost = host;
   }
 
   /** Handles one request; resolves once the response is written (or the caller left). */
@@ -127,7 +134,13 @@ export class RequestPath {
         upstream.stats.errors++;
         return this.#failed(x, upstream, thrown, abort);
       }
-      const out = responseHeaders(response, admission.requestIdHeader, requestId, this.#d.draining());
+      const out = responseHeaders(
+        response,
+        upstream,
+        admission.requestIdHeader,
+        requestId,
+        this.#d.draining(),
+      );
       await relay(res, method, response, out);
     } finally {
       upstream.stats.inFlight--;

@@ -2,6 +2,7 @@
  * `startGateway`: builds a gateway's parts (store, metrics, upstream clients, the request path) and runs
  * them behind one `node:http` server, with connection-level refusals and a graceful shutdown.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { AbortError } from '../core/errors.js';
@@ -81,6 +82,14 @@ async function createUpstreams(
   return upstreams;
 }
 
+/** The path of a request Node could not parse, from its first line (query cut, at most 200 characters). */
+function instanceOf(packet: Buffer | undefined): string {
+  const line = packet?.subarray(0, 512).toString('latin1') ?? '';
+  const target = /^[A-Z]{1,16} (\/[!-~]*)/.exec(line)?.[1] ?? '';
+  const path = target.split('?')[0] ?? '';
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
+
 /** What Node's parser refused, as a status, title and detail. */
 function clientErrorProblem(code: string | undefined): [number, string, string, string] {
   if (code === 'HPE_HEADER_OVERFLOW')
@@ -126,7 +135,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (ownsStore) await store?.close();
     throw error;
   }
-  const security = securityHeaders();
+  const hsts = config.hsts;
+  const security = securityHeaders(
+    hsts && `max-age=${Math.floor(hsts.maxAge / 1000)}${hsts.includeSubDomains ? '; includeSubDomains' : ''}`,
+  );
   const admission = new Admission(config);
   const operations = new Operations({
     config,
@@ -189,10 +201,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+  server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
     const [status, slug, title, detail] = clientErrorProblem(error.code);
-    const problem = makeProblem(status, slug, title, detail, '', '');
-    writeSocketProblem(socket, problem, {}, security);
+    telemetry.rejected(slug);
+    const id = randomUUID();
+    const problem = makeProblem(status, slug, title, detail, instanceOf(error.rawPacket), id);
+    writeSocketProblem(socket, problem, { [config.requestIdHeader]: id }, security);
   });
 
   const host = options.host ?? config.listen.host;
@@ -206,6 +220,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  path.listening(`${shown}:${address.port}`);
   logger?.info(
     { url: `http://${shown}:${address.port}`, upstreams: [...upstreams.keys()] },
     'gateway listening',

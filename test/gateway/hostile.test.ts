@@ -199,3 +199,127 @@ describe('item 3: configured headers win over the caller’s', () => {
     expect(seen[0]?.headers['x-other']).toBe('kept');
   });
 });
+
+describe('item 6: smaller gaps', () => {
+  it('a 429 from a drop limiter carries Retry-After', async () => {
+    const g = await rig({ rateLimit: { limit: 1, window: '10s', burst: 1, strategy: 'drop' } });
+    expect((await fetch(`${g.url}/up/x`)).status).toBe(200);
+    const refused = await fetch(`${g.url}/up/x`);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(9);
+  });
+
+  it('an unparseable request gets a full problem: instance, request id, security headers', async () => {
+    const g = await rig({}, { hsts: { maxAge: '8760h' } });
+    const answer = await raw(g.url, ['GET /up/x HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n']);
+    expect(statusOf(answer)).toBe(400);
+    const [head = '', body = ''] = answer.split('\r\n\r\n');
+    expect(head).toMatch(/x-content-type-options: nosniff/i);
+    expect(head).toMatch(/strict-transport-security: max-age=31536000/i);
+    expect(head).toMatch(/x-request-id: [0-9a-f-]{36}/i);
+    const problem = JSON.parse(body);
+    expect(problem.instance).toBe('/up/x');
+    expect(problem.requestId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('CONNECT and gateway problems carry the security headers and HSTS when configured', async () => {
+    const g = await rig({}, { hsts: { maxAge: '24h', includeSubDomains: true } });
+    const connect = await raw(g.url, ['CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n']);
+    expect(statusOf(connect)).toBe(400);
+    expect(connect).toMatch(/x-frame-options: DENY/i);
+    expect(connect).toMatch(/strict-transport-security: max-age=86400; includeSubDomains/i);
+    const missing = await fetch(`${g.url}/nope/x`);
+    expect(missing.headers.get('strict-transport-security')).toBe('max-age=86400; includeSubDomains');
+    const health = await fetch(`${g.url}/health`);
+    expect(health.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(health.headers.get('strict-transport-security')).toBe('max-age=86400; includeSubDomains');
+  });
+
+  it('by default the gateway writes Forwarded-style headers itself; trustProxy keeps a trusted proxy’s', async () => {
+    const g = await rig();
+    const forged = {
+      forwarded: 'for=1.2.3.4;host=evil',
+      'x-real-ip': '1.2.3.4',
+      'x-forwarded-for': '1.2.3.4',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-proto': 'https',
+    };
+    await fetch(`${g.url}/up/x`, { headers: forged });
+    const headers = seen[0]?.headers ?? {};
+    expect(headers.forwarded).toBeUndefined();
+    expect(headers['x-real-ip']).toBeUndefined();
+    expect(headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(headers['x-forwarded-host']).toBe(new URL(g.url).host);
+    expect(headers['x-forwarded-proto']).toBe('http');
+    await gateway?.close({ grace: 50 });
+    await upstream?.close();
+    seen = [];
+    const trusting = await rig({}, { trustProxy: true });
+    await fetch(`${trusting.url}/up/x`, { headers: forged });
+    const kept = seen[0]?.headers ?? {};
+    expect(kept.forwarded).toBe('for=1.2.3.4;host=evil');
+    expect(kept['x-real-ip']).toBe('1.2.3.4');
+    expect(kept['x-forwarded-for']).toBe('1.2.3.4, 127.0.0.1');
+    expect(kept['x-forwarded-host']).toBe('evil.example');
+    expect(kept['x-forwarded-proto']).toBe('https');
+  });
+
+  it('response-header policy: Server and X-Powered-By removed, Location rewritten or dropped, cookies kept', async () => {
+    const g = await rig({}, {}, (req, res) => {
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' });
+      const own = `http://${req.headers.host}`;
+      const location =
+        req.url === '/base/own'
+          ? `${own}/base/next?a=1`
+          : req.url === '/base/outside'
+            ? `${own}/admin`
+            : 'https://evil.example/';
+      res.writeHead(302, {
+        server: 'Apache/2.4.1',
+        'x-powered-by': 'PHP/5',
+        'set-cookie': 'session=1; HttpOnly',
+        location,
+      });
+      res.end();
+    });
+    const own = await fetch(`${g.url}/up/own`, { redirect: 'manual' });
+    expect(own.status).toBe(302);
+    expect(own.headers.get('location')).toBe('/up/next?a=1');
+    expect(own.headers.get('server')).toBeNull();
+    expect(own.headers.get('x-powered-by')).toBeNull();
+    expect(own.headers.get('set-cookie')).toBe('session=1; HttpOnly');
+    const foreign = await fetch(`${g.url}/up/foreign`, { redirect: 'manual' });
+    expect(foreign.status).toBe(302);
+    expect(foreign.headers.get('location')).toBeNull();
+    const outside = await fetch(`${g.url}/up/outside`, { redirect: 'manual' });
+    expect(outside.headers.get('location')).toBeNull();
+    // The gateway never follows a redirect itself: one upstream request per call.
+    expect(seen.map((s) => s.url)).toEqual(['/base/own', '/base/foreign', '/base/outside']);
+  });
+
+  it('responseHeaders can remove Set-Cookie and keep Location as it is', async () => {
+    const g = await rig(
+      { responseHeaders: { remove: ['set-cookie'], location: 'keep' } },
+      {},
+      (_req, res) => {
+        res.writeHead(302, { server: 'x', 'set-cookie': 'a=1', location: 'https://elsewhere.example/' });
+        res.end();
+      },
+    );
+    const response = await fetch(`${g.url}/up/x`, { redirect: 'manual' });
+    expect(response.headers.get('set-cookie')).toBeNull();
+    expect(response.headers.get('server')).toBe('x');
+    expect(response.headers.get('location')).toBe('https://elsewhere.example/');
+  });
+
+  it('a baseUrl with a query string is refused at config time', () => {
+    expect(() =>
+      parseGatewayConfig({ upstreams: { up: { baseUrl: 'http://127.0.0.1:1/api?key=secret-value' } } }),
+    ).toThrow(/upstreams\.up\.baseUrl/);
+    try {
+      parseGatewayConfig({ upstreams: { up: { baseUrl: 'http://127.0.0.1:1/api?key=secret-value' } } });
+    } catch (error) {
+      expect(String((error as Error).message)).not.toContain('secret-value');
+    }
+  });
+});
