@@ -77,6 +77,27 @@ describe('Redactor and Secret', () => {
     expect(Redactor.values('a s3cret b', ['s3cret'])).toBe('a [REDACTED] b');
   });
 
+  it('finds the credentials a request sent and scrubs them from echoed text, at any depth', () => {
+    const r = new Redactor({ params: ['pin'] });
+    const sent = r.sentValues(
+      { authorization: 'Bearer tok-echo-1', 'x-api-key': 'key-echo-2', accept: 'application/json' },
+      '/x?pin=12 34&page=2&access_token=qt-echo-3#f',
+    );
+    expect(new Set(sent)).toEqual(
+      new Set(['Bearer tok-echo-1', 'tok-echo-1', 'key-echo-2', '12 34', '12%2034', 'qt-echo-3']),
+    );
+    // Longest first, so a whole `Bearer x` is replaced before its `x`.
+    expect(sent[0]).toBe('Bearer tok-echo-1');
+    expect(r.echo('saw Bearer tok-echo-1, key-echo-2 and {"password":"p"} for 12%2034', sent)).toBe(
+      'saw [REDACTED], [REDACTED] and {"password":"[REDACTED]"} for [REDACTED]',
+    );
+    expect(r.value({ a: [{ client_secret: 'x', b: 'k=key-echo-2' }], pin: 1, n: null }, sent)).toEqual({
+      a: [{ client_secret: REDACTED, b: `k=${REDACTED}` }],
+      pin: REDACTED,
+      n: null,
+    });
+  });
+
   it('never prints a Secret', () => {
     const s = new Secret('hunter2!');
     expect(`${s}`).toBe(REDACTED);

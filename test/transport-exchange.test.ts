@@ -595,13 +595,26 @@ describe('Exchange: dump()', () => {
 
   it('dump() twice, or after reading, is a no-op', async () => {
     const api = client();
-    route('/twice', (_req, res) => res.end('body'));
+    const ports: number[] = [];
+    route('/twice', (req, res) => {
+      ports.push(req.socket.remotePort ?? -1);
+      res.end('body');
+    });
+    const before = server.connections;
     const res = await api.get('/twice');
-    await res.dump();
-    await res.dump();
+    await expect(res.dump()).resolves.toBeUndefined();
+    await expect(res.dump()).resolves.toBeUndefined();
+    expect(res.bodyUsed).toBe(true);
+    await expect(res.text()).rejects.toMatchObject({ code: 'ERR_BODY_USED' });
     const read = await api.get('/twice');
-    await read.text();
-    await read.dump();
+    await expect(read.text()).resolves.toBe('body');
+    await expect(read.dump()).resolves.toBeUndefined();
+    await expect(read.text()).rejects.toMatchObject({ code: 'ERR_BODY_USED' });
+    // Neither the second dump() nor the dump() after reading cost the connection: one socket served all three.
+    await expect(api.get('/twice').text()).resolves.toBe('body');
+    expect(ports).toHaveLength(3);
+    expect(new Set(ports).size).toBe(1);
+    expect(server.connections - before).toBe(1);
     await api.close();
   });
 });

@@ -53,10 +53,20 @@ function tokenErrorCode(error: string | undefined): string {
 export class TokenUnavailableError extends ReqforgeError {
   /** The cache key (client id, scopes, audience) the token was wanted for. */
   readonly key: string;
+  /**
+   * Milliseconds until a token may be asked for again, when the manager holds fetches back (a replacement token
+   * was rejected with 401 within `forcedRefreshInterval`); undefined otherwise.
+   */
+  readonly retryAfter: number | undefined;
 
-  constructor(key: string, options: ReqforgeErrorOptions = {}) {
-    super(`No valid token is available for "${key}"`, 'ERR_TOKEN_UNAVAILABLE', options);
+  constructor(
+    key: string,
+    options: ReqforgeErrorOptions & { readonly retryAfter?: number | undefined } = {},
+  ) {
+    const wait = options.retryAfter === undefined ? '' : `; retry in ${Math.ceil(options.retryAfter)} ms`;
+    super(`No valid token is available for "${key}"${wait}`, 'ERR_TOKEN_UNAVAILABLE', options);
     this.key = key;
+    this.retryAfter = options.retryAfter;
   }
 }
 internalErrorBrand.brand(TokenUnavailableError, 'TokenUnavailableError');

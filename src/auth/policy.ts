@@ -90,7 +90,11 @@ export function tokenAuth(
         if (!repeatable) return response;
         await response.dump();
         const fresh = await manager.getToken(request, { signal: ctx.signal });
-        return next(setSecretHeader(req, header, headerValue(fresh), extend, true), ctx);
+        const again = await next(setSecretHeader(req, header, headerValue(fresh), extend, true), ctx);
+        // The replacement rejected as well: drop it now (the manager then holds fetches back for a while).
+        if (again.status === 401)
+          await raceSignal(manager.invalidate(fresh, request, 'unauthorized'), ctx.signal);
+        return again;
       };
       // Every wait (a token fetch, the 401 path) ends when the call aborts.
       const handler: Handler = (req, ctx) => {

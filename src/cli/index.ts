@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { createClient } from '../client/client.js';
 import { isHttpError, isInvalidOptionError, isReqforgeError } from '../core/errors.js';
-import { type ConfigError, type GatewayConfig, isConfigError, loadGatewayConfig } from '../gateway/config.js';
+import { ConfigError, type GatewayConfig, isConfigError, loadGatewayConfig } from '../gateway/config.js';
 import { startGateway } from '../gateway/server.js';
 import { upstreamClientOptions } from '../gateway/upstreams.js';
 import { loadWiring } from '../gateway/wiring.js';
@@ -34,11 +34,11 @@ export interface CliIo {
 export const EXIT = {
   /** Success (a 2xx answer for `call`). */
   ok: 0,
-  /** `call` got a 4xx answer. */
+  /** `call` got a 4xx answer (or a 3xx: redirects are not followed). */
   clientError: 4,
-  /** `call` got a 5xx answer. */
+  /** `call` got a 5xx answer, after the upstream's retries. */
   serverError: 5,
-  /** The request failed without an answer (network, timeout, open circuit …). */
+  /** No answer: network error, timeout, open circuit, rate limit refusal, or a failed token fetch (`token`). */
   failed: 3,
   /** A usage or configuration mistake. */
   usage: 2,
@@ -230,7 +230,7 @@ function program(io: CliIo, setCode: (code: number) => void): Command {
           } else if (text.length > 0) {
             io.stdout.write(text.endsWith('\n') || !pretty ? text : `${text}\n`);
           }
-          if (!response.ok) io.stderr.write(`HTTP ${response.status} from ${upstream}\n`);
+          if (!response.ok) io.stderr.write(`✗ HTTP ${response.status} from ${upstream}\n`);
           setCode(response.ok ? EXIT.ok : response.status >= 500 ? EXIT.serverError : EXIT.clientError);
         } finally {
           await built.auth?.close?.();
@@ -269,10 +269,12 @@ function program(io: CliIo, setCode: (code: number) => void): Command {
 
   cmd
     .command('check')
-    .description('validate a configuration file and explain every problem with its path')
+    .description('validate a configuration file with every check start runs, short of connecting')
     .option('-c, --config <file>', 'configuration file')
     .action(async (opts: { config?: string }) => {
       const file = configPath(opts.config, io);
+      // The same loading as `gateway` (schema, interpolation, store URLs and keys, headers), then the upstreams'
+      // clients built as start builds them, reported as start reports them.
       const config = await loadGatewayConfig(file, { env: io.env });
       const wiring = await loadWiring();
       for (const [name, upstream] of Object.entries(config.upstreams)) {
@@ -281,7 +283,10 @@ function program(io: CliIo, setCode: (code: number) => void): Command {
           await built.auth?.close?.();
         } catch (error) {
           if (isInvalidOptionError(error)) {
-            throw new UsageError(`upstreams.${name}.${error.option}: ${error.message}`);
+            throw new ConfigError(
+              [{ path: `upstreams.${name}.${error.option}`, message: error.message }],
+              file,
+            );
           }
           throw error;
         }
@@ -307,6 +312,11 @@ function ratio(value: string): number {
   const n = Number(value);
   if (!(n >= 0 && n <= 1)) throw new UsageError(`"${value}" is not a ratio between 0 and 1`);
   return n;
+}
+
+/** A message on one line of stderr, as every outcome of `call` and `token` reports itself. */
+function oneLine(message: string): string {
+  return message.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }
 
 function looksLikeJson(text: string): boolean {
@@ -407,16 +417,16 @@ export async function run(argv: readonly string[] = process.argv, io: CliIo = de
       return EXIT.usage;
     }
     if (error instanceof UsageError || isInvalidOptionError(error)) {
-      io.stderr.write(`✗ ${(error as Error).message}\n`);
+      io.stderr.write(`✗ ${oneLine((error as Error).message)}\n`);
       return EXIT.usage;
     }
     if (isReqforgeError(error)) {
-      io.stderr.write(`✗ ${error.code}: ${error.message}\n`);
+      io.stderr.write(`✗ ${error.code}: ${oneLine(error.message)}\n`);
       return isHttpError(error) ? (error.status >= 500 ? EXIT.serverError : EXIT.clientError) : EXIT.failed;
     }
-    io.stderr.write(`✗ ${(error as Error)?.message ?? String(error)}\n`);
-    if (io.env.REQFORGE_DEBUG) io.stderr.write(`${(error as Error)?.stack ?? ''}\n`);
-    else io.stderr.write('  (set REQFORGE_DEBUG=1 for details)\n');
+    const message = oneLine((error as Error)?.message ?? String(error));
+    if (io.env.REQFORGE_DEBUG) io.stderr.write(`✗ ${message}\n${(error as Error)?.stack ?? ''}\n`);
+    else io.stderr.write(`✗ ${message} (set REQFORGE_DEBUG=1 for details)\n`);
     return EXIT.internal;
   }
 }

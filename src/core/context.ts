@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { Clock } from './clock.js';
 import type { EventHub } from './events.js';
 import type { CallContext, CallPolicyOptions, CallTags, ClientEvents } from './types.js';
@@ -197,6 +198,43 @@ class Call implements CallContext {
     this.#bag ??= new Map();
     return this.#bag;
   }
+
+  /**
+   * What a printed context shows (`JSON.stringify`, and `util.inspect` below): where the call stands and the
+   * policy options, never the caller's `json`, `form`, `query` or `headers` (the request in the same payload
+   * shows those redacted). Built only when printed, so emitting an event costs nothing extra.
+   */
+  toJSON(): CallContextJson {
+    const o = this.options as Readonly<Record<string, unknown>>;
+    const options: Record<string, unknown> = {};
+    for (const key of PRINTED_OPTIONS) if (o[key] !== undefined) options[key] = o[key];
+    return {
+      attempt: this.attempt,
+      startedAt: this.startedAt,
+      deadline: Number.isFinite(this.deadline) ? this.deadline : null,
+      aborted: this.abort.aborted,
+      tags: this.tags,
+      options,
+    };
+  }
+
+  [inspect.custom](_depth: number, options: object): string {
+    return `CallContext ${inspect(this.toJSON(), options)}`;
+  }
+}
+
+// The call options that steer policies: safe to print, unlike bodies, queries and headers.
+const PRINTED_OPTIONS = ['timeout', 'idempotent', 'retry', 'throwHttpErrors'] as const;
+
+/** The printed form of a call context: see {@link createCallContext}. */
+export interface CallContextJson {
+  readonly attempt: number;
+  readonly startedAt: number;
+  /** `null` when the call has no deadline. */
+  readonly deadline: number | null;
+  readonly aborted: boolean;
+  readonly tags: CallTags;
+  readonly options: Readonly<Record<string, unknown>>;
 }
 
 interface CallInit {
@@ -208,7 +246,10 @@ interface CallInit {
   readonly maxBodySize: number;
 }
 
-/** Creates the context for one call. */
+/**
+ * Creates the context for one call. Its printed forms (`JSON.stringify`, `util.inspect`) show only the attempt,
+ * timing, tags and policy options (see {@link CallContextJson}), so event payloads never print a caller's body.
+ */
 export function createCallContext(init: CallInit): CallContext {
   return new Call(init);
 }

@@ -25,6 +25,9 @@ const COMPACT_AT = 64;
  * removing one just marks it (dead entries are dropped from the front, and the array is compacted when they
  * outnumber the live ones). This costs far less per call than a Node.js timer (a `Timeout` object, a libuv
  * clock read and a list insert each), which matters for timeouts set on every call.
+ *
+ * Entries belong to pending calls, so the queue's timer keeps the process alive while it holds live entries,
+ * as the calls' sockets would; once the last entry leaves, the timer is cleared.
  */
 export class DeadlineQueue {
   readonly ms: number;
@@ -86,8 +89,14 @@ export class DeadlineQueue {
     }
   }
 
+  // Every entry is a pending call's deadline, so the timer keeps the process alive; it exists only while the
+  // queue holds live entries (the last one leaving clears it), so nothing is held once the last call settles.
   #arm(at: number, now: number): void {
-    this.#timer = this.#clock.setTimeout(this.#onTimer, Math.min(Math.max(0, at - now), MAX_TIMER_DELAY));
+    this.#timer = this.#clock.setTimeout(
+      this.#onTimer,
+      Math.min(Math.max(0, at - now), MAX_TIMER_DELAY),
+      true,
+    );
   }
 
   readonly #onTimer = (): void => {

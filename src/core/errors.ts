@@ -95,14 +95,30 @@ function hasKind(error: unknown, kind: string): boolean {
 
 brand(ReqforgeError, 'ReqforgeError');
 
-/** An option or configuration value is invalid; `option` names it. Thrown at construction time. */
+/** One problem of an {@link InvalidOptionError}: the option's dotted path and what is wrong (never its value). */
+export interface InvalidOptionIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/**
+ * An option or configuration value is invalid; `option` names it (a dotted path). Thrown at construction time
+ * (or when a call starts, for per-call options). The message says what was expected and never prints the value.
+ */
 export class InvalidOptionError extends ReqforgeError {
   /** Dotted path of the offending option, such as `timeout.attempt`. */
   readonly option: string;
+  /** Every problem found, the first of which is in the message; `[{ path: option, message }]` when only one. */
+  readonly issues: readonly InvalidOptionIssue[];
 
-  constructor(option: string, problem: string, options: ReqforgeErrorOptions = {}) {
+  constructor(
+    option: string,
+    problem: string,
+    options: ReqforgeErrorOptions & { readonly issues?: readonly InvalidOptionIssue[] } = {},
+  ) {
     super(`Invalid option "${option}": ${problem}`, 'ERR_INVALID_OPTION', options);
     this.option = option;
+    this.issues = options.issues ?? [{ path: option, message: problem }];
   }
 }
 brand(InvalidOptionError, 'InvalidOptionError');
@@ -129,7 +145,7 @@ export interface ProblemDetails {
 export interface HttpErrorInit extends ReqforgeErrorOptions {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** The first bytes of the body, already redacted. */
+  /** The first bytes of the body, already redacted (see `Redactor.echo`). */
   readonly bodyExcerpt: string;
   /** True when the body was longer than the excerpt. */
   readonly bodyTruncated: boolean;
@@ -142,9 +158,13 @@ export interface HttpErrorInit extends ReqforgeErrorOptions {
 export class HttpError extends ReqforgeError {
   /** The HTTP status code. */
   readonly status: number;
-  /** Response headers (lowercase names); secret ones such as `set-cookie` are redacted. */
+  /** Response headers (lowercase names); secret ones such as `set-cookie`, and echoed credentials, are redacted. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** The first bytes of the response body (at most `errorBodyLimit`), with secret JSON fields redacted. */
+  /**
+   * The first bytes of the response body (at most `errorBodyLimit`), with secret JSON fields redacted and every
+   * credential value the request itself sent (secret headers such as `authorization` or an API key, secret query
+   * values) replaced by `[REDACTED]`, so an upstream that echoes the request cannot put them into logs.
+   */
   readonly bodyExcerpt: string;
   /** True when the body was longer than {@link HttpError.bodyExcerpt}. */
   readonly bodyTruncated: boolean;

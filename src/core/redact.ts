@@ -150,6 +150,62 @@ export class Redactor {
     return text.replace(this.#jsonField, (_m, key: string) => `${key}"${REDACTED}"`);
   }
 
+  /**
+   * A JSON-safe copy of `value` (a problem document, parsed JSON) in which every field whose name is a secret
+   * parameter (as in {@link Redactor.text}) is replaced by `[REDACTED]`, at any depth, and every string has the `sent`
+   * credential values (see {@link Redactor.sentValues}) replaced.
+   */
+  value(value: unknown, sent: readonly string[] = [], depth = 8): unknown {
+    if (typeof value === 'string') return sent.length === 0 ? value : Redactor.values(value, sent);
+    if (value === null || typeof value !== 'object') return value;
+    if (depth <= 0) return '[…]';
+    if (Array.isArray(value)) return value.map((v) => this.value(v, sent, depth - 1));
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      out[key] = this.isSecretParam(key)
+        ? REDACTED
+        : this.value((value as Record<string, unknown>)[key], sent, depth - 1);
+    }
+    return out;
+  }
+
+  /**
+   * The credential values a request carries: its secret headers (whole, and the part after an auth scheme such
+   * as `Bearer`) and its secret query values. Computed on demand from the request itself and never kept, so an
+   * error path can scrub an upstream's echo without the client holding secrets longer than the request does.
+   */
+  sentValues(headers: Readonly<Record<string, string>>, url: string): string[] {
+    const out: string[] = [];
+    for (const name of Object.keys(headers)) {
+      const value = headers[name];
+      if (value === undefined || !this.isSecretHeader(name)) continue;
+      out.push(value);
+      const space = value.indexOf(' ');
+      if (space !== -1) out.push(value.slice(space + 1).trim());
+    }
+    const q = url.indexOf('?');
+    if (q !== -1) {
+      const hash = url.indexOf('#', q);
+      for (const [name, value] of new URLSearchParams(url.slice(q + 1, hash === -1 ? undefined : hash))) {
+        if (!this.isSecretParam(name)) continue;
+        out.push(value);
+        const encoded = encodeURIComponent(value);
+        if (encoded !== value) out.push(encoded);
+      }
+    }
+    // Longest first, so a whole `Bearer x` goes before its `x`.
+    return out.sort((a, b) => b.length - a.length);
+  }
+
+  /**
+   * Text a server sent back (an error excerpt, a problem field), with secret JSON fields redacted and every
+   * credential value this request sent (see {@link Redactor.sentValues}) replaced: servers that echo request
+   * headers or the query must not put the client's own credentials into its errors.
+   */
+  echo(text: string, sent: readonly string[]): string {
+    return Redactor.values(this.text(text), sent);
+  }
+
   /** Replaces every occurrence of the given raw secret values in `text`. */
   static values(text: string, secrets: Iterable<string>): string {
     let out = text;

@@ -183,15 +183,15 @@ export class HttpResponse {
     try {
       return JSON.parse(text) as T;
     } catch (error) {
-      throw new ParseError(
-        `Response body of ${this.request.method} ${this.request.redactedUrl} is not valid JSON`,
-        {
-          cause: error,
-          request: this.request,
-          status: this.status,
-          bodyExcerpt: this.request.redactor.text(text.slice(0, 512)),
-        },
-      );
+      // JSON.parse quotes the start of the text in its message: scrub it like the excerpt.
+      const request = this.request;
+      const sent = request.redactor.sentValues(request.headers, request.path);
+      throw new ParseError(`Response body of ${request.method} ${request.redactedUrl} is not valid JSON`, {
+        cause: new SyntaxError(request.redactor.echo((error as Error).message, sent)),
+        request,
+        status: this.status,
+        bodyExcerpt: request.redactor.echo(text.slice(0, 512), sent),
+      });
     }
   }
 
@@ -215,15 +215,17 @@ export class HttpResponse {
     }
   }
 
+  /** A redacted, JSON-safe description: status, headers with secret ones redacted, and the redacted request. */
+  toJSON(): { status: number; headers: Record<string, string>; request: ReturnType<HttpRequest['toJSON']> } {
+    return {
+      status: this.status,
+      headers: this.request.redactor.headers(this.headers),
+      request: this.request.toJSON(),
+    };
+  }
+
   [inspect.custom](_depth: number, options: object): string {
-    return `HttpResponse ${inspect(
-      {
-        status: this.status,
-        headers: this.request.redactor.headers(this.headers),
-        request: this.request.toJSON(),
-      },
-      options,
-    )}`;
+    return `HttpResponse ${inspect(this.toJSON(), options)}`;
   }
 
   #readText(): Promise<string> {
@@ -406,12 +408,14 @@ export async function createHttpError(
       // Not valid JSON despite its content type: keep the excerpt only.
     }
   }
+  // What this client sent as credentials, read from the request on this error path only and dropped with it.
+  const sent = redactor.sentValues(request.headers, request.path);
   const init: HttpErrorInit = {
     status: response.status,
-    headers: redactor.headers(response.headers),
-    bodyExcerpt: redactor.text(excerpt.text),
+    headers: redactor.value(redactor.headers(response.headers), sent) as Record<string, string>,
+    bodyExcerpt: redactor.echo(excerpt.text, sent),
     bodyTruncated: excerpt.truncated,
-    problem: problem && redactProblem(problem, redactor),
+    problem: problem && (redactor.value(problem, sent) as ProblemDetails),
     request,
     attempts: response.attempts,
   };
@@ -436,11 +440,4 @@ export async function createHttpError(
     default:
       return response.status >= 500 ? new ServerError(init) : new HttpError(init);
   }
-}
-
-function redactProblem(problem: ProblemDetails, redactor: HttpRequest['redactor']): ProblemDetails {
-  const out: Record<string, unknown> = {};
-  for (const key of Object.keys(problem))
-    out[key] = redactor.isSecretParam(key) ? '[REDACTED]' : problem[key];
-  return out as ProblemDetails;
 }

@@ -1,9 +1,31 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { internalErrorBrand, ReqforgeError } from '../core/errors.js';
+import {
+  bulkheadFields,
+  circuitBreakerFields,
+  describeIssues,
+  httpFields,
+  rateLimitFields,
+  retryFields,
+  type Schema,
+  schemasAt,
+  duration as sharedDuration,
+  size as sharedSize,
+  suggest,
+  timeoutObjectSchema,
+  unwrap,
+} from '../core/options/index.js';
 import { Secret } from '../core/secret.js';
+import {
+  encryptionKeySchema,
+  headersSchema,
+  memcachedServersSchema,
+  startChecks,
+  storeUrlSchema,
+} from './config-checks.js';
+import { ConfigSyntaxError, parseConfigText } from './config-text.js';
 
 /** One problem found in a gateway configuration, with the dotted path of the offending key. */
 export interface ConfigIssue {
@@ -33,58 +55,18 @@ internalErrorBrand.brand(ConfigError, 'ConfigError');
 /** True for a {@link ConfigError}, also one thrown by another copy of reqforge. */
 export const isConfigError = (e: unknown): e is ConfigError => internalErrorBrand.hasKind(e, 'ConfigError');
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+/** Durations and sizes are parsed by the options layer's one parser; re-exported for the gateway's users. */
+export { parseDuration, parseSize } from '../core/options/index.js';
 
-/**
- * Parses a duration: a number of milliseconds, or a string such as `500ms`, `1.5s`, `2m` or `1h`.
- * Returns undefined when the text is not a duration.
- */
-export function parseDuration(value: number | string): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(value);
-  if (!match) return undefined;
-  return Math.round(Number(match[1]) * (UNITS[(match[2] ?? 'ms').toLowerCase()] ?? 1));
-}
-
-/** Parses a size: a number of bytes, or a string such as `512kb`, `10mb` or `1gb` (binary units). */
-export function parseSize(value: number | string): number | undefined {
-  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(value);
-  if (!match) return undefined;
-  return Math.round(Number(match[1]) * (SIZE_UNITS[(match[2] ?? 'b').toLowerCase()] ?? 1));
-}
-
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected a duration such as 500ms, 1s, 2m or a number of milliseconds, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const bytes = parseSize(value);
-  if (bytes === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected a size such as 512kb, 10mb or a number of bytes, got ${JSON.stringify(value)}`,
-    });
-    return z.NEVER;
-  }
-  return bytes;
-});
+const duration = sharedDuration();
+const size = sharedSize();
 
 const secret = z.string().transform((value) => new Secret(value));
-// Values that came from ${ENV} are strings: numbers and booleans written as text are accepted too.
-const numeric = (schema: z.ZodNumber) =>
-  z.preprocess((v) => (typeof v === 'string' && /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v), schema);
-const bool = () => z.preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean());
-const positiveInt = numeric(z.number().int().positive());
+// Text from ${ENV} (or quoted in YAML) becomes a number or boolean in `coerceText`, guided by the schema, before
+// validation; these stay as names so schemas read as before.
+const numeric = <T extends z.ZodType>(schema: T): T => schema;
+const bool = () => z.boolean();
+const positiveInt = z.number().int().positive();
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const method = z
   .string()
@@ -103,51 +85,12 @@ const httpUrl = z.string().refine(
   { message: 'expected an absolute http(s) URL without credentials, such as https://api.example.com/v1' },
 );
 
-const timeoutSchema = z.strictObject({
-  /** Limit for the whole call, retries included. */
-  total: duration.optional(),
-  /** Limit for one attempt, until response headers. */
-  attempt: duration.optional(),
-});
-
-const retrySchema = z.union([
-  z.literal(false),
-  z.strictObject({
-    retries: numeric(z.number().int().min(0).max(20)).optional(),
-    baseDelay: duration.optional(),
-    maxDelay: duration.optional(),
-    maxRetryAfter: duration.optional(),
-    idempotencyKey: z.union([bool(), z.string()]).optional(),
-  }),
-]);
-
-const breakerSchema = z.union([
-  z.literal(false),
-  z.strictObject({
-    failureRatio: numeric(z.number().gt(0).max(1)).optional(),
-    minimumCalls: positiveInt.optional(),
-    consecutiveFailures: numeric(z.number().int().min(0)).optional(),
-    window: duration.optional(),
-    openDuration: duration.optional(),
-    halfOpenProbes: positiveInt.optional(),
-  }),
-]);
-
-const rateLimitSchema = z.strictObject({
-  limit: positiveInt,
-  window: duration,
-  burst: positiveInt.optional(),
-  strategy: z.enum(['queue', 'drop', 'raise']).optional(),
-  queueSize: numeric(z.number().int().min(0)).optional(),
-  maxWait: duration.optional(),
-  keyBy: z.enum(['host', 'shared']).optional(),
-});
-
-const bulkheadSchema = z.strictObject({
-  maxConcurrent: positiveInt,
-  queueSize: numeric(z.number().int().min(0)).optional(),
-  queueTimeout: duration.optional(),
-});
+// The policies' option sets come from the options layer, so the gateway and the library cannot drift.
+const timeoutSchema = timeoutObjectSchema;
+const retrySchema = z.union([z.literal(false), z.strictObject(retryFields)]);
+const breakerSchema = z.union([z.literal(false), z.strictObject(circuitBreakerFields)]);
+const rateLimitSchema = z.strictObject({ ...rateLimitFields, limit: z.number().positive() });
+const bulkheadSchema = z.strictObject(bulkheadFields);
 
 const authSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -168,15 +111,7 @@ const authSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
-const httpSchema = z.strictObject({
-  connections: positiveInt.optional(),
-  keepAliveTimeout: duration.optional(),
-  connectTimeout: duration.optional(),
-  headersTimeout: duration.optional(),
-  bodyTimeout: duration.optional(),
-  http2: bool().optional(),
-  rejectUnauthorized: bool().optional(),
-});
+const httpSchema = z.strictObject({ ...httpFields, rejectUnauthorized: bool().optional() });
 
 // Gateway hardening (issue 12): a base URL's query would be dropped silently, and what the upstream may
 // send back to callers is a per-upstream policy.
@@ -198,7 +133,7 @@ const upstreamSchema = z.strictObject({
   baseUrl,
   methods: z.array(method).nonempty().optional(),
   paths: z.array(z.string().startsWith('/', 'path patterns start with /')).nonempty().optional(),
-  headers: z.record(z.string(), z.string()).optional(),
+  headers: headersSchema.optional(),
   timeout: timeoutSchema.optional(),
   retry: retrySchema.optional(),
   circuitBreaker: breakerSchema.optional(),
@@ -220,7 +155,7 @@ const apiKeySchema = z.strictObject({
 
 const storeCommon = {
   keyPrefix: z.string().optional(),
-  encryptionKeys: z.array(secret).nonempty().optional(),
+  encryptionKeys: z.array(encryptionKeySchema).nonempty().optional(),
 };
 const storeSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('memory') }),
@@ -231,10 +166,24 @@ const storeSchema = z.discriminatedUnion('type', [
     table: z.string().optional(),
     ...storeCommon,
   }),
-  z.strictObject({ type: z.literal('redis'), url: secret.optional(), ...storeCommon }),
-  z.strictObject({ type: z.literal('postgres'), url: secret, table: z.string().optional(), ...storeCommon }),
-  z.strictObject({ type: z.literal('mysql'), url: secret, table: z.string().optional(), ...storeCommon }),
-  z.strictObject({ type: z.literal('memcached'), url: z.string().optional(), ...storeCommon }),
+  z.strictObject({
+    type: z.literal('redis'),
+    url: storeUrlSchema(['redis:', 'rediss:'], true).optional(),
+    ...storeCommon,
+  }),
+  z.strictObject({
+    type: z.literal('postgres'),
+    url: storeUrlSchema(['postgres:', 'postgresql:'], true),
+    table: z.string().optional(),
+    ...storeCommon,
+  }),
+  z.strictObject({
+    type: z.literal('mysql'),
+    url: storeUrlSchema(['mysql:', 'mariadb:'], false),
+    table: z.string().optional(),
+    ...storeCommon,
+  }),
+  z.strictObject({ type: z.literal('memcached'), url: memcachedServersSchema.optional(), ...storeCommon }),
 ]);
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
@@ -356,7 +305,11 @@ export function interpolateEnv(
       if (escaped) return whole.slice(1);
       const match = /^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$/s.exec(inner);
       if (!match) {
-        issues.push({ path: path.join('.'), message: `"\${${inner}}" is not a valid variable reference` });
+        issues.push({
+          path: path.join('.'),
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the message shows the syntax.
+          message: 'not a valid variable reference (expected ${NAME} or ${NAME:-fallback})',
+        });
         return whole;
       }
       const name = match[1] as string;
@@ -385,10 +338,14 @@ export function interpolateEnv(
  */
 export function parseGatewayConfig(input: unknown, options: ParseConfigOptions = {}): GatewayConfig {
   const issues: ConfigIssue[] = [];
-  const interpolated = interpolateEnv(input ?? {}, options.env ?? process.env, issues);
-  const result = gatewayConfigSchema.safeParse(interpolated);
+  const interpolated = coerceText(
+    interpolateEnv(input ?? {}, options.env ?? process.env, issues),
+    unwrap(gatewayConfigSchema as unknown as Schema),
+  );
+  // reportInput: each issue carries the offending value, so describeIssues can make sure no message shows it.
+  const result = gatewayConfigSchema.safeParse(interpolated, { reportInput: true });
   if (!result.success) {
-    for (const issue of result.error.issues) issues.push(...describeIssue(issue));
+    issues.push(...describeIssues(result.error.issues, gatewayConfigSchema as unknown as Schema, [], 'key'));
   }
   if (issues.length > 0 || !result.success) {
     issues.sort((a, b) => a.path.localeCompare(b.path));
@@ -400,15 +357,19 @@ export function parseGatewayConfig(input: unknown, options: ParseConfigOptions =
     if (t?.total !== undefined && t.attempt !== undefined && t.total > 0 && t.attempt > t.total) {
       issues.push({
         path: `upstreams.${name}.timeout.attempt`,
-        message: `the attempt timeout (${t.attempt} ms) exceeds the total timeout (${t.total} ms)`,
+        message: 'the attempt timeout exceeds the total timeout (timeout.total)',
       });
     }
   }
+  issues.push(...startChecks(config, options.env ?? process.env));
   if (issues.length > 0) throw new ConfigError(issues, options.file);
   return config;
 }
 
-/** Parses configuration text: JSON when it looks like JSON or `format` says so, YAML otherwise. */
+/**
+ * Parses configuration text: JSON when it looks like JSON or `format` says so, YAML otherwise. `${VAR}` may stand
+ * in YAML flow maps too. Syntax errors give the line and column, never the text.
+ */
 export function parseGatewayConfigText(
   text: string,
   options: ParseConfigOptions & { readonly format?: 'yaml' | 'json' } = {},
@@ -416,10 +377,12 @@ export function parseGatewayConfigText(
   let data: unknown;
   const format = options.format ?? (text.trimStart().startsWith('{') ? 'json' : 'yaml');
   try {
-    data = format === 'json' ? JSON.parse(text) : parseYaml(text, { prettyErrors: true });
+    data = parseConfigText(text, format);
   } catch (error) {
+    if (!(error instanceof ConfigSyntaxError)) throw error;
+    // Position and kind only: a parser's code frame would print the line (and the one above), secrets included.
     throw new ConfigError(
-      [{ path: '', message: `not valid ${format.toUpperCase()}: ${(error as Error).message}` }],
+      error.problems.map((p) => ({ path: '', message: p.message })),
       options.file,
     );
   }
@@ -453,112 +416,44 @@ export async function loadGatewayConfig(
   });
 }
 
-type ZodIssue = z.core.$ZodIssue;
+const NUMBER_TEXT = /^\s*-?\d+(\.\d+)?\s*$/;
 
-function describeIssue(issue: ZodIssue, prefix: readonly PropertyKey[] = []): ConfigIssue[] {
-  const path = [...prefix, ...issue.path].map(String);
-  if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-    // Explain the branch that got furthest: the one whose problems are not just "wrong type here".
-    const rootMismatch = (i: ZodIssue) =>
-      i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value');
-    const branch = issue.errors.find((list) => !list.some(rootMismatch));
-    if (branch) return branch.flatMap((i) => describeIssue(i, [...prefix, ...issue.path]));
-    const expected = issue.errors.map((list) => {
-      const i = list[0];
-      if (i?.code === 'invalid_type') return i.expected;
-      if (i?.code === 'invalid_value') return i.values.map((v) => JSON.stringify(v)).join(' | ');
-      return 'another value';
-    });
-    return [{ path: path.join('.'), message: `expected ${expected.join(' or ')}` }];
-  }
-  if (issue.code === 'unrecognized_keys') {
-    const known = knownKeys(gatewayConfigSchema, path);
-    return issue.keys.map((key) => {
-      const hint = suggest(key, known);
-      return {
-        path: [...path, key].join('.'),
-        message: `unknown key${hint ? `; did you mean "${hint}"?` : ''}${known.length > 0 && !hint ? ` (allowed: ${known.join(', ')})` : ''}`,
-      };
-    });
-  }
-  if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) {
-    return [{ path: path.join('.'), message: `required (${issue.expected})` }];
-  }
-  return [{ path: path.join('.'), message: issue.message.replace(/^Invalid input: /, '') }];
-}
-
-interface Def {
-  readonly type: string;
-  readonly innerType?: Schema;
-  readonly in?: Schema;
-  readonly valueType?: Schema;
-  readonly options?: readonly Schema[];
-  readonly shape?: Record<string, Schema>;
-}
-interface Schema {
-  readonly _zod: { readonly def: Def };
-}
-
-/** The keys a (possibly wrapped) object schema allows at `path`. */
-function knownKeys(schema: Schema, path: readonly string[]): string[] {
-  const candidates = resolve(schema, path);
-  const keys = new Set<string>();
-  for (const c of candidates) for (const k of Object.keys(c._zod.def.shape ?? {})) keys.add(k);
-  return [...keys];
-}
-
-function unwrap(schema: Schema): Schema[] {
-  const def = schema._zod.def;
-  if (def.innerType) return unwrap(def.innerType);
-  if (def.type === 'pipe' && def.in) return unwrap(def.in);
-  if (def.options) return def.options.flatMap(unwrap);
-  return [schema];
-}
-
-function resolve(schema: Schema, path: readonly string[]): Schema[] {
-  let current = unwrap(schema);
-  for (const segment of path) {
-    const next: Schema[] = [];
-    for (const s of current) {
-      const def = s._zod.def;
-      if (def.shape?.[segment]) next.push(...unwrap(def.shape[segment]));
-      else if (def.valueType) next.push(...unwrap(def.valueType));
-      else if (def.type === 'array' && 'element' in def)
-        next.push(...unwrap((def as { element: Schema }).element));
+/**
+ * Values interpolated from `${ENV}` (and quoted YAML scalars) are text: turn the text into a number or boolean
+ * where the schema expects one there and no text, so the shared option schemas never accept strings for numbers.
+ */
+export function coerceText(value: unknown, candidates: readonly Schema[]): unknown {
+  if (typeof value === 'string') {
+    const types = new Set(candidates.map((c) => c._zod.def.type));
+    const literals = candidates.flatMap((c) => (c._zod.def as { values?: unknown[] }).values ?? []);
+    if (
+      (types.has('boolean') || literals.includes(false) || literals.includes(true)) &&
+      /^(true|false)$/.test(value)
+    ) {
+      const b = value === 'true';
+      if (types.has('boolean') || literals.includes(b)) return b;
     }
-    current = next;
-  }
-  return current;
-}
-
-/** The closest known key within edit distance 2 (or a case-insensitive match), if any. */
-export function suggest(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of known) {
-    const d = candidate.toLowerCase() === key.toLowerCase() ? 0 : distance(key, candidate);
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
+    if (types.has('number') && !types.has('string') && !types.has('custom') && NUMBER_TEXT.test(value)) {
+      return Number(value);
     }
+    return value;
   }
-  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] as number;
-      row[j] = Math.min(
-        (row[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        prev + (a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1),
+  if (Array.isArray(value)) {
+    const inner = candidates.flatMap((c) => schemasAt(c, [0]));
+    return value.map((v) => coerceText(v, inner));
+  }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value)) {
+      out[key] = coerceText(
+        v,
+        candidates.flatMap((c) => schemasAt(c, [key])),
       );
-      prev = tmp;
     }
+    return out;
   }
-  return row[b.length] as number;
+  return value;
 }
+
+/** The closest known key within a small edit distance (or a case-insensitive match), if any. */
+export { suggest };

@@ -115,6 +115,7 @@ export function upstreamClientOptions(
   const h = config.http;
   const http: HttpTransportOptions = defined({
     connections: h?.connections,
+    pipelining: h?.pipelining,
     keepAliveTimeout: h?.keepAliveTimeout,
     connectTimeout: h?.connectTimeout,
     headersTimeout: h?.headersTimeout,

@@ -64,8 +64,10 @@ export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
           inFlight++;
         } else {
           if (queue.length >= queueSize) throw new BulkheadRejectedError('queue-full', { request });
-          const signal = ctx.signal;
-          if (signal.aborted) throw toReqforgeError(signal.reason, request, signal);
+          // The call's own abort state, not a signal: a queue of any length adds no listener to a signal that
+          // other calls share (calls without a timeout all see the same never-aborting one).
+          const abort = ctx.abort;
+          if (abort.aborted) throw toReqforgeError(abort.reason, request, abort);
           let onAbort = () => undefined as void;
           try {
             await new Promise<void>((resolve, reject) => {
@@ -77,17 +79,19 @@ export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
                 reject(error);
               };
               if (queueTimeout > 0) {
+                // A wait on behalf of the call: it keeps the process alive.
                 waiter.timer = ctx.clock.setTimeout(
                   () => leave(new BulkheadRejectedError('queue-timeout', { request })),
                   queueTimeout,
+                  true,
                 );
               }
-              onAbort = () => leave(toReqforgeError(signal.reason, request, signal));
-              signal.addEventListener('abort', onAbort, { once: true });
+              onAbort = () => leave(toReqforgeError(abort.reason, request, abort));
+              if (!abort.inert) abort.on('abort', onAbort);
               queue.push(waiter);
             });
           } finally {
-            signal.removeEventListener('abort', onAbort);
+            abort.removeListener('abort', onAbort);
           }
         }
         try {

@@ -1,5 +1,5 @@
 import { BoundedMap } from '../core/bounded-map.js';
-import { type Clock, systemClock } from '../core/clock.js';
+import { type Clock, sleepWith, systemClock } from '../core/clock.js';
 import { DroppedError, InvalidOptionError, RateLimitedError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
@@ -307,7 +307,8 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
         counters.queueLength++;
         emit(ctx, key, 'queued', reservation.wait);
         try {
-          await ctx.clock.sleep(reservation.wait, ctx.signal);
+          // On the call's own abort state: keeps the process alive, adds no listener to a shared signal.
+          await sleepWith(ctx.clock, reservation.wait, ctx.abort);
         } catch (error) {
           reservation.cancel();
           throw toReqforgeError(error, request, ctx.abort);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sleepWith } from '../core/clock.js';
 import {
   type AttemptRecord,
   InvalidOptionError,
@@ -230,7 +231,8 @@ async function runWithRetries(
       previousDelay = delay;
       if (delay > 0) {
         try {
-          await ctx.clock.sleep(delay, ctx.signal);
+          // On the call's own abort state: keeps the process alive, adds no listener to a shared signal.
+          await sleepWith(ctx.clock, delay, ctx.abort);
         } catch (error) {
           throw toReqforgeError(error, request, ctx.abort);
         }

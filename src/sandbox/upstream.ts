@@ -229,8 +229,8 @@ export function createUpstreamHandler(options: SandboxUpstreamOptions = {}): Ups
 
     if (path === '/pets' && method === 'GET') {
       const limit = Number(url.searchParams.get('limit') ?? '100');
-      const tag = url.searchParams.get('tag');
-      const list = [...pets.values()].filter((p) => tag === null || p.tag === tag);
+      const tags = url.searchParams.getAll('tag'); // ?tag=cat&tag=dog: either
+      const list = [...pets.values()].filter((p) => tags.length === 0 || tags.includes(p.tag ?? ''));
       return json(200, list.slice(0, Number.isFinite(limit) && limit >= 0 ? limit : 100));
     }
     if (path === '/pets' && method === 'POST') {

@@ -4,6 +4,7 @@ interface FakeTimer {
   readonly id: number;
   readonly at: number;
   readonly fn: () => void;
+  readonly keepAlive: boolean;
 }
 
 /**
@@ -36,9 +37,9 @@ export class FakeClock implements Clock {
     return this.#wallStart + this.#now;
   }
 
-  setTimeout(fn: () => void, ms: number): TimerHandle {
+  setTimeout(fn: () => void, ms: number, keepAlive = false): TimerHandle {
     const id = ++this.#seq;
-    this.#timers.push({ id, at: this.#now + Math.max(0, ms), fn });
+    this.#timers.push({ id, at: this.#now + Math.max(0, ms), fn, keepAlive });
     return { __timer: true, id } as unknown as TimerHandle;
   }
 
@@ -54,6 +55,16 @@ export class FakeClock implements Clock {
   /** Number of timers waiting to fire. */
   get pending(): number {
     return this.#timers.length;
+  }
+
+  /**
+   * Number of waiting timers that would keep the process alive on the system clock (a pending call's waits and
+   * deadlines); background timers are not counted. Zero once every call settled means a script would exit.
+   */
+  get keepingAlive(): number {
+    let n = 0;
+    for (const t of this.#timers) if (t.keepAlive) n++;
+    return n;
   }
 
   /**

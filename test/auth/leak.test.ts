@@ -57,7 +57,7 @@ describe('no secret leaks', () => {
       for (const name of TOKEN_EVENTS)
         m.events.on(name, (p) => {
           log({ event: name, ...p });
-          out.push(inspect(p, { depth: 10 }));
+          out.push(inspect(p, { depth: 10 }), JSON.stringify(p));
         });
     };
     const curl: Policy = {
@@ -70,7 +70,11 @@ describe('no secret leaks', () => {
       },
     };
     const watchClient = (c: ReturnType<typeof createClient>) => {
-      for (const name of CLIENT_EVENTS) c.on(name, (p) => log({ event: name, ...p }));
+      for (const name of CLIENT_EVENTS)
+        c.on(name, (p) => {
+          log({ event: name, ...p });
+          out.push(JSON.stringify(p));
+        });
     };
 
     const clock = new FakeClock();

@@ -13,6 +13,7 @@ import { Secret } from '../../src/core/secret.js';
 import { standardPolicies } from '../../src/policies/standard.js';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { MemoryTokenStore } from '../../src/stores/memory.js';
+import { ResilientTokenStore } from '../../src/stores/resilient.js';
 import { FakeClock, MemoryTransport } from '../../src/testing.js';
 import { sendJson, startServer } from '../helpers/server.js';
 import { SwitchableStore, settle } from './helpers.js';
@@ -108,7 +109,8 @@ describe('TokenManager against the sandbox OAuth server', () => {
 
   it('on a revoked token refetches once and repeats the call once, however many calls saw the 401', async () => {
     const idp = await sandbox();
-    const m = manager({ provider: demo(idp) });
+    // Two revocations in a row on purpose: the interval between forced refreshes is tested on its own.
+    const m = manager({ provider: demo(idp), forcedRefreshInterval: 0 });
     const events = record(m);
     const api = apiClient(idp, m);
     await api.get('/api/me');
@@ -142,6 +144,7 @@ describe('TokenManager against the sandbox OAuth server', () => {
     let n = 0;
     const m = manager({
       provider: { id: 'custom', fetchToken: async () => ({ accessToken: n++ === 0 ? 'bad-one' : 'good' }) },
+      forcedRefreshInterval: 0, // each case starts with a token the upstream rejects
     });
     const api = createClient({ baseUrl: server.url, policies: [tokenAuth(m)] });
     cleanup.push(() => api.close());
@@ -263,7 +266,13 @@ describe('TokenManager against the sandbox OAuth server', () => {
     const bEvents = record(b);
     store.fail.lease = true;
     store.failGets = 1;
-    const tb = await b.getToken();
+    // The failed get puts the store in its outage cooldown (1 s, on the fake clock); it ends while b's refresh
+    // is at the IdP, so b's re-read after invalid_grant reaches the store again.
+    idp.setFault({ latencyMs: 100 });
+    const pending = b.getToken();
+    while (store.failGets > 0) await new Promise((r) => setTimeout(r, 1));
+    await clock.advance(1_001);
+    const tb = await pending;
     expect(tb.fingerprint()).toBe(ta.fingerprint());
     expect(idp.stats().grants).toEqual({ password: 1, refresh_token: 3 });
     expect(idp.stats().refused).toBe(1);
@@ -280,15 +289,38 @@ describe('TokenManager against the sandbox OAuth server', () => {
     await Promise.all(Array.from({ length: 20 }, () => api.get('/api/me')));
     expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
     expect(events.filter((e) => e.name === 'storeError').length).toBeGreaterThan(0);
-    store.fail = { get: false, set: false, lease: false };
-    store.hang = true;
+    // The in-process copy serves while the store is down: no new fetch.
     m.clear();
     await api.get('/api/me');
+    expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
+    // A hanging store times out after storeTimeout and counts as a miss.
+    const hanging = new SwitchableStore();
+    hanging.hang = true;
+    const m2 = manager({ provider: demo(idp), store: hanging, storeTimeout: 50 });
+    const events2 = record(m2);
+    await m2.getToken();
     expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
-    const errs = events
+    const errs = events2
       .filter((e) => e.name === 'storeError')
       .map((e) => e.payload as TokenEvents['storeError']);
-    expect(errs.some((e) => e.error.message.includes('did not answer'))).toBe(true);
+    expect(errs.some((e) => (e.error as { code?: string }).code === 'ERR_TIMEOUT')).toBe(true);
+  });
+
+  it('while the store is down, the in-process copy never serves a token rejected with 401', async () => {
+    const idp = await sandbox();
+    const store = new SwitchableStore();
+    const m = manager({ provider: demo(idp), store });
+    const api = apiClient(idp, m);
+    await api.get('/api/me');
+    store.fail = { get: true, set: true, lease: true };
+    idp.revoke(idp.issuedSecrets().filter((t) => t.startsWith('sbx_access_'))[0]!);
+    await expect(api.get('/api/me').json()).resolves.toMatchObject({ sub: 'demo' });
+    expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
+    // Forgotten in memory: the copy of the resilient wrapper serves the replacement, not the revoked token.
+    m.clear();
+    await expect(api.get('/api/me').json()).resolves.toMatchObject({ sub: 'demo' });
+    expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
+    expect(idp.stats().api.unauthorized).toBe(1);
   });
 
   it('fetches once across processes sharing a store (lease, re-read, waiters poll)', async () => {
@@ -433,6 +465,10 @@ describe('TokenManager against the sandbox OAuth server', () => {
       [{ provider, refreshbuffer: 1 }, 'refreshbuffer'],
       [{ provider: {} }, 'provider'],
       [{ provider, store: {} }, 'store'],
+      [
+        { provider, store: new ResilientTokenStore(new MemoryTokenStore()), storeTimeout: 10 },
+        'storeTimeout',
+      ],
     ];
     for (const [options, name] of bad) {
       let err: unknown;

@@ -177,13 +177,16 @@ describe('gateway config', () => {
   });
 
   it('formats a readable message listing every issue', () => {
+    let error: unknown;
     try {
       parseGatewayConfig({ upstreams: { a: { baseUrl: 'x', retyr: {} } } }, { env: {}, file: 'gw.yaml' });
-    } catch (error) {
-      expect((error as Error).message).toContain('Invalid gateway configuration in gw.yaml');
-      expect((error as Error).message).toContain('upstreams.a.retyr: unknown key; did you mean "retry"?');
-      expect((error as ConfigError).code).toBe('ERR_CONFIG');
+    } catch (e) {
+      error = e;
     }
+    expect(error).toBeInstanceOf(Error); // not thrown at all must fail too
+    expect((error as Error).message).toContain('Invalid gateway configuration in gw.yaml');
+    expect((error as Error).message).toContain('upstreams.a.retyr: unknown key; did you mean "retry"?');
+    expect((error as ConfigError).code).toBe('ERR_CONFIG');
   });
 });
 

@@ -2,7 +2,9 @@
 // with its siblings. It loads the compiled reqforge (test/helpers/compile.ts) and takes orders over IPC:
 //   { type: 'setup', run }  → connects the store, builds the manager and client, answers { type: 'ready' }
 //   { type: 'go' }          → fires `run.calls` concurrent calls on the cold cache, answers { type: 'result' }
-//                             and tears the replica down (the next 'setup' starts a fresh one)
+//                             and tears the replica down (the next 'setup' starts a fresh one), unless
+//                             `run.keep`: then the replica stays for the next 'go' (counters start again)
+//   { type: 'teardown' }    → closes a kept replica, answers { type: 'closed' }
 //   { type: 'exit' }        → leaves
 // Anything unexpected is answered with { type: 'error', message }.
 
@@ -33,6 +35,7 @@ async function setup(run) {
     storeUp: 0,
     tokenStoreErrors: [],
     acquired: [],
+    refreshed: [],
     tokenFailures: [],
     tokenMs: -1,
   };
@@ -52,6 +55,7 @@ async function setup(run) {
     seen.acquired.push(e.source);
     seen.tokenMs = Math.round(performance.now() - (replica?.started ?? 0));
   });
+  tokens.events.on('refreshed', (e) => seen.refreshed.push(e.source));
   tokens.events.on('failed', (e) => seen.tokenFailures.push(describeError(e.error)));
   tokens.events.on('storeError', (e) =>
     seen.tokenStoreErrors.push(`${e.operation}:${describeError(e.error)}`),
@@ -67,7 +71,7 @@ async function setup(run) {
 }
 
 async function go() {
-  const { run, api, tokens, store, seen } = replica;
+  const { run, api, seen } = replica;
   const started = performance.now();
   replica.started = started;
   let ok = 0;
@@ -84,19 +88,30 @@ async function go() {
     }),
   );
   const durationMs = Math.round(performance.now() - started);
-  replica = undefined;
-  await api.close();
-  await tokens.close();
-  await store.close();
-  return {
+  const result = {
     type: 'result',
     pid: process.pid,
     ok,
     failed: errors.length,
     errors: [...new Set(errors)].slice(0, 5),
     durationMs,
-    ...seen,
+    ...structuredClone(seen),
   };
+  if (run.keep) {
+    for (const list of Object.values(seen)) if (Array.isArray(list)) list.length = 0;
+  } else {
+    await teardown();
+  }
+  return result;
+}
+
+async function teardown() {
+  if (!replica) return;
+  const { api, tokens, store } = replica;
+  replica = undefined;
+  await api.close();
+  await tokens.close();
+  await store.close();
 }
 
 process.on('message', (message) => {
@@ -108,6 +123,9 @@ process.on('message', (message) => {
       case 'go':
         if (!replica) throw new Error('go before setup');
         return go();
+      case 'teardown':
+        await teardown();
+        return { type: 'closed' };
       case 'exit':
         process.disconnect();
         return undefined;

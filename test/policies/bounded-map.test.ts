@@ -59,6 +59,10 @@ describe('BoundedMap', () => {
   it('bounds keyed breaker state for a client that talks to many hosts', () => {
     const breaker = circuitBreaker({ maxKeys: 50 });
     for (let i = 0; i < 10_000; i++) breaker.breaker(`host-${i}:443`);
-    expect(breaker.snapshot().length).toBeLessThanOrEqual(50);
+    const keys = breaker.snapshot().map((b) => b.key);
+    expect(keys).toHaveLength(50);
+    // The newest host is kept (the one a call is about to use), the first ones are long forgotten.
+    expect(keys).toContain('host-9999:443');
+    expect(keys).not.toContain('host-0:443');
   });
 });

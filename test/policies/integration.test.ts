@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   bulkhead,
   circuitBreaker,
@@ -166,14 +166,35 @@ describe('retry', () => {
     await api.close();
   });
 
-  it('a shared retry budget stops retries from multiplying load', async () => {
+  // Ten calls fail together with 503 (three retries each). With one retry slot (ratio 0, minRetries 1), the call whose
+  // response comes first takes the slot and keeps it through its retries, and the nine others are refused theirs. A fake
+  // clock holds that call in its backoff until the nine have given up, so the count does not depend on arrival order.
+  async function tenFailingCalls(budget: false | { ratio: number; minRetries: number }) {
     script = Array.from({ length: 40 }, () => 503);
-    const policy = retry({ ...fast, retries: 3, budget: { ratio: 0, minRetries: 1 } });
-    const api = createClient({ baseUrl: server.url, policies: [policy] });
-    await Promise.all(Array.from({ length: 10 }, () => api.get('/r').catch(() => undefined)));
-    // 10 first attempts; the budget allows a single retry in flight at a time.
-    expect(server.requests.length).toBeLessThan(10 + 10 * 3);
+    const clock = new FakeClock();
+    const policy = retry({ backoff: 'constant', baseDelay: 100, retries: 3, budget });
+    const api = createClient({ baseUrl: server.url, clock, policies: [policy], throwHttpErrors: false });
+    let settled = 0;
+    const calls = Array.from({ length: 10 }, () => api.get('/r').finally(() => settled++));
+    if (budget) await vi.waitFor(() => expect(settled).toBe(9), { timeout: 10_000 });
+    while (settled < 10) await clock.advance(100);
+    const attempts = (await Promise.all(calls)).map((r) => r.attempts).sort();
     await api.close();
+    return { requests: server.requests.length, attempts };
+  }
+
+  it('a shared retry budget stops retries from multiplying load: 13 requests instead of 40', async () => {
+    expect(await tenFailingCalls({ ratio: 0, minRetries: 1 })).toEqual({
+      requests: 13,
+      attempts: [1, 1, 1, 1, 1, 1, 1, 1, 1, 4],
+    });
+  });
+
+  it('without a budget the same ten calls send every retry: 40 requests', async () => {
+    expect(await tenFailingCalls(false)).toEqual({
+      requests: 40,
+      attempts: Array.from({ length: 10 }, () => 4),
+    });
   });
 });
 

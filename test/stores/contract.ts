@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientCredentials, TokenManager, tokenAuth } from '../../src/auth/index.js';
+import { createClient } from '../../src/client/client.js';
+import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import type { TokenStore } from '../../src/stores/types.js';
+import { runId } from './services.js';
 
 /** What the contract suite needs from a backend. */
 export interface StoreHarness {
@@ -35,9 +39,37 @@ function bigValue(): string {
   return unit.repeat(Math.ceil(65_536 / unit.length)).slice(0, 65_536);
 }
 
+/** A replica: a TokenManager over one store instance and a client calling the sandbox API with its tokens. */
+function replica(idp: OAuthServer, store: TokenStore, keyPrefix: string) {
+  const tokens = new TokenManager({
+    store,
+    keyPrefix,
+    provider: clientCredentials({ tokenUrl: idp.tokenUrl, clientId: 'demo', clientSecret: 'demo-secret' }),
+  });
+  const api = createClient({ baseUrl: idp.url, policies: [tokenAuth(tokens)] });
+  return {
+    tokens,
+    api,
+    me: () => api.get('/api/me').json<{ sub: string }>(),
+    close: async () => {
+      await api.close();
+      await tokens.close();
+    },
+  };
+}
+
+/** The access token the sandbox issued last. */
+function lastIssued(idp: OAuthServer): string {
+  return idp
+    .issuedSecrets()
+    .filter((t) => t.startsWith('sbx_access_'))
+    .at(-1)!;
+}
+
 /**
- * The TokenStore contract, run against every backend: values, TTL, hostile keys, and lease semantics
- * (exclusive, expiring, compare-and-delete release, one winner among 20 concurrent acquirers).
+ * The TokenStore contract, run against every backend: values, TTL, hostile keys, lease semantics
+ * (exclusive, expiring, compare-and-delete release, one winner among 20 concurrent acquirers), and revocation
+ * through TokenManagers sharing the store (a token rejected with 401 is never served again; one new token).
  */
 export function runStoreContract(name: string, factory: () => Promise<StoreHarness>): void {
   describe(`${name} store contract`, () => {
@@ -165,6 +197,59 @@ export function runStoreContract(name: string, factory: () => Promise<StoreHarne
       const winners = results.filter((l) => l !== undefined);
       expect(winners).toHaveLength(1);
       await winners[0]?.release();
+    });
+
+    it('revocation: a token rejected with 401 is never served again, by any replica sharing the store', async () => {
+      const idp = await startOAuthServer();
+      const prefix = `${runId('revoke')}:`;
+      const a = replica(idp, h.store, prefix);
+      const b = replica(idp, h.other, prefix);
+      try {
+        await a.me();
+        await b.me(); // adopts a's token from the store
+        expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
+        idp.revoke(lastIssued(idp));
+        // What tokenAuth does on the 401 of a call it may not repeat: drop the token, fetch nothing yet.
+        expect(await a.tokens.invalidate(undefined, undefined, 'unauthorized')).toBe(true);
+        expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
+        // A replica starting now does not adopt the revoked token from the store: it fetches a new one.
+        const c = replica(idp, h.other, prefix);
+        try {
+          await c.me();
+        } finally {
+          await c.close();
+        }
+        expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
+        // b still holds the revoked token: one 401, then it adopts c's token from the store without fetching.
+        await b.me();
+        await a.me();
+        expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
+        expect(idp.stats().api.unauthorized).toBe(1);
+        // Nothing sends the revoked token again.
+        await Promise.all([a.me(), b.me(), a.me(), b.me()]);
+        expect(idp.stats().api.unauthorized).toBe(1);
+      } finally {
+        await a.close();
+        await b.close();
+        await idp.close();
+      }
+    });
+
+    it('revocation: replicas that all see the 401 fetch one new token between them', async () => {
+      const idp = await startOAuthServer();
+      const prefix = `${runId('revoke-one')}:`;
+      const replicas = [replica(idp, h.store, prefix), replica(idp, h.other, prefix)];
+      try {
+        await Promise.all(replicas.map((r) => r.me()));
+        expect(idp.stats().tokensIssued).toEqual({ demo: 1 });
+        idp.revoke(lastIssued(idp));
+        const answers = await Promise.all(replicas.flatMap((r) => Array.from({ length: 10 }, () => r.me())));
+        expect(answers.every((me) => me.sub === 'demo')).toBe(true);
+        expect(idp.stats().tokensIssued).toEqual({ demo: 2 });
+      } finally {
+        await Promise.all(replicas.map((r) => r.close()));
+        await idp.close();
+      }
     });
 
     it('gives exactly one of 20 concurrent acquirers an expired lease', async () => {

@@ -1,0 +1,154 @@
+/**
+ * The option sets of the policies and the HTTP transport, defined once. The `…Fields` objects hold what can be
+ * written as data (numbers, durations, enums): the gateway's configuration schema is built from them, so the
+ * library and the gateway cannot drift. The `…OptionsSchema` values add what only code can give (functions,
+ * clocks, limiter and budget instances) and are what the library's factories parse with {@link parseOptions}.
+ */
+import { z } from 'zod';
+import type { Clock } from '../clock.js';
+import { duration, fn, int, notYet, objectWith, ratio } from './schema.js';
+
+const clock = () => objectWith<Clock>('a clock with now(), setTimeout() and clearTimeout()', ['now']);
+
+/** Timeout fields: `total` for the whole call, `attempt` for one attempt; 0 or Infinity turns one off. */
+export const timeoutFields = {
+  total: duration({ infinite: true }).optional(),
+  attempt: duration({ infinite: true }).optional(),
+};
+/** `{ total, attempt }` as an object. */
+export const timeoutObjectSchema = z.strictObject(timeoutFields);
+/** The `timeout` option: an object, a duration (the total) or `false` (both off). */
+export const timeoutOptionSchema = z.union([
+  z.literal(false),
+  duration({ infinite: true }),
+  timeoutObjectSchema,
+]);
+
+/** Retry budget fields (`retry.budget`). */
+export const retryBudgetFields = {
+  ratio: ratio().optional(),
+  minRetries: int(0).optional(),
+  maxKeys: int(1).optional(),
+};
+
+/** Retry fields that can be written as data. */
+export const retryFields = {
+  retries: int(0).optional(),
+  backoff: z.enum(['none', 'constant', 'exponential', 'decorrelated']).optional(),
+  baseDelay: duration().optional(),
+  maxDelay: duration().optional(),
+  maxRetryAfter: duration().optional(),
+  idempotencyKey: z.union([z.boolean(), z.string().min(1)]).optional(),
+  budget: z.union([z.literal(false), z.strictObject(retryBudgetFields)]).optional(),
+};
+/** Everything `retry()` takes. */
+export const retryOptionsSchema = z.strictObject({
+  ...retryFields,
+  budget: z
+    .union([
+      z.literal(false),
+      objectWith('a RetryBudget', ['begin', 'tryRetry']),
+      z.strictObject(retryBudgetFields),
+    ])
+    .optional(),
+  retryOn: fn().optional(),
+  random: fn<() => number>().optional(),
+});
+
+/** Circuit breaker fields that can be written as data. */
+export const circuitBreakerFields = {
+  failureRatio: ratio().optional(),
+  minimumCalls: int(1).optional(),
+  window: duration({ positive: true }).optional(),
+  consecutiveFailures: int(0).optional(),
+  openDuration: duration({ positive: true }).optional(),
+  halfOpenProbes: int(1).optional(),
+  keyBy: z.enum(['host', 'route', 'shared']).optional(),
+  maxKeys: int(1).optional(),
+};
+/** Everything `circuitBreaker()` takes. */
+export const circuitBreakerOptionsSchema = z.strictObject({
+  ...circuitBreakerFields,
+  keyBy: z.union([z.enum(['host', 'route', 'shared']), fn()]).optional(),
+  isFailure: fn().optional(),
+  clock: clock().optional(),
+});
+
+/** Rate limit fields that can be written as data. `limit` is required unless a `limiter` is given. */
+export const rateLimitFields = {
+  limit: z.number().positive().optional(),
+  window: duration({ positive: true }).optional(),
+  burst: int(1).optional(),
+  strategy: z.enum(['queue', 'drop', 'raise']).optional(),
+  queueSize: int(0).optional(),
+  maxWait: duration().optional(),
+  keyBy: z.enum(['host', 'shared']).optional(),
+  maxKeys: int(1).optional(),
+  serverAware: z.boolean().optional(),
+};
+/** Everything `rateLimit()` takes. */
+export const rateLimitOptionsSchema = z
+  .strictObject({
+    ...rateLimitFields,
+    keyBy: z.union([z.enum(['host', 'shared']), fn()]).optional(),
+    limiter: objectWith('a RateLimiter with reserve() and pause()', ['reserve', 'pause']).optional(),
+    clock: clock().optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (o.limiter === undefined && o.limit === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['limit'],
+        message: 'required (a number of calls per window) unless a limiter is given',
+      });
+    }
+  });
+
+/** Bulkhead fields (all of them can be written as data). */
+export const bulkheadFields = {
+  maxConcurrent: int(1),
+  queueSize: int(0).optional(),
+  queueTimeout: duration().optional(),
+};
+/** Everything `bulkhead()` takes. */
+export const bulkheadOptionsSchema = z.strictObject(bulkheadFields);
+
+/** Undici transport fields that can be written as data. */
+export const httpFields = {
+  connections: int(1).optional(),
+  pipelining: int(1).optional(),
+  keepAliveTimeout: duration({ positive: true }).optional(),
+  connectTimeout: duration({ positive: true }).optional(),
+  headersTimeout: duration().optional(),
+  bodyTimeout: duration().optional(),
+  http2: z.boolean().optional(),
+};
+const pem = z.union([z.string(), z.instanceof(Uint8Array)]);
+/** Everything the `http` option of `createClient` takes. */
+export const httpOptionsSchema = z.strictObject({
+  ...httpFields,
+  tls: z
+    .strictObject({
+      ca: z.union([pem, z.array(pem)]).optional(),
+      cert: pem.optional(),
+      key: pem.optional(),
+      passphrase: z.string().optional(),
+      servername: z.string().optional(),
+      rejectUnauthorized: z.boolean().optional(),
+    })
+    .optional(),
+  proxy: z.union([z.literal(false), z.string().min(1)]).optional(),
+  dispatcher: objectWith('an undici Dispatcher', ['dispatch']).optional(),
+});
+
+const ERROR_LIMITS =
+  'usage tracks errors but does not compare them with a limit yet; read snapshot().lastHour.errors yourself';
+/** What `UsageTracker` compares usage with (calls per period); error limits come in a later version. */
+export const usageLimitsSchema = z.strictObject({
+  perMinute: int(0).optional(),
+  perFiveMinutes: int(0).optional(),
+  perHour: int(0).optional(),
+  errorsPerMinute: notYet(ERROR_LIMITS),
+  errorsPerFiveMinutes: notYet(ERROR_LIMITS),
+  errorsPerHour: notYet(ERROR_LIMITS),
+});
