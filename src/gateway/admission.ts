@@ -61,8 +61,11 @@ export class Admission {
   readonly apiKeyHeader: string;
   /** Whether inbound API keys are configured (then every proxied request needs one). */
   readonly keysConfigured: boolean;
-  /** The refusal for a missing or wrong API key. */
+  /** The refusal for a missing or wrong API key: the same for every path and method. */
   readonly unauthorized: Refusal;
+  /** Whether `/metrics` and `/status` need a key (`inbound.protectOperations`, default: when keys are set). */
+  readonly protectOperations: boolean;
+  readonly #failedKeys: TokenBucketLimiter;
   readonly #keys: readonly { readonly name: string; readonly hash: Buffer }[];
   readonly #limiter: TokenBucketLimiter | undefined;
   readonly #limitBy: 'global' | 'ip' | 'key';
@@ -83,6 +86,13 @@ export class Admission {
       detail: `Send a valid key in the ${this.apiKeyHeader} header`,
       headers: { 'www-authenticate': `ApiKey header="${this.apiKeyHeader}"` },
     };
+    this.protectOperations = this.keysConfigured && (config.inbound.protectOperations ?? true);
+    const failed = config.inbound.failedKeyLimit;
+    this.#failedKeys = new TokenBucketLimiter({
+      limit: failed.limit,
+      window: failed.window,
+      maxKeys: 10_000,
+    });
     const limit = config.inbound.rateLimit;
     // The library's token bucket, keyed by caller; `burst` defaults to a full window as there.
     this.#limiter =
@@ -127,6 +137,23 @@ export class Admission {
     // Compare with every key (no early exit), in constant time each.
     for (const k of this.#keys) if (timingSafeEqual(hash, k.hash)) match ??= k.name;
     return match;
+  }
+
+  /**
+   * The answer to a request without a valid key: the same 401 everywhere, or 429 once this client address sent
+   * more wrong keys than `inbound.failedKeyLimit` allows. Only wrong keys count, so a valid key is never refused.
+   */
+  refuseKey(req: IncomingMessage): Refusal {
+    if (!req.headers[this.apiKeyHeader]) return this.unauthorized;
+    const reservation = this.#failedKeys.reserve(this.clientAddress(req), 0);
+    if (reservation.ok) return this.unauthorized;
+    return {
+      status: 429,
+      slug: 'too-many-failed-keys',
+      title: 'Too many wrong API keys',
+      detail: 'Too many wrong API keys from this address; try again later',
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(reservation.retryAfter / 1000))) },
+    };
   }
 
   /** Takes a permit of the inbound rate limit for this caller, or refuses with `Retry-After`. */

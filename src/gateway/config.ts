@@ -222,7 +222,12 @@ export const gatewayConfigSchema = z.strictObject({
         .string()
         .transform((h) => h.toLowerCase())
         .default('x-api-key'),
-      protectOperations: bool().default(false),
+      /** Require a key for /metrics and /status. Default: true when apiKeys are set (see docs/gateway.md). */
+      protectOperations: bool().optional(),
+      /** Wrong keys allowed per client address before 429 (valid keys are never counted or refused). */
+      failedKeyLimit: z
+        .strictObject({ limit: positiveInt, window: duration })
+        .default({ limit: 10, window: 60_000 }),
       rateLimit: z
         .strictObject({
           limit: positiveInt,
@@ -232,7 +237,7 @@ export const gatewayConfigSchema = z.strictObject({
         })
         .optional(),
     })
-    .default({ apiKeyHeader: 'x-api-key', protectOperations: false }),
+    .default({ apiKeyHeader: 'x-api-key', failedKeyLimit: { limit: 10, window: 60_000 } }),
   shutdown: z.strictObject({ grace: duration.default(10_000) }).default({ grace: 10_000 }),
   /** Trust one proxy in front: keep its Forwarded / X-Forwarded-* / X-Real-IP and take the client address from it. */
   trustProxy: bool().default(false),

@@ -40,6 +40,15 @@ export interface RequestPathDeps {
   readonly draining: () => boolean;
 }
 
+function unknownUpstream(name: string): Refusal {
+  return {
+    status: 404,
+    slug: 'unknown-upstream',
+    title: 'Unknown upstream',
+    detail: `No upstream is configured under "/${name.slice(0, 64)}"`,
+  };
+}
+
 const CALLER_TOO_SLOW: Refusal = {
   status: 408,
   slug: 'request-timeout',
@@ -92,18 +101,18 @@ export class RequestPath {
       instance: path.length > 200 ? `${path.slice(0, 200)}…` : path,
     };
 
-    const badTarget = admission.target(req.method, path);
+    const method = req.method ?? 'GET';
+    const badTarget = admission.target(method, path);
     if (badTarget) return this.refuse(x, badTarget);
+    const op = method === 'GET' || method === 'HEAD' ? operationFor(path) : undefined;
+    if (op) return this.#operation(x, op, path, meta);
+    // Inbound auth comes before any upstream lookup: without a key, every path answers the same 401.
+    const caller = admission.caller(req);
+    if (caller === undefined) return this.refuse(x, admission.refuseKey(req));
     const route = selectUpstream(path, upstreams);
     const upstream = route.upstream;
-    if (!upstream) {
-      meta.route = 'unknown';
-      return this.#operations(x, path, meta);
-    }
+    if (!upstream) return this.refuse(x, unknownUpstream(route.name));
     meta.route = route.name;
-    const caller = admission.caller(req);
-    if (caller === undefined) return this.refuse(x, admission.unauthorized);
-    const method = req.method ?? 'GET';
     const refusal =
       admission.limit(req, caller) ??
       exposed(upstream, method, route.rest) ??
@@ -171,28 +180,19 @@ export class RequestPath {
     );
   }
 
-  /** Operations endpoints (GET and HEAD only), else the unknown-upstream 404. */
-  async #operations(x: Exchange, path: string, meta: RequestMeta): Promise<void> {
-    const { admission, config, operations } = this.#d;
-    const op = x.req.method === 'GET' || x.req.method === 'HEAD' ? operationFor(path) : undefined;
-    if (op) {
-      const open = op === 'health' || op === 'ready';
-      if (!open && config.inbound.protectOperations && admission.keysConfigured && !admission.caller(x.req)) {
-        return this.refuse(x, { ...admission.unauthorized, headers: {} });
-      }
-      meta.route = op;
-      const headers: Record<string, string> = { [admission.requestIdHeader]: x.requestId };
-      if (this.#d.draining()) headers.connection = 'close';
-      if (await operations.serve(x.res, path, headers)) return;
-      meta.route = 'unknown';
+  /** An operations endpoint (`/metrics` and `/status` behind the API key when protected); 404 when it is off. */
+  async #operation(x: Exchange, op: string, path: string, meta: RequestMeta): Promise<void> {
+    const { admission, operations } = this.#d;
+    const open = op === 'health' || op === 'ready';
+    if (!open && admission.protectOperations && admission.caller(x.req) === undefined) {
+      return this.refuse(x, admission.refuseKey(x.req));
     }
-    const name = selectUpstream(path, this.#d.upstreams).name;
-    this.refuse(x, {
-      status: 404,
-      slug: 'unknown-upstream',
-      title: 'Unknown upstream',
-      detail: `No upstream is configured under "/${name.slice(0, 64)}"`,
-    });
+    meta.route = op;
+    const headers: Record<string, string> = { [admission.requestIdHeader]: x.requestId };
+    if (this.#d.draining()) headers.connection = 'close';
+    if (await operations.serve(x.res, path, headers)) return;
+    meta.route = 'unknown';
+    this.refuse(x, unknownUpstream(op));
   }
 
   /**

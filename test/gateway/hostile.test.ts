@@ -1,5 +1,6 @@
 // Hostile callers against a real gateway on loopback: each test reproduces one attack from issue 12 with raw
 // requests and asserts the secure outcome (what the upstream saw, the breaker's state, the statuses).
+import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
@@ -321,5 +322,58 @@ describe('item 6: smaller gaps', () => {
     } catch (error) {
       expect(String((error as Error).message)).not.toContain('secret-value');
     }
+  });
+});
+
+describe('item 8: operations and enumeration', () => {
+  const sha = (key: string) => createHash('sha256').update(key).digest('hex');
+  const inbound = { apiKeys: [{ name: 'app', sha256: sha('right-key') }] };
+
+  it('with API keys, /metrics and /status are protected by default; /health and /ready stay open', async () => {
+    const g = await rig({}, { inbound });
+    expect((await fetch(`${g.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${g.url}/status.json`)).status).toBe(401);
+    expect((await fetch(`${g.url}/health`)).status).toBe(200);
+    expect((await fetch(`${g.url}/ready`)).status).toBe(200);
+    expect((await fetch(`${g.url}/metrics`, { headers: { 'x-api-key': 'right-key' } })).status).toBe(200);
+  });
+
+  it('an unauthenticated caller gets the same 401 for every path and method, known upstream or not', async () => {
+    const g = await rig({}, { inbound });
+    const answers: { status: number; auth: string | null; type: string; title: string; detail: string }[] =
+      [];
+    for (const [method, path] of [
+      ['GET', '/up/x'],
+      ['GET', '/nonexistent/x'],
+      ['POST', '/up/x'],
+      ['DELETE', '/other/y'],
+      ['GET', '/status'],
+    ] as const) {
+      const response = await fetch(`${g.url}${path}`, { method });
+      const problem = (await response.json()) as Record<string, string>;
+      answers.push({
+        status: response.status,
+        auth: response.headers.get('www-authenticate'),
+        type: problem.type ?? '',
+        title: problem.title ?? '',
+        detail: problem.detail ?? '',
+      });
+    }
+    expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+    expect(answers[0]?.status).toBe(401);
+    expect(answers[0]?.auth).toBe('ApiKey header="x-api-key"');
+    expect(seen).toHaveLength(0);
+  });
+
+  it('failed key attempts are throttled per client address; a valid key is never locked out', async () => {
+    const g = await rig({}, { inbound: { ...inbound, failedKeyLimit: { limit: 5, window: '1m' } } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      statuses.push((await fetch(`${g.url}/up/x`, { headers: { 'x-api-key': `guess-${i}` } })).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    const valid = await fetch(`${g.url}/up/x`, { headers: { 'x-api-key': 'right-key' } });
+    expect(valid.status).toBe(200);
+    expect(seen).toHaveLength(1);
   });
 });
