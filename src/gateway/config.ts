@@ -143,6 +143,8 @@ const upstreamSchema = z.strictObject({
   http: httpSchema.optional(),
   maxBodySize: size.optional(),
   responseHeaders: responseHeadersSchema.default({ remove: ['server', 'x-powered-by'], location: 'rewrite' }),
+  /** Bodies of retryable requests up to this size are buffered so they can be retried; larger ones stream. */
+  retryBodySize: size.default(64 * 1024),
 });
 
 const apiKeySchema = z.strictObject({
@@ -208,12 +210,15 @@ export const gatewayConfigSchema = z.strictObject({
       headersTimeout: duration.default(10_000),
       requestTimeout: duration.default(300_000),
       keepAliveTimeout: duration.default(5_000),
+      /** Connections open at once; more are closed on arrival (a flood of idle connections). */
+      maxConnections: positiveInt.default(1024),
     })
     .default({
       bodySize: 10 * 1024 * 1024,
       headersTimeout: 10_000,
       requestTimeout: 300_000,
       keepAliveTimeout: 5_000,
+      maxConnections: 1024,
     }),
   inbound: z
     .strictObject({

@@ -8,7 +8,7 @@ import type { CallAbort } from '../core/context.js';
 import { isReqforgeError, type ReqforgeError } from '../core/errors.js';
 import type { HttpResponse } from '../core/response.js';
 import type { Logger } from '../observability/logging.js';
-import { type Admission, bodyTooLarge, hasBody, type Refusal } from './admission.js';
+import { type Admission, bodyTooLarge, hasBody, type Refusal, replayableBody } from './admission.js';
 import type { GatewayConfig } from './config.js';
 import { exposed, forward, type HeaderPolicy, selectUpstream, upstreamHeaders } from './forward.js';
 import { type Operations, operationFor } from './operations.js';
@@ -120,7 +120,13 @@ export class RequestPath {
     if (refusal) return this.refuse(x, refusal);
 
     const headers = upstreamHeaders(req, upstream, this.#headerPolicy, requestId);
-    const body = admission.body(req, upstream.bodyLimit);
+    const buffered = await replayableBody(
+      req,
+      method,
+      upstream.config.retry !== false,
+      upstream.retryBodySize,
+    );
+    const body = buffered ? undefined : admission.body(req, upstream.bodyLimit);
     // Aborted by the server callback's one 'close' listener when the caller leaves early. (A second per-request
     // closure on `res` measurably kept whole requests alive across young-generation GCs.)
     const abort = new GatewayCall();
@@ -136,7 +142,7 @@ export class RequestPath {
           method,
           route.rest + (q === -1 ? '' : raw.slice(q)),
           headers,
-          body,
+          buffered ?? body,
           abort,
         );
       } catch (thrown) {

@@ -188,6 +188,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.headersTimeout = config.limits.headersTimeout;
   server.requestTimeout = config.limits.requestTimeout;
   server.keepAliveTimeout = config.limits.keepAliveTimeout;
+  server.maxConnections = config.limits.maxConnections;
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     const refusal = admission.target('CONNECT', '');
     if (!refusal) return;

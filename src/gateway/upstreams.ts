@@ -165,6 +165,8 @@ export interface UpstreamRuntime extends GatewayUpstream {
   readonly responseRemove: ReadonlySet<string>;
   /** Whether an absolute `Location` is rewritten to the gateway path or dropped (`responseHeaders.location`). */
   readonly rewriteLocation: boolean;
+  /** Largest body buffered so a retryable request can be retried (`retryBodySize`). */
+  readonly retryBodySize: number;
   /** Counters for the status page. */
   readonly stats: { requests: number; errors: number; inFlight: number };
 }
@@ -259,6 +261,7 @@ export function createUpstream(
     redactor: new Redactor(built.options.redact),
     responseRemove: new Set(config.responseHeaders.remove),
     rewriteLocation: config.responseHeaders.location === 'rewrite',
+    retryBodySize: config.retryBodySize,
     stats,
   };
 }

@@ -377,3 +377,75 @@ describe('item 8: operations and enumeration', () => {
     expect(seen).toHaveLength(1);
   });
 });
+
+describe('item 7: limits a sidecar needs', () => {
+  it('limits.maxConnections: connections beyond it are closed at once', async () => {
+    const g = await rig({}, { limits: { maxConnections: 3 } });
+    const { hostname, port } = new URL(g.url);
+    const open = await Promise.all(
+      Array.from(
+        { length: 3 },
+        () =>
+          new Promise<ReturnType<typeof connect>>((resolve) => {
+            const s = connect(Number(port), hostname, () => resolve(s));
+          }),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    // The fourth connection is accepted by the kernel and closed by the gateway without an answer.
+    const answer = await raw(g.url, ['GET /up/x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'], 0, 2000);
+    expect(answer).toBe('');
+    expect(seen).toHaveLength(0);
+    for (const s of open) s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await fetch(`${g.url}/up/x`)).status).toBe(200);
+  });
+});
+
+describe('item 10: retries through the gateway', () => {
+  const flaky = (): Parameters<typeof startServer>[0] => {
+    let calls = 0;
+    return (req, res, body) => {
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: body.toString(),
+      });
+      calls++;
+      if (calls === 1) return sendJson(res, 503, {});
+      sendJson(res, 200, { ok: true });
+    };
+  };
+  const retry = { retries: 2, baseDelay: '1ms', maxDelay: '1ms', budget: false };
+
+  it('a POST with an Idempotency-Key and a small body is buffered and retried', async () => {
+    const g = await rig({ retry }, {}, flaky());
+    const response = await fetch(`${g.url}/up/pay`, {
+      method: 'POST',
+      headers: { 'idempotency-key': 'k-1', 'content-type': 'application/json' },
+      body: '{"amount":5}',
+    });
+    expect(response.status).toBe(200);
+    expect(seen.map((s) => s.body)).toEqual(['{"amount":5}', '{"amount":5}']);
+  });
+
+  it('a PUT body is buffered and retried', async () => {
+    const g = await rig({ retry }, {}, flaky());
+    expect((await fetch(`${g.url}/up/r`, { method: 'PUT', body: 'abc' })).status).toBe(200);
+    expect(seen.map((s) => s.body)).toEqual(['abc', 'abc']);
+  });
+
+  it('a POST without a key is never repeated', async () => {
+    const g = await rig({ retry }, {}, flaky());
+    expect((await fetch(`${g.url}/up/pay`, { method: 'POST', body: 'once' })).status).toBe(503);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('bodies over retry.bufferSize keep streaming and are sent once', async () => {
+    const g = await rig({ retry, retryBodySize: '1kb' }, {}, flaky());
+    const body = 'x'.repeat(4096);
+    expect((await fetch(`${g.url}/up/r`, { method: 'PUT', body })).status).toBe(503);
+    expect(seen).toHaveLength(1);
+  });
+});
