@@ -262,6 +262,15 @@ export const gatewayConfigSchema = z.strictObject({
   status: z
     .strictObject({ enabled: bool().default(true), refresh: duration.default(5_000) })
     .default({ enabled: true, refresh: 5_000 }),
+  /** Serve /metrics, /health, /ready and /status on their own address (and not on `listen`). */
+  operations: z
+    .strictObject({
+      listen: z.strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: numeric(z.number().int().min(0).max(65535)),
+      }),
+    })
+    .optional(),
   upstreams: z.record(z.string(), upstreamSchema).superRefine((upstreams, ctx) => {
     for (const name of Object.keys(upstreams)) {
       if (!NAME.test(name)) {

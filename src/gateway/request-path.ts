@@ -104,7 +104,10 @@ export class RequestPath {
     const method = req.method ?? 'GET';
     const badTarget = admission.target(method, path);
     if (badTarget) return this.refuse(x, badTarget);
-    const op = method === 'GET' || method === 'HEAD' ? operationFor(path) : undefined;
+    const op =
+      this.#d.config.operations === undefined && (method === 'GET' || method === 'HEAD')
+        ? operationFor(path)
+        : undefined;
     if (op) return this.#operation(x, op, path, meta);
     // Inbound auth comes before any upstream lookup: without a key, every path answers the same 401.
     const caller = admission.caller(req);
@@ -160,6 +163,24 @@ export class RequestPath {
     } finally {
       upstream.stats.inFlight--;
     }
+  }
+
+  /** Handles a request on the separate operations address (`operations.listen`): operations only, else 404. */
+  async handleOperations(req: IncomingMessage, res: ServerResponse, meta: RequestMeta): Promise<void> {
+    const requestId = this.#d.admission.requestId(req);
+    meta.requestId = requestId;
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const x: Exchange = {
+      req,
+      res,
+      requestId,
+      instance: path.length > 200 ? `${path.slice(0, 200)}…` : path,
+    };
+    const badTarget = this.#d.admission.target(req.method, path);
+    if (badTarget) return this.refuse(x, badTarget);
+    const op = req.method === 'GET' || req.method === 'HEAD' ? operationFor(path) : undefined;
+    if (op) return this.#operation(x, op, path, meta);
+    this.refuse(x, unknownUpstream(selectUpstream(path, new Map()).name));
   }
 
   /** Answers a refusal with a problem document. A refused request's body is not read: its connection closes. */

@@ -47,6 +47,8 @@ export interface GatewayOptions {
 export interface Gateway {
   /** Origin such as `http://127.0.0.1:8787`. */
   readonly url: string;
+  /** Origin of the operations endpoints when `operations.listen` is set. */
+  readonly operationsUrl: string | undefined;
   readonly server: Server;
   readonly config: GatewayConfig;
   readonly metrics: Metrics | undefined;
@@ -88,6 +90,19 @@ function instanceOf(packet: Buffer | undefined): string {
   const target = /^[A-Z]{1,16} (\/[!-~]*)/.exec(line)?.[1] ?? '';
   const path = target.split('?')[0] ?? '';
   return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
+
+/** Starts a server listening and returns its origin. */
+async function listenOn(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
 /** What Node's parser refused, as a status, title and detail. */
@@ -210,26 +225,29 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     writeSocketProblem(socket, problem, { [config.requestIdHeader]: id }, security);
   });
 
+  // Operations on their own address (operations.listen): a second server that answers nothing else.
+  const opsListen = config.operations?.listen;
+  const opsServer =
+    opsListen &&
+    createServer((req, res) => {
+      const meta: RequestMeta = { route: 'unknown', requestId: '' };
+      path.handleOperations(req, res, meta).catch((error: unknown) => {
+        logger?.error({ err: String(error) }, 'gateway operations handler failed');
+        res.destroy();
+      });
+    });
+  const opsUrl =
+    opsServer && opsListen ? await listenOn(opsServer, opsListen.port, opsListen.host) : undefined;
   const host = options.host ?? config.listen.host;
   const port = options.port ?? config.listen.port;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  path.listening(`${shown}:${address.port}`);
-  logger?.info(
-    { url: `http://${shown}:${address.port}`, upstreams: [...upstreams.keys()] },
-    'gateway listening',
-  );
+  const url = await listenOn(server, port, host);
+  path.listening(url.slice('http://'.length));
+  logger?.info({ url, upstreams: [...upstreams.keys()] }, 'gateway listening');
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${shown}:${address.port}`,
+    url,
+    operationsUrl: opsUrl,
     server,
     config,
     metrics,
@@ -255,6 +273,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           });
         }
         server.closeAllConnections();
+        if (opsServer) {
+          opsServer.closeAllConnections();
+          await new Promise<void>((resolve) => opsServer.close(() => resolve()));
+        }
         for (const socket of sockets) socket.destroy();
         await stopped;
         await Promise.allSettled(

@@ -449,3 +449,19 @@ describe('item 10: retries through the gateway', () => {
     expect(seen).toHaveLength(1);
   });
 });
+
+describe('item 8: operations.listen', () => {
+  it('serves operations on their own address only, and nothing else there', async () => {
+    const g = await rig({}, { operations: { listen: { host: '127.0.0.1', port: 0 } } });
+    const ops = g.operationsUrl ?? '';
+    expect(ops).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(ops).not.toBe(g.url);
+    expect((await fetch(`${ops}/metrics`)).status).toBe(200);
+    expect((await fetch(`${ops}/health`)).status).toBe(200);
+    expect((await fetch(`${g.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${g.url}/status.json`)).status).toBe(404);
+    expect((await fetch(`${ops}/up/x`)).status).toBe(404);
+    expect((await fetch(`${g.url}/up/x`)).status).toBe(200);
+    expect(seen).toHaveLength(1);
+  });
+});
