@@ -59,7 +59,8 @@ async function drive(pool, path, total, concurrency) {
 export async function benchGateway({
   requests = 3000,
   concurrency = 50,
-  rounds = 15,
+  rounds = Number(process.env.ROUNDS ?? 15),
+  baseline,
   log = () => undefined,
 } = {}) {
   const last = os.cpus().length - 1;
@@ -69,6 +70,7 @@ export async function benchGateway({
   const gateway = await start('./proxy-proc.mjs', ['gateway', origin], last);
   const fastify = await start('./proxy-proc.mjs', ['fastify', origin], last);
   const minimal = await start('./proxy-proc.mjs', ['minimal', origin], last);
+  const before = baseline && (await start('./proxy-proc.mjs', ['gateway', origin, baseline], last));
   const targets = [
     {
       name: 'direct',
@@ -106,6 +108,17 @@ export async function benchGateway({
       n: 0,
     },
   ];
+  if (before) {
+    targets.push({
+      name: 'reqforge-gateway (baseline build)',
+      proc: before,
+      pool: new Pool(before.url, { connections: concurrency }),
+      path: '/bench/json',
+      rps: [],
+      cpu: 0,
+      n: 0,
+    });
+  }
   try {
     for (const t of targets) await drive(t.pool, t.path, 1000, concurrency);
     for (let round = 0; round < rounds; round++) {
@@ -120,7 +133,7 @@ export async function benchGateway({
     }
   } finally {
     for (const t of targets) await t.pool.close();
-    for (const p of [upstream, gateway, fastify, minimal]) p.child.kill();
+    for (const p of [upstream, gateway, fastify, minimal, before]) p?.child.kill();
   }
   const base = targets[1].rps;
   const yardstick = targets[2].rps;
@@ -134,7 +147,10 @@ export async function benchGateway({
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const rows = await benchGateway({ log: (l) => console.log(l) });
+  // `--baseline <dir>`: also run the gateway from another build (say, main's `dist`) in the same rounds.
+  const at = process.argv.indexOf('--baseline');
+  const baseline = at === -1 ? undefined : process.argv[at + 1];
+  const rows = await benchGateway({ baseline, log: (l) => console.log(l) });
   console.log(
     '\n| path | req/s (median) | ratio to fastify proxy | ratio to minimal proxy | proxy CPU per request |\n|---|---:|---:|---:|---:|',
   );

@@ -407,10 +407,13 @@ brand(RateLimitedError, 'RateLimitedError');
 /** A best-effort call was dropped by a rate limiter with strategy `drop`; nothing was sent. */
 export class DroppedError extends ReqforgeError {
   readonly key: string;
+  /** Milliseconds until a permit is expected to be free (for `Retry-After`), when the limiter knows. */
+  readonly retryAfter: number | undefined;
 
-  constructor(key: string, options: ReqforgeErrorOptions = {}) {
+  constructor(key: string, options: ReqforgeErrorOptions = {}, retryAfter?: number) {
     super(`Call to ${key} dropped by the rate limiter`, 'ERR_DROPPED', options);
     this.key = key;
+    this.retryAfter = retryAfter;
   }
 }
 brand(DroppedError, 'DroppedError');

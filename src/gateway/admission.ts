@@ -61,11 +61,15 @@ export class Admission {
   readonly apiKeyHeader: string;
   /** Whether inbound API keys are configured (then every proxied request needs one). */
   readonly keysConfigured: boolean;
-  /** The refusal for a missing or wrong API key. */
+  /** The refusal for a missing or wrong API key: the same for every path and method. */
   readonly unauthorized: Refusal;
+  /** Whether `/metrics` and `/status` need a key (`inbound.protectOperations`, default: when keys are set). */
+  readonly protectOperations: boolean;
+  readonly #failedKeys: TokenBucketLimiter;
   readonly #keys: readonly { readonly name: string; readonly hash: Buffer }[];
   readonly #limiter: TokenBucketLimiter | undefined;
   readonly #limitBy: 'global' | 'ip' | 'key';
+  readonly #trustProxy: boolean;
 
   constructor(config: GatewayConfig) {
     this.requestIdHeader = config.requestIdHeader;
@@ -82,6 +86,13 @@ export class Admission {
       detail: `Send a valid key in the ${this.apiKeyHeader} header`,
       headers: { 'www-authenticate': `ApiKey header="${this.apiKeyHeader}"` },
     };
+    this.protectOperations = this.keysConfigured && (config.inbound.protectOperations ?? true);
+    const failed = config.inbound.failedKeyLimit;
+    this.#failedKeys = new TokenBucketLimiter({
+      limit: failed.limit,
+      window: failed.window,
+      maxKeys: 10_000,
+    });
     const limit = config.inbound.rateLimit;
     // The library's token bucket, keyed by caller; `burst` defaults to a full window as there.
     this.#limiter =
@@ -93,6 +104,7 @@ export class Admission {
         maxKeys: 10_000,
       });
     this.#limitBy = limit?.by ?? 'ip';
+    this.#trustProxy = config.trustProxy;
   }
 
   /** The caller's request id when it is safe to echo and forward, a fresh UUID otherwise. */
@@ -127,11 +139,28 @@ export class Admission {
     return match;
   }
 
+  /**
+   * The answer to a request without a valid key: the same 401 everywhere, or 429 once this client address sent
+   * more wrong keys than `inbound.failedKeyLimit` allows. Only wrong keys count, so a valid key is never refused.
+   */
+  refuseKey(req: IncomingMessage): Refusal {
+    if (!req.headers[this.apiKeyHeader]) return this.unauthorized;
+    const reservation = this.#failedKeys.reserve(this.clientAddress(req), 0);
+    if (reservation.ok) return this.unauthorized;
+    return {
+      status: 429,
+      slug: 'too-many-failed-keys',
+      title: 'Too many wrong API keys',
+      detail: 'Too many wrong API keys from this address; try again later',
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(reservation.retryAfter / 1000))) },
+    };
+  }
+
   /** Takes a permit of the inbound rate limit for this caller, or refuses with `Retry-After`. */
   limit(req: IncomingMessage, caller: string): Refusal | undefined {
     if (!this.#limiter) return undefined;
     const by = this.#limitBy;
-    const key = by === 'global' ? '*' : by === 'key' ? `k:${caller}` : `ip:${req.socket.remoteAddress ?? ''}`;
+    const key = by === 'global' ? '*' : by === 'key' ? `k:${caller}` : `ip:${this.clientAddress(req)}`;
     const reservation = this.#limiter.reserve(key, 0);
     if (reservation.ok) return undefined;
     return {
@@ -141,6 +170,19 @@ export class Admission {
       detail: 'The gateway inbound rate limit was reached',
       headers: { 'retry-after': String(Math.max(1, Math.ceil(reservation.retryAfter / 1000))) },
     };
+  }
+
+  /**
+   * The caller's address: the socket's peer, or with `trustProxy` the address the trusted proxy in front saw
+   * (the last `X-Forwarded-For` entry, which that proxy appended).
+   */
+  clientAddress(req: IncomingMessage): string {
+    const peer = req.socket.remoteAddress ?? '';
+    if (!this.#trustProxy) return peer;
+    const forwarded = req.headers['x-forwarded-for'];
+    const list = Array.isArray(forwarded) ? forwarded.join(',') : forwarded;
+    const last = list?.slice(list.lastIndexOf(',') + 1).trim();
+    return last || peer;
   }
 
   /** Refuses a declared `Content-Length` over `limit`. */
@@ -157,6 +199,28 @@ export class Admission {
     req.on('error', (error) => limiter.destroy(error));
     return limiter;
   }
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+
+/**
+ * Reads the whole body when the request may be retried (an idempotent method or an `Idempotency-Key`, retries
+ * on) and declares a `Content-Length` of at most `retryBodySize`, so the retry policy can send it again.
+ * Undefined otherwise: the body then streams and is sent once. A POST without a key is never buffered.
+ */
+export async function replayableBody(
+  req: IncomingMessage,
+  method: string,
+  retries: boolean,
+  retryBodySize: number,
+): Promise<Buffer | undefined> {
+  if (!retries || !hasBody(req)) return undefined;
+  const declared = req.headers['content-length'];
+  if (declared === undefined || Number(declared) > retryBodySize) return undefined;
+  if (!IDEMPOTENT.has(method) && req.headers['idempotency-key'] === undefined) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 /** Whether the request announces a body (a non-zero `Content-Length` or any `Transfer-Encoding`). */

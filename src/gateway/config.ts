@@ -115,8 +115,24 @@ const authSchema = z.discriminatedUnion('type', [
 
 const httpSchema = z.strictObject({ ...httpFields, rejectUnauthorized: bool().optional() });
 
+// Gateway hardening (issue 12): a base URL's query would be dropped silently, and what the upstream may
+// send back to callers is a per-upstream policy.
+const baseUrl = httpUrl.refine((value) => !value.includes('?') && !value.includes('#'), {
+  message: 'a base URL cannot carry a query string or fragment (put query parameters in the forwarded path)',
+});
+
+const responseHeadersSchema = z.strictObject({
+  /** Response headers removed before relaying. */
+  remove: z
+    .array(z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected an HTTP header name'))
+    .transform((names) => names.map((n) => n.toLowerCase()))
+    .default(['server', 'x-powered-by']),
+  /** `rewrite` an absolute Location on the upstream's own origin to the gateway path (drop others); `keep` it. */
+  location: z.enum(['rewrite', 'keep']).default('rewrite'),
+});
+
 const upstreamSchema = z.strictObject({
-  baseUrl: httpUrl,
+  baseUrl,
   methods: z.array(method).nonempty().optional(),
   paths: z.array(z.string().startsWith('/', 'path patterns start with /')).nonempty().optional(),
   headers: headersSchema.optional(),
@@ -128,6 +144,9 @@ const upstreamSchema = z.strictObject({
   auth: authSchema.optional(),
   http: httpSchema.optional(),
   maxBodySize: size.optional(),
+  responseHeaders: responseHeadersSchema.default({ remove: ['server', 'x-powered-by'], location: 'rewrite' }),
+  /** Bodies of retryable requests up to this size are buffered so they can be retried; larger ones stream. */
+  retryBodySize: size.default(64 * 1024),
 });
 
 const apiKeySchema = z.strictObject({
@@ -193,12 +212,15 @@ export const gatewayConfigSchema = z.strictObject({
       headersTimeout: duration.default(10_000),
       requestTimeout: duration.default(300_000),
       keepAliveTimeout: duration.default(5_000),
+      /** Connections open at once; more are closed on arrival (a flood of idle connections). */
+      maxConnections: positiveInt.default(1024),
     })
     .default({
       bodySize: 10 * 1024 * 1024,
       headersTimeout: 10_000,
       requestTimeout: 300_000,
       keepAliveTimeout: 5_000,
+      maxConnections: 1024,
     }),
   inbound: z
     .strictObject({
@@ -207,7 +229,12 @@ export const gatewayConfigSchema = z.strictObject({
         .string()
         .transform((h) => h.toLowerCase())
         .default('x-api-key'),
-      protectOperations: bool().default(false),
+      /** Require a key for /metrics and /status. Default: true when apiKeys are set (see docs/gateway.md). */
+      protectOperations: bool().optional(),
+      /** Wrong keys allowed per client address before 429 (valid keys are never counted or refused). */
+      failedKeyLimit: z
+        .strictObject({ limit: positiveInt, window: duration })
+        .default({ limit: 10, window: 60_000 }),
       rateLimit: z
         .strictObject({
           limit: positiveInt,
@@ -217,8 +244,12 @@ export const gatewayConfigSchema = z.strictObject({
         })
         .optional(),
     })
-    .default({ apiKeyHeader: 'x-api-key', protectOperations: false }),
+    .default({ apiKeyHeader: 'x-api-key', failedKeyLimit: { limit: 10, window: 60_000 } }),
   shutdown: z.strictObject({ grace: duration.default(10_000) }).default({ grace: 10_000 }),
+  /** Trust one proxy in front: keep its Forwarded / X-Forwarded-* / X-Real-IP and take the client address from it. */
+  trustProxy: bool().default(false),
+  /** `Strict-Transport-Security` on responses the gateway writes, for gateways reached over TLS. */
+  hsts: z.strictObject({ maxAge: duration, includeSubDomains: bool().default(false) }).optional(),
   store: storeSchema.default({ type: 'memory' }),
   metrics: z
     .strictObject({
@@ -233,6 +264,15 @@ export const gatewayConfigSchema = z.strictObject({
   status: z
     .strictObject({ enabled: bool().default(true), refresh: duration.default(5_000) })
     .default({ enabled: true, refresh: 5_000 }),
+  /** Serve /metrics, /health, /ready and /status on their own address (and not on `listen`). */
+  operations: z
+    .strictObject({
+      listen: z.strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: numeric(z.number().int().min(0).max(65535)),
+      }),
+    })
+    .optional(),
   upstreams: z.record(z.string(), upstreamSchema).superRefine((upstreams, ctx) => {
     for (const name of Object.keys(upstreams)) {
       if (!NAME.test(name)) {

@@ -35,9 +35,9 @@ export function selectUpstream(path: string, upstreams: ReadonlyMap<string, Upst
   return { name, upstream: upstreams.get(name), rest: second === -1 ? '/' : path.slice(second) };
 }
 
-/** Refuses a method or path the upstream does not expose (`methods:`, `paths:`). */
-export function exposed(route: Route & { upstream: UpstreamRuntime }, method: string): Refusal | undefined {
-  const { upstream, name } = route;
+/** Refuses a method or path (`rest`) the upstream does not expose (`methods:`, `paths:`). */
+export function exposed(upstream: UpstreamRuntime, method: string, rest: string): Refusal | undefined {
+  const name = upstream.name;
   const methods = upstream.config.methods;
   if (methods && !methods.includes(method as never)) {
     return {
@@ -49,7 +49,7 @@ export function exposed(route: Route & { upstream: UpstreamRuntime }, method: st
     };
   }
   const patterns = upstream.patterns;
-  if (patterns && !patterns.some((re) => re.test(route.rest))) {
+  if (patterns && !patterns.some((re) => re.test(rest))) {
     return {
       status: 403,
       slug: 'path-not-allowed',
@@ -65,12 +65,26 @@ export interface HeaderPolicy {
   readonly requestIdHeader: string;
   /** The inbound API key header, dropped when keys are configured (undefined otherwise). */
   readonly apiKeyHeader: string | undefined;
+  /** Keep a trusted proxy's forwarding headers (`trustProxy`); otherwise the gateway writes them itself. */
+  readonly trustProxy: boolean;
+  /** The `host:port` the gateway listens on (the default `X-Forwarded-Host`). */
+  ownHost: string;
 }
 
+/** Forwarding headers a caller could forge: only a trusted proxy's are kept. */
+const FORWARDING = new Set([
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+]);
+
 /**
- * The headers sent upstream: the caller's, minus hop-by-hop headers, the inbound API key and the caller's
- * request id (the gateway's goes instead), with `X-Forwarded-For/-Proto/-Host` and the upstream's
- * configured headers.
+ * The headers sent upstream: the caller's, minus hop-by-hop headers, the inbound API key, the caller's
+ * request id (the gateway's goes instead) and, unless `trustProxy`, the caller's `Forwarded`, `X-Real-IP` and
+ * `X-Forwarded-*` (the gateway writes `X-Forwarded-For/-Proto/-Host` itself); the upstream's configured
+ * headers replace the caller's of the same name.
  */
 export function upstreamHeaders(
   req: IncomingMessage,
@@ -79,20 +93,26 @@ export function upstreamHeaders(
   requestId: string,
 ): Record<string, string> {
   const drop = hopByHop(req.headers.connection);
-  const { requestIdHeader, apiKeyHeader } = policy;
-  const headers: Record<string, string> = { ...upstream.headers };
+  const { requestIdHeader, apiKeyHeader, trustProxy } = policy;
+  const headers: Record<string, string> = {};
   const inbound = req.headers;
   for (const key in inbound) {
     const value = inbound[key];
     if (value === undefined || drop.has(key) || key === requestIdHeader || key === apiKeyHeader) continue;
+    if (!trustProxy && FORWARDING.has(key)) continue;
     headers[key] = Array.isArray(value) ? value.join(', ') : value;
   }
+  // Configured headers win over the caller's, as auth does: a tenant or version set in config is not the
+  // caller's to switch.
+  const configured = upstream.headers;
+  for (const key in configured) headers[key] = configured[key] as string;
   const remote = req.socket.remoteAddress ?? '';
   headers['x-forwarded-for'] = headers['x-forwarded-for']
     ? `${headers['x-forwarded-for']}, ${remote}`
     : remote;
-  headers['x-forwarded-proto'] = 'encrypted' in req.socket ? 'https' : 'http';
-  if (inbound.host) headers['x-forwarded-host'] = inbound.host;
+  // Without trustProxy the caller's versions were skipped above: these are the gateway's own.
+  headers['x-forwarded-proto'] ??= 'encrypted' in req.socket ? 'https' : 'http';
+  headers['x-forwarded-host'] ??= trustProxy && inbound.host ? inbound.host : policy.ownHost;
   // The request id goes out as a header directly: entering AsyncLocalStorage per request would make every
   // promise in the process carry context.
   headers[requestIdHeader] = requestId;

@@ -8,7 +8,7 @@ import type { CallAbort } from '../core/context.js';
 import { isReqforgeError, type ReqforgeError } from '../core/errors.js';
 import type { HttpResponse } from '../core/response.js';
 import type { Logger } from '../observability/logging.js';
-import { type Admission, bodyTooLarge, hasBody, type Refusal } from './admission.js';
+import { type Admission, bodyTooLarge, hasBody, type Refusal, replayableBody } from './admission.js';
 import type { GatewayConfig } from './config.js';
 import { exposed, forward, type HeaderPolicy, selectUpstream, upstreamHeaders } from './forward.js';
 import { type Operations, operationFor } from './operations.js';
@@ -40,6 +40,15 @@ export interface RequestPathDeps {
   readonly draining: () => boolean;
 }
 
+function unknownUpstream(name: string): Refusal {
+  return {
+    status: 404,
+    slug: 'unknown-upstream',
+    title: 'Unknown upstream',
+    detail: `No upstream is configured under "/${name.slice(0, 64)}"`,
+  };
+}
+
 const CALLER_TOO_SLOW: Refusal = {
   status: 408,
   slug: 'request-timeout',
@@ -67,7 +76,14 @@ export class RequestPath {
     this.#headerPolicy = {
       requestIdHeader: admission.requestIdHeader,
       apiKeyHeader: admission.keysConfigured ? admission.apiKeyHeader : undefined,
+      trustProxy: deps.config.trustProxy,
+      ownHost: '',
     };
+  }
+
+  /** Sets the `host:port` the gateway listens on, sent as `X-Forwarded-Host` unless a trusted proxy sent one. */
+  listening(host: string): void {
+    this.#headerPolicy.ownHost = host;
   }
 
   /** Handles one request; resolves once the response is written (or the caller left). */
@@ -85,26 +101,35 @@ export class RequestPath {
       instance: path.length > 200 ? `${path.slice(0, 200)}…` : path,
     };
 
-    const badTarget = admission.target(req.method, path);
+    const method = req.method ?? 'GET';
+    const badTarget = admission.target(method, path);
     if (badTarget) return this.refuse(x, badTarget);
+    const op =
+      this.#d.config.operations === undefined && (method === 'GET' || method === 'HEAD')
+        ? operationFor(path)
+        : undefined;
+    if (op) return this.#operation(x, op, path, meta);
+    // Inbound auth comes before any upstream lookup: without a key, every path answers the same 401.
+    const caller = admission.caller(req);
+    if (caller === undefined) return this.refuse(x, admission.refuseKey(req));
     const route = selectUpstream(path, upstreams);
     const upstream = route.upstream;
-    if (!upstream) {
-      meta.route = 'unknown';
-      return this.#operations(x, path, meta);
-    }
+    if (!upstream) return this.refuse(x, unknownUpstream(route.name));
     meta.route = route.name;
-    const caller = admission.caller(req);
-    if (caller === undefined) return this.refuse(x, admission.unauthorized);
-    const method = req.method ?? 'GET';
     const refusal =
       admission.limit(req, caller) ??
-      exposed({ ...route, upstream }, method) ??
+      exposed(upstream, method, route.rest) ??
       admission.declaredBody(req, upstream.bodyLimit);
     if (refusal) return this.refuse(x, refusal);
 
     const headers = upstreamHeaders(req, upstream, this.#headerPolicy, requestId);
-    const body = admission.body(req, upstream.bodyLimit);
+    const buffered = await replayableBody(
+      req,
+      method,
+      upstream.config.retry !== false,
+      upstream.retryBodySize,
+    );
+    const body = buffered ? undefined : admission.body(req, upstream.bodyLimit);
     // Aborted by the server callback's one 'close' listener when the caller leaves early. (A second per-request
     // closure on `res` measurably kept whole requests alive across young-generation GCs.)
     const abort = new GatewayCall();
@@ -120,22 +145,42 @@ export class RequestPath {
           method,
           route.rest + (q === -1 ? '' : raw.slice(q)),
           headers,
-          body,
+          buffered ?? body,
           abort,
         );
       } catch (thrown) {
         upstream.stats.errors++;
         return this.#failed(x, upstream, thrown, abort);
       }
-      const out = responseHeaders(response, {
-        requestIdHeader: admission.requestIdHeader,
+      const out = responseHeaders(
+        response,
+        upstream,
+        admission.requestIdHeader,
         requestId,
-        close: this.#d.draining(),
-      });
+        this.#d.draining(),
+      );
       await relay(res, method, response, out);
     } finally {
       upstream.stats.inFlight--;
     }
+  }
+
+  /** Handles a request on the separate operations address (`operations.listen`): operations only, else 404. */
+  async handleOperations(req: IncomingMessage, res: ServerResponse, meta: RequestMeta): Promise<void> {
+    const requestId = this.#d.admission.requestId(req);
+    meta.requestId = requestId;
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const x: Exchange = {
+      req,
+      res,
+      requestId,
+      instance: path.length > 200 ? `${path.slice(0, 200)}…` : path,
+    };
+    const badTarget = this.#d.admission.target(req.method, path);
+    if (badTarget) return this.refuse(x, badTarget);
+    const op = req.method === 'GET' || req.method === 'HEAD' ? operationFor(path) : undefined;
+    if (op) return this.#operation(x, op, path, meta);
+    this.refuse(x, unknownUpstream(selectUpstream(path, new Map()).name));
   }
 
   /** Answers a refusal with a problem document. A refused request's body is not read: its connection closes. */
@@ -162,28 +207,19 @@ export class RequestPath {
     );
   }
 
-  /** Operations endpoints (GET and HEAD only), else the unknown-upstream 404. */
-  async #operations(x: Exchange, path: string, meta: RequestMeta): Promise<void> {
-    const { admission, config, operations } = this.#d;
-    const op = x.req.method === 'GET' || x.req.method === 'HEAD' ? operationFor(path) : undefined;
-    if (op) {
-      const open = op === 'health' || op === 'ready';
-      if (!open && config.inbound.protectOperations && admission.keysConfigured && !admission.caller(x.req)) {
-        return this.refuse(x, { ...admission.unauthorized, headers: {} });
-      }
-      meta.route = op;
-      const headers: Record<string, string> = { [admission.requestIdHeader]: x.requestId };
-      if (this.#d.draining()) headers.connection = 'close';
-      if (await operations.serve(x.res, path, headers)) return;
-      meta.route = 'unknown';
+  /** An operations endpoint (`/metrics` and `/status` behind the API key when protected); 404 when it is off. */
+  async #operation(x: Exchange, op: string, path: string, meta: RequestMeta): Promise<void> {
+    const { admission, operations } = this.#d;
+    const open = op === 'health' || op === 'ready';
+    if (!open && admission.protectOperations && admission.caller(x.req) === undefined) {
+      return this.refuse(x, admission.refuseKey(x.req));
     }
-    const name = selectUpstream(path, this.#d.upstreams).name;
-    this.refuse(x, {
-      status: 404,
-      slug: 'unknown-upstream',
-      title: 'Unknown upstream',
-      detail: `No upstream is configured under "/${name.slice(0, 64)}"`,
-    });
+    meta.route = op;
+    const headers: Record<string, string> = { [admission.requestIdHeader]: x.requestId };
+    if (this.#d.draining()) headers.connection = 'close';
+    if (await operations.serve(x.res, path, headers)) return;
+    meta.route = 'unknown';
+    this.refuse(x, unknownUpstream(op));
   }
 
   /**

@@ -2,6 +2,7 @@
  * `startGateway`: builds a gateway's parts (store, metrics, upstream clients, the request path) and runs
  * them behind one `node:http` server, with connection-level refusals and a graceful shutdown.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { AbortError } from '../core/errors.js';
@@ -46,6 +47,8 @@ export interface GatewayOptions {
 export interface Gateway {
   /** Origin such as `http://127.0.0.1:8787`. */
   readonly url: string;
+  /** Origin of the operations endpoints when `operations.listen` is set. */
+  readonly operationsUrl: string | undefined;
   readonly server: Server;
   readonly config: GatewayConfig;
   readonly metrics: Metrics | undefined;
@@ -79,6 +82,27 @@ async function createUpstreams(
     throw error;
   }
   return upstreams;
+}
+
+/** The path of a request Node could not parse, from its first line (query cut, at most 200 characters). */
+function instanceOf(packet: Buffer | undefined): string {
+  const line = packet?.subarray(0, 512).toString('latin1') ?? '';
+  const target = /^[A-Z]{1,16} (\/[!-~]*)/.exec(line)?.[1] ?? '';
+  const path = target.split('?')[0] ?? '';
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
+
+/** Starts a server listening and returns its origin. */
+async function listenOn(server: Server, port: number, host: string): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 }
 
 /** What Node's parser refused, as a status, title and detail. */
@@ -126,7 +150,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (ownsStore) await store?.close();
     throw error;
   }
-  const security = securityHeaders();
+  const hsts = config.hsts;
+  const security = securityHeaders(
+    hsts && `max-age=${Math.floor(hsts.maxAge / 1000)}${hsts.includeSubDomains ? '; includeSubDomains' : ''}`,
+  );
   const admission = new Admission(config);
   const operations = new Operations({
     config,
@@ -176,6 +203,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.headersTimeout = config.limits.headersTimeout;
   server.requestTimeout = config.limits.requestTimeout;
   server.keepAliveTimeout = config.limits.keepAliveTimeout;
+  server.maxConnections = config.limits.maxConnections;
   server.on('connect', (req: IncomingMessage, socket: Socket) => {
     const refusal = admission.target('CONNECT', '');
     if (!refusal) return;
@@ -189,31 +217,37 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+  server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
     const [status, slug, title, detail] = clientErrorProblem(error.code);
-    const problem = makeProblem(status, slug, title, detail, '', '');
-    writeSocketProblem(socket, problem, {}, security);
+    telemetry.rejected(slug);
+    const id = randomUUID();
+    const problem = makeProblem(status, slug, title, detail, instanceOf(error.rawPacket), id);
+    writeSocketProblem(socket, problem, { [config.requestIdHeader]: id }, security);
   });
 
+  // Operations on their own address (operations.listen): a second server that answers nothing else.
+  const opsListen = config.operations?.listen;
+  const opsServer =
+    opsListen &&
+    createServer((req, res) => {
+      const meta: RequestMeta = { route: 'unknown', requestId: '' };
+      path.handleOperations(req, res, meta).catch((error: unknown) => {
+        logger?.error({ err: String(error) }, 'gateway operations handler failed');
+        res.destroy();
+      });
+    });
+  const opsUrl =
+    opsServer && opsListen ? await listenOn(opsServer, opsListen.port, opsListen.host) : undefined;
   const host = options.host ?? config.listen.host;
   const port = options.port ?? config.listen.port;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  logger?.info(
-    { url: `http://${shown}:${address.port}`, upstreams: [...upstreams.keys()] },
-    'gateway listening',
-  );
+  const url = await listenOn(server, port, host);
+  path.listening(url.slice('http://'.length));
+  logger?.info({ url, upstreams: [...upstreams.keys()] }, 'gateway listening');
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${shown}:${address.port}`,
+    url,
+    operationsUrl: opsUrl,
     server,
     config,
     metrics,
@@ -239,6 +273,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           });
         }
         server.closeAllConnections();
+        if (opsServer) {
+          opsServer.closeAllConnections();
+          await new Promise<void>((resolve) => opsServer.close(() => resolve()));
+        }
         for (const socket of sockets) socket.destroy();
         await stopped;
         await Promise.allSettled(

@@ -162,6 +162,12 @@ export interface UpstreamRuntime extends GatewayUpstream {
   readonly bodyLimit: number;
   /** How requests to this upstream are shown in errors and logs. */
   readonly redactor: Redactor;
+  /** Response headers removed before relaying (`responseHeaders.remove`). */
+  readonly responseRemove: ReadonlySet<string>;
+  /** Whether an absolute `Location` is rewritten to the gateway path or dropped (`responseHeaders.location`). */
+  readonly rewriteLocation: boolean;
+  /** Largest body buffered so a retryable request can be retried (`retryBodySize`). */
+  readonly retryBodySize: number;
   /** Counters for the status page. */
   readonly stats: { requests: number; errors: number; inFlight: number };
 }
@@ -254,6 +260,9 @@ export function createUpstream(
     patterns: config.paths?.map(compilePathPattern),
     bodyLimit: config.maxBodySize ?? deps.bodySize,
     redactor: new Redactor(built.options.redact),
+    responseRemove: new Set(config.responseHeaders.remove),
+    rewriteLocation: config.responseHeaders.location === 'rewrite',
+    retryBodySize: config.retryBodySize,
     stats,
   };
 }

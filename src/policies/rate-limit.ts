@@ -290,7 +290,7 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
         if (strategy === 'drop') {
           counters.dropped++;
           emit(ctx, key, 'dropped', retryAfter);
-          return new DroppedError(key, { request });
+          return new DroppedError(key, { request }, retryAfter);
         }
         counters.raised++;
         emit(ctx, key, 'raised', retryAfter);
