@@ -231,6 +231,9 @@ export const gatewayConfigSchema = z.strictObject({
   status: z
     .strictObject({ enabled: bool().default(true), refresh: duration.default(5_000) })
     .default({ enabled: true, refresh: 5_000 }),
+  // requireStore defaults off: on Kubernetes a shared store outage would take every replica out of service,
+  // while each one can still serve from its in-process fallback.
+  ready: z.strictObject({ requireStore: bool().default(false) }).default({ requireStore: false }),
   upstreams: z.record(z.string(), upstreamSchema).superRefine((upstreams, ctx) => {
     for (const name of Object.keys(upstreams)) {
       if (!NAME.test(name)) {

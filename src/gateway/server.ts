@@ -14,7 +14,7 @@ import { Operations } from './operations.js';
 import { makeProblem, securityHeaders, sendProblem, writeSocketProblem } from './problem.js';
 import { type RequestMeta, RequestPath } from './request-path.js';
 import type { GatewayStatus } from './status-page.js';
-import { openStore } from './store.js';
+import { openStore, StoreHealth } from './store.js';
 import { createTelemetry } from './telemetry.js';
 import { createUpstream, type GatewayUpstream, type UpstreamRuntime } from './upstreams.js';
 import { type GatewayStore, loadWiring, type StoreEvents, type Wiring } from './wiring.js';
@@ -115,9 +115,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const telemetry = createTelemetry(config, () => inFlight);
   const metrics = telemetry.metrics;
   if (metrics) storeEvents.on('store:error', (e) => metrics.recordStoreError(e.store, e.operation));
-  storeEvents.on('store:down', (e) =>
-    logger?.warn({ store: e.store, operation: e.operation }, 'token store down'),
-  );
+  // Probes the store past the outage-as-miss fallback; logs each change and feeds the store gauge.
+  const storeHealth = store && new StoreHealth(store, logger, metrics);
 
   let upstreams: Map<string, UpstreamRuntime>;
   try {
@@ -132,7 +131,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     config,
     registry: metrics?.registry,
     upstreams,
-    store,
+    store: storeHealth,
     ready: options.ready,
     draining: isDraining,
     security,
@@ -204,6 +203,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       resolve();
     });
   });
+  storeHealth?.start();
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   logger?.info(
@@ -225,6 +225,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     close(closeOptions = {}) {
       closing ??= (async () => {
         draining = true;
+        storeHealth?.stop();
         const grace = closeOptions.grace ?? config.shutdown.grace;
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
