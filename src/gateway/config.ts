@@ -188,12 +188,15 @@ export const gatewayConfigSchema = z.strictObject({
   limits: z
     .strictObject({
       bodySize: size.default(10 * 1024 * 1024),
+      // Bodies of requests that may be retried are held in memory up to this size (per request in flight).
+      retryBodySize: size.default(64 * 1024),
       headersTimeout: duration.default(10_000),
       requestTimeout: duration.default(300_000),
       keepAliveTimeout: duration.default(5_000),
     })
     .default({
       bodySize: 10 * 1024 * 1024,
+      retryBodySize: 64 * 1024,
       headersTimeout: 10_000,
       requestTimeout: 300_000,
       keepAliveTimeout: 5_000,

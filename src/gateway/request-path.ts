@@ -10,7 +10,14 @@ import type { HttpResponse } from '../core/response.js';
 import type { Logger } from '../observability/logging.js';
 import { type Admission, bodyTooLarge, hasBody, type Refusal } from './admission.js';
 import type { GatewayConfig } from './config.js';
-import { exposed, forward, type HeaderPolicy, selectUpstream, upstreamHeaders } from './forward.js';
+import {
+  exposed,
+  forward,
+  type HeaderPolicy,
+  replayableBody,
+  selectUpstream,
+  upstreamHeaders,
+} from './forward.js';
 import { type Operations, operationFor } from './operations.js';
 import { makeProblem, problemFor, sendProblem } from './problem.js';
 import { relay, responseHeaders } from './respond.js';
@@ -120,7 +127,8 @@ export class RequestPath {
           method,
           route.rest + (q === -1 ? '' : raw.slice(q)),
           headers,
-          body,
+          // Kept in memory when the request may be retried (issue 12, item 10), else streamed.
+          body && (await replayableBody(req, method, upstream, body, this.#d.config.limits.retryBodySize)),
           abort,
         );
       } catch (thrown) {

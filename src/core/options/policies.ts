@@ -24,9 +24,9 @@ export const timeoutOptionSchema = z.union([
   timeoutObjectSchema,
 ]);
 
-/** Retry budget fields (`retry.budget`). */
+/** Retry budget fields (`retry.budget`). `ratio` may be 0 (only `minRetries` retries in flight), as `RetryBudget` takes it. */
 export const retryBudgetFields = {
-  ratio: ratio().optional(),
+  ratio: z.number().min(0).max(1).optional(),
   minRetries: int(0).optional(),
   maxKeys: int(1).optional(),
 };
