@@ -122,13 +122,16 @@ export class RequestPath {
     try {
       let response: HttpResponse;
       try {
+        // Kept in memory when the request may be retried (issue 12, item 10), else streamed. A stream goes on in
+        // the same tick: its error listeners must be attached before it can fail.
+        let sent = body && replayableBody(req, method, upstream, body, this.#d.config.limits.retryBodySize);
+        if (sent instanceof Promise) sent = await sent;
         response = await forward(
           upstream,
           method,
           route.rest + (q === -1 ? '' : raw.slice(q)),
           headers,
-          // Kept in memory when the request may be retried (issue 12, item 10), else streamed.
-          body && (await replayableBody(req, method, upstream, body, this.#d.config.limits.retryBodySize)),
+          sent,
           abort,
         );
       } catch (thrown) {
