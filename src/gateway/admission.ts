@@ -201,28 +201,6 @@ export class Admission {
   }
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
-
-/**
- * Reads the whole body when the request may be retried (an idempotent method or an `Idempotency-Key`, retries
- * on) and declares a `Content-Length` of at most `retryBodySize`, so the retry policy can send it again.
- * Undefined otherwise: the body then streams and is sent once. A POST without a key is never buffered.
- */
-export async function replayableBody(
-  req: IncomingMessage,
-  method: string,
-  retries: boolean,
-  retryBodySize: number,
-): Promise<Buffer | undefined> {
-  if (!retries || !hasBody(req)) return undefined;
-  const declared = req.headers['content-length'];
-  if (declared === undefined || Number(declared) > retryBodySize) return undefined;
-  if (!IDEMPOTENT.has(method) && req.headers['idempotency-key'] === undefined) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /** Whether the request announces a body (a non-zero `Content-Length` or any `Transfer-Encoding`). */
 export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];

@@ -145,8 +145,8 @@ const upstreamSchema = z.strictObject({
   http: httpSchema.optional(),
   maxBodySize: size.optional(),
   responseHeaders: responseHeadersSchema.default({ remove: ['server', 'x-powered-by'], location: 'rewrite' }),
-  /** Bodies of retryable requests up to this size are buffered so they can be retried; larger ones stream. */
-  retryBodySize: size.default(64 * 1024),
+  /** Overrides `limits.retryBodySize` for this upstream. */
+  retryBodySize: size.optional(),
 });
 
 const apiKeySchema = z.strictObject({
@@ -209,6 +209,8 @@ export const gatewayConfigSchema = z.strictObject({
   limits: z
     .strictObject({
       bodySize: size.default(10 * 1024 * 1024),
+      // Bodies of requests that may be retried are held in memory up to this size (per request in flight).
+      retryBodySize: size.default(64 * 1024),
       headersTimeout: duration.default(10_000),
       requestTimeout: duration.default(300_000),
       keepAliveTimeout: duration.default(5_000),
@@ -217,6 +219,7 @@ export const gatewayConfigSchema = z.strictObject({
     })
     .default({
       bodySize: 10 * 1024 * 1024,
+      retryBodySize: 64 * 1024,
       headersTimeout: 10_000,
       requestTimeout: 300_000,
       keepAliveTimeout: 5_000,
@@ -273,6 +276,9 @@ export const gatewayConfigSchema = z.strictObject({
       }),
     })
     .optional(),
+  // requireStore defaults off: on Kubernetes a shared store outage would take every replica out of service,
+  // while each one can still serve from its in-process fallback.
+  ready: z.strictObject({ requireStore: bool().default(false) }).default({ requireStore: false }),
   upstreams: z.record(z.string(), upstreamSchema).superRefine((upstreams, ctx) => {
     for (const name of Object.keys(upstreams)) {
       if (!NAME.test(name)) {

@@ -5,9 +5,9 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { CallAbort } from '../core/context.js';
-import { HttpRequest, type RequestBody } from '../core/request.js';
+import { HttpRequest, IDEMPOTENT_METHODS, type RequestBody } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
-import type { Refusal } from './admission.js';
+import type { LimitStream, Refusal } from './admission.js';
 import { hopByHop } from './headers.js';
 import type { UpstreamRuntime } from './upstreams.js';
 
@@ -117,6 +117,46 @@ export function upstreamHeaders(
   // promise in the process carry context.
   headers[requestIdHeader] = requestId;
   return headers;
+}
+
+/**
+ * Whether a request to this upstream may be retried, so its body is worth keeping: the upstream retries, and the
+ * method is idempotent or the caller sent an `Idempotency-Key` (or the header named by `retry.idempotencyKey`).
+ * A POST without a key is never repeated.
+ */
+function mayRetry(req: IncomingMessage, method: string, upstream: UpstreamRuntime): boolean {
+  const retry = upstream.config.retry;
+  if (retry === false || retry?.retries === 0) return false;
+  if (IDEMPOTENT_METHODS.has(method) || req.headers['idempotency-key'] !== undefined) return true;
+  const named = retry?.idempotencyKey;
+  return typeof named === 'string' && req.headers[named.toLowerCase()] !== undefined;
+}
+
+/**
+ * The body to send: the caller's stream as it is, or, when the request may be retried (see {@link mayRetry}) and
+ * its declared `Content-Length` is at most `retryBodySize`, the whole body read into memory so that the retry
+ * policy can send it again. Bodies without a declared length, larger ones and non-retryable ones keep
+ * streaming (and are not retried). Errors of the stream (over the body limit, the caller gone) are thrown.
+ */
+export function replayableBody(
+  req: IncomingMessage,
+  method: string,
+  upstream: UpstreamRuntime,
+  stream: LimitStream | undefined,
+  retryBodySize: number,
+): RequestBody | undefined | Promise<Uint8Array> {
+  if (!stream) return undefined;
+  const declared = req.headers['content-length'];
+  if (declared === undefined || Number(declared) > retryBodySize || !mayRetry(req, method, upstream)) {
+    return stream;
+  }
+  return readAll(stream, Number(declared));
+}
+
+async function readAll(stream: LimitStream, length: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
 }
 
 /**

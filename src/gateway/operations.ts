@@ -5,9 +5,10 @@
 import type { ServerResponse } from 'node:http';
 import { metricsText } from '../observability/metrics.js';
 import type { GatewayConfig } from './config.js';
+import { makeProblem, sendProblem } from './problem.js';
 import { type GatewayStatus, renderStatusPage } from './status-page.js';
+import type { StoreHealth, StoreHealthReport } from './store.js';
 import type { GatewayUpstream } from './upstreams.js';
-import type { GatewayStore } from './wiring.js';
 
 const ENDPOINTS = new Set(['/health', '/ready', '/metrics', '/status', '/status.json']);
 
@@ -22,7 +23,8 @@ export interface OperationsDeps {
   readonly config: GatewayConfig;
   readonly registry: import('prom-client').Registry | undefined;
   readonly upstreams: ReadonlyMap<string, GatewayUpstream>;
-  readonly store: GatewayStore | undefined;
+  /** The token store's health, when there is a shared store (`memory` has none). */
+  readonly store: StoreHealth | undefined;
   /** Extra readiness check (see `GatewayOptions.ready`). */
   readonly ready: (() => boolean | Promise<boolean>) | undefined;
   /** Whether the gateway is shutting down. */
@@ -40,25 +42,35 @@ export class Operations {
     this.#deps = deps;
   }
 
-  /** Whether the gateway can serve: not draining, the injected check passes, the token store answers. */
-  async isReady(): Promise<boolean> {
-    const { ready, store } = this.#deps;
-    if (this.#deps.draining()) return false;
+  /**
+   * Whether the gateway can serve: not draining, the injected check passes and, with `ready.requireStore`, the
+   * token store answers (probed afresh). `store` is the store's health (reported whether or not it is required).
+   */
+  async readiness(): Promise<{ ready: boolean; store: StoreHealthReport | undefined }> {
+    const { ready, store, config } = this.#deps;
+    const health = await store?.check();
+    if (this.#deps.draining()) return { ready: false, store: health };
     try {
-      if (ready && !(await ready())) return false;
-      if (store) await store.get('reqforge:ready-probe');
-      return true;
+      if (ready && !(await ready())) return { ready: false, store: health };
     } catch {
-      return false;
+      return { ready: false, store: health };
     }
+    return { ready: !(config.ready.requireStore && health?.up === false), store: health };
+  }
+
+  /** Whether the gateway can serve (see {@link readiness}). */
+  async isReady(): Promise<boolean> {
+    return (await this.readiness()).ready;
   }
 
   /** The status document (safe to show: secrets are redacted by each upstream's status row). */
   async status(): Promise<GatewayStatus> {
+    const { ready, store } = await this.readiness();
     return {
-      ready: await this.isReady(),
+      ready,
       draining: this.#deps.draining(),
       uptimeSeconds: (Date.now() - this.#startedAt) / 1000,
+      ...(store && { store }),
       upstreams: [...this.#deps.upstreams.values()].map((u) => u.status()),
     };
   }
@@ -71,8 +83,27 @@ export class Operations {
       return true;
     }
     if (path === '/ready') {
-      const ready = await this.isReady();
-      const body = JSON.stringify({ status: ready ? 'ready' : 'not ready', draining: this.#deps.draining() });
+      const { ready, store } = await this.readiness();
+      const draining = this.#deps.draining();
+      if (!ready && store?.up === false && !draining) {
+        // `ready.requireStore` and the store is down: say which dependency, as a problem.
+        const problem = makeProblem(
+          503,
+          'store-unavailable',
+          'Token store unavailable',
+          `The ${store.name} token store does not answer (ready.requireStore is on)`,
+          path,
+          headers[config.requestIdHeader] ?? '',
+          { dependency: 'store', store },
+        );
+        sendProblem(res, problem, headers, this.#deps.security);
+        return true;
+      }
+      const body = JSON.stringify({
+        status: ready ? 'ready' : 'not ready',
+        draining,
+        ...(store && { store }),
+      });
       this.#send(res, ready ? 200 : 503, 'application/json', body, headers);
       return true;
     }

@@ -8,9 +8,16 @@ import type { CallAbort } from '../core/context.js';
 import { isReqforgeError, type ReqforgeError } from '../core/errors.js';
 import type { HttpResponse } from '../core/response.js';
 import type { Logger } from '../observability/logging.js';
-import { type Admission, bodyTooLarge, hasBody, type Refusal, replayableBody } from './admission.js';
+import { type Admission, bodyTooLarge, hasBody, type Refusal } from './admission.js';
 import type { GatewayConfig } from './config.js';
-import { exposed, forward, type HeaderPolicy, selectUpstream, upstreamHeaders } from './forward.js';
+import {
+  exposed,
+  forward,
+  type HeaderPolicy,
+  replayableBody,
+  selectUpstream,
+  upstreamHeaders,
+} from './forward.js';
 import { type Operations, operationFor } from './operations.js';
 import { makeProblem, problemFor, sendProblem } from './problem.js';
 import { relay, responseHeaders } from './respond.js';
@@ -123,13 +130,7 @@ export class RequestPath {
     if (refusal) return this.refuse(x, refusal);
 
     const headers = upstreamHeaders(req, upstream, this.#headerPolicy, requestId);
-    const buffered = await replayableBody(
-      req,
-      method,
-      upstream.config.retry !== false,
-      upstream.retryBodySize,
-    );
-    const body = buffered ? undefined : admission.body(req, upstream.bodyLimit);
+    const body = admission.body(req, upstream.bodyLimit);
     // Aborted by the server callback's one 'close' listener when the caller leaves early. (A second per-request
     // closure on `res` measurably kept whole requests alive across young-generation GCs.)
     const abort = new GatewayCall();
@@ -140,12 +141,16 @@ export class RequestPath {
     try {
       let response: HttpResponse;
       try {
+        // Kept in memory when the request may be retried (issue 12, item 10), else streamed. A stream goes on in
+        // the same tick: its error listeners must be attached before it can fail.
+        let sent = body && replayableBody(req, method, upstream, body, upstream.retryBodySize);
+        if (sent instanceof Promise) sent = await sent;
         response = await forward(
           upstream,
           method,
           route.rest + (q === -1 ? '' : raw.slice(q)),
           headers,
-          buffered ?? body,
+          sent,
           abort,
         );
       } catch (thrown) {

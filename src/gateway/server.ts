@@ -15,7 +15,7 @@ import { Operations } from './operations.js';
 import { makeProblem, securityHeaders, sendProblem, writeSocketProblem } from './problem.js';
 import { type RequestMeta, RequestPath } from './request-path.js';
 import type { GatewayStatus } from './status-page.js';
-import { openStore } from './store.js';
+import { openStore, StoreHealth } from './store.js';
 import { createTelemetry } from './telemetry.js';
 import { createUpstream, type GatewayUpstream, type UpstreamRuntime } from './upstreams.js';
 import { type GatewayStore, loadWiring, type StoreEvents, type Wiring } from './wiring.js';
@@ -67,14 +67,18 @@ export interface Gateway {
 /** Builds every upstream, closing the ones already built when one fails. */
 async function createUpstreams(
   config: GatewayConfig,
-  deps: Omit<Parameters<typeof createUpstream>[2], 'bodySize'>,
+  deps: Omit<Parameters<typeof createUpstream>[2], 'bodySize' | 'retryBodySize'>,
 ): Promise<Map<string, UpstreamRuntime>> {
   const upstreams = new Map<string, UpstreamRuntime>();
   try {
     for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
       upstreams.set(
         name,
-        createUpstream(name, upstreamConfig, { ...deps, bodySize: config.limits.bodySize }),
+        createUpstream(name, upstreamConfig, {
+          ...deps,
+          bodySize: config.limits.bodySize,
+          retryBodySize: config.limits.retryBodySize,
+        }),
       );
     }
   } catch (error) {
@@ -139,9 +143,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const telemetry = createTelemetry(config, () => inFlight);
   const metrics = telemetry.metrics;
   if (metrics) storeEvents.on('store:error', (e) => metrics.recordStoreError(e.store, e.operation));
-  storeEvents.on('store:down', (e) =>
-    logger?.warn({ store: e.store, operation: e.operation }, 'token store down'),
-  );
+  // Probes the store past the outage-as-miss fallback; logs each change and feeds the store gauge.
+  const storeHealth = store && new StoreHealth(store, logger, metrics);
 
   let upstreams: Map<string, UpstreamRuntime>;
   try {
@@ -159,7 +162,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     config,
     registry: metrics?.registry,
     upstreams,
-    store,
+    store: storeHealth,
     ready: options.ready,
     draining: isDraining,
     security,
@@ -242,6 +245,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const port = options.port ?? config.listen.port;
   const url = await listenOn(server, port, host);
   path.listening(url.slice('http://'.length));
+  storeHealth?.start();
   logger?.info({ url, upstreams: [...upstreams.keys()] }, 'gateway listening');
 
   let closing: Promise<void> | undefined;
@@ -259,6 +263,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     close(closeOptions = {}) {
       closing ??= (async () => {
         draining = true;
+        storeHealth?.stop();
         const grace = closeOptions.grace ?? config.shutdown.grace;
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();

@@ -23,6 +23,8 @@ export interface GatewayStatus {
   readonly ready: boolean;
   readonly draining: boolean;
   readonly uptimeSeconds: number;
+  /** The shared token store's health (absent for `memory`). */
+  readonly store?: { readonly name: string; readonly up: boolean };
   readonly upstreams: readonly UpstreamStatus[];
 }
 
@@ -84,6 +86,13 @@ function breakerCell(policies: Record<string, unknown>): string {
     .join(' ');
 }
 
+function storeLine(status: GatewayStatus): string {
+  const store = status.store;
+  if (!store) return '';
+  const state = store.up ? 'up' : 'down';
+  return ` · token store <span class="state store-${state}" data-store="${state}">${escapeHtml(store.name)} ${state}</span>`;
+}
+
 /** Renders the status page: one row per upstream, refreshed every `refreshSeconds`. Every value is escaped. */
 export function renderStatusPage(status: GatewayStatus, refreshSeconds: number): string {
   const rows = status.upstreams
@@ -113,12 +122,12 @@ body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#222}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ddd;padding:.4rem;vertical-align:top;text-align:left}
 thead th{background:#f4f4f4}dl{margin:0;display:grid;grid-template-columns:auto 1fr;gap:0 .6rem}dt{color:#666}dd{margin:0}
 ul{margin:0;padding-left:1rem}.muted{color:#999}.state{padding:0 .3rem;border-radius:3px}
-.closed{background:#d9f5dd}.open,.isolated{background:#f9d6d5}.half-open{background:#fbefc8}
+.closed,.store-up{background:#d9f5dd}.open,.isolated,.store-down{background:#f9d6d5}.half-open{background:#fbefc8}
 </style>
 </head>
 <body>
 <h1>reqforge gateway</h1>
-<p>${status.ready ? 'Ready' : 'Not ready'}${status.draining ? ' · draining' : ''} · up ${Math.round(status.uptimeSeconds)} s · refreshes every ${refresh} s · <a href="/status.json">JSON</a> · <a href="/metrics">metrics</a></p>
+<p>${status.ready ? 'Ready' : 'Not ready'}${status.draining ? ' · draining' : ''}${storeLine(status)} · up ${Math.round(status.uptimeSeconds)} s · refreshes every ${refresh} s · <a href="/status.json">JSON</a> · <a href="/metrics">metrics</a></p>
 <table>
 <thead><tr><th>upstream</th><th>base URL</th><th>requests</th><th>errors</th><th>in flight</th><th>breaker</th><th>limits and usage</th><th>token</th><th>more</th></tr></thead>
 <tbody>

@@ -166,7 +166,7 @@ export interface UpstreamRuntime extends GatewayUpstream {
   readonly responseRemove: ReadonlySet<string>;
   /** Whether an absolute `Location` is rewritten to the gateway path or dropped (`responseHeaders.location`). */
   readonly rewriteLocation: boolean;
-  /** Largest body buffered so a retryable request can be retried (`retryBodySize`). */
+  /** Largest body buffered so a retryable request can be retried: `retryBodySize`, else `limits.retryBodySize`. */
   readonly retryBodySize: number;
   /** Counters for the status page. */
   readonly stats: { requests: number; errors: number; inFlight: number };
@@ -177,6 +177,8 @@ export interface CreateUpstreamDeps extends UpstreamDeps {
   readonly wiring: Wiring;
   /** The gateway's `limits.bodySize`. */
   readonly bodySize: number;
+  /** The gateway's `limits.retryBodySize`. */
+  readonly retryBodySize: number;
   readonly metrics?: Metrics | undefined;
   /** Extra facts for the status row (see `GatewayOptions.status`). */
   readonly extraStatus?: ((upstream: string) => unknown) | undefined;
@@ -262,7 +264,7 @@ export function createUpstream(
     redactor: new Redactor(built.options.redact),
     responseRemove: new Set(config.responseHeaders.remove),
     rewriteLocation: config.responseHeaders.location === 'rewrite',
-    retryBodySize: config.retryBodySize,
+    retryBodySize: config.retryBodySize ?? deps.retryBodySize,
     stats,
   };
 }

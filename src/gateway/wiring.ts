@@ -71,6 +71,10 @@ export interface GatewayStore {
   readonly name: string;
   get(key: string): Promise<string | undefined>;
   close(): Promise<void>;
+  /** Whether the store itself answers, past any outage-as-miss fallback (see `ResilientTokenStore.probe`). */
+  probe?(): Promise<boolean>;
+  /** Where the store reports going down and coming back (`ResilientTokenStore.events`). */
+  readonly events?: EventHub<StoreEvents>;
 }
 
 /** What the gateway uses from the stores module. */

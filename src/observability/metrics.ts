@@ -106,6 +106,8 @@ export interface Metrics {
   recordToken(outcome: TokenOutcome): void;
   /** Records a store error. */
   recordStoreError(store: string, operation: string): void;
+  /** Reports a token store's health as `reqforge_token_store_up{store}` (1 up, 0 down), read at scrape time. */
+  trackStore(store: string, isUp: () => boolean): void;
   /** The Prometheus text of every series whose name starts with `prefix` (all when omitted). */
   text(prefix?: string): Promise<string>;
 }
@@ -304,6 +306,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['store', 'operation'],
     registers,
   });
+  const stores = new Map<string, () => boolean>();
+  new prom.Gauge({
+    name: `${p}reqforge_token_store_up`,
+    help: 'Whether the token store answers: 1 up, 0 down (calls then use the in-process fallback).',
+    labelNames: ['store'],
+    registers,
+    collect(this: Gauge) {
+      for (const [store, isUp] of stores) this.set({ store }, isUp() ? 1 : 0);
+    },
+  });
 
   const observeDuration = (
     method: string,
@@ -382,6 +394,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     recordStoreError(store, operation) {
       storeErrors.inc({ store, operation });
+    },
+    trackStore(store, isUp) {
+      stores.set(keys.value(store), isUp);
     },
     text: (prefix) => metricsText(registry, prefix),
   };

@@ -6,7 +6,18 @@ import { resilientStoreOptionsSchema } from './options.js';
 import type { Lease, TokenStore } from './types.js';
 
 /** A store operation, as named in {@link StoreEvents}. */
-export type StoreOperation = 'get' | 'set' | 'delete' | 'acquireLease' | 'release' | 'close' | 'decrypt';
+export type StoreOperation =
+  | 'get'
+  | 'set'
+  | 'delete'
+  | 'acquireLease'
+  | 'release'
+  | 'close'
+  | 'decrypt'
+  | 'probe';
+
+/** The key {@link ResilientTokenStore.probe} reads; no token is ever stored under it. */
+export const PROBE_KEY = 'reqforge:health-probe';
 
 /** Events of the store wrappers. Payloads never carry keys, values or error messages (which may echo them). */
 export interface StoreEvents {
@@ -92,6 +103,7 @@ export class ResilientTokenStore implements TokenStore {
   readonly #retryAfterMs: number;
   #downSince: number | undefined;
   #downUntil = 0;
+  #probing: Promise<boolean> | undefined;
 
   constructor(inner: TokenStore, options: ResilientTokenStoreOptions = {}) {
     const o = parseOptions(resilientStoreOptionsSchema, options);
@@ -112,6 +124,19 @@ export class ResilientTokenStore implements TokenStore {
   /** True while the store is considered down (operations use the in-process fallback). */
   get down(): boolean {
     return this.#downSince !== undefined;
+  }
+
+  /**
+   * Asks the store itself whether it answers: a `get` of {@link PROBE_KEY} with the usual timeout, sent even
+   * while operations skip the store, so an outage and a recovery are seen without traffic. Updates
+   * {@link down} (with `store:down` / `store:up` events) and never throws; concurrent calls share one probe.
+   */
+  probe(): Promise<boolean> {
+    this.#probing ??= this.#run('probe', () => this.#inner.get(PROBE_KEY), undefined, true).then((r) => {
+      this.#probing = undefined;
+      return r.ok;
+    });
+    return this.#probing;
   }
 
   async get(key: string): Promise<string | undefined> {

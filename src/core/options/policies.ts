@@ -25,7 +25,7 @@ export const timeoutOptionSchema = z.union([
   timeoutObjectSchema,
 ]);
 
-/** Retry budget fields (`retry.budget`). */
+/** Retry budget fields (`retry.budget`). `ratio` may be 0 (only `minRetries` retries in flight), as `RetryBudget` takes it. */
 export const retryBudgetFields = {
   ratio: z.number().min(0).max(1).optional(),
   minRetries: int(0).optional(),
