@@ -4,7 +4,13 @@
  */
 
 export * from './auth/index.js';
-export { Client, createClient, type ResponsePromise, type SendOptions } from './client/client.js';
+export {
+  Client,
+  type ClientJson,
+  createClient,
+  type ResponsePromise,
+  type SendOptions,
+} from './client/client.js';
 export type { BodyInit, CallArgs, CallOptions, ClientOptions, PropagationOptions } from './client/options.js';
 export { type AmbientContext, getContext, runWithContext } from './core/ambient.js';
 export { type Clock, sleepWith, systemClock, type TimerHandle, type WaitSignal } from './core/clock.js';

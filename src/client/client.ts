@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { getContext } from '../core/ambient.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { CallAbort, createCallContext } from '../core/context.js';
@@ -36,7 +37,7 @@ import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
 import { checkCallOptions } from './call-options.js';
 import type { BodyInit, CallArgs, CallOptions, ClientOptions } from './options.js';
-import { clientOptionsSchema, PRESET_OPTIONS, SEND_OPTION_KEYS } from './schema.js';
+import { CALL_OPTION_KEYS, clientOptionsSchema, PRESET_OPTIONS, SEND_OPTION_KEYS } from './schema.js';
 
 /** A response promise with body shortcuts: `await client.get('/x').json()`. */
 export interface ResponsePromise<T = unknown> extends Promise<HttpResponse> {
@@ -70,6 +71,15 @@ interface Shared {
   readonly detach: (() => void)[];
 }
 
+/** The printed form of a {@link Client}: see {@link Client.toJSON}. */
+export interface ClientJson {
+  readonly name: string | undefined;
+  readonly baseUrl: string | undefined;
+  readonly headers: Record<string, string>;
+  readonly query: string | undefined;
+  readonly policies: readonly string[];
+}
+
 /**
  * An HTTP client: immutable configuration, one composed pipeline, a shared connection pool.
  * Create with {@link createClient}; derive variants with {@link Client.with}.
@@ -93,6 +103,10 @@ export class Client {
   readonly #correlationIdHeader: string | undefined;
   readonly #service: string | undefined;
   readonly #baseTags: CallTags;
+  /** Whether the pipeline has a timeout policy that a per-call `timeout` can override. */
+  #timeouts = false;
+  /** The pipeline's policy names, outermost first, for printing. */
+  #policyNames: readonly string[] = [];
 
   /** @internal use {@link createClient}. */
   constructor(options: ClientOptions, shared?: Shared) {
@@ -167,11 +181,31 @@ export class Client {
           options.preset ?? 'default',
         );
     if (options.hooks) policies.unshift(hooks(options.hooks));
+    this.#policyNames = policies.map((p) => p.name);
+    this.#timeouts = policies.some((p) => p.name === 'totalTimeout' || p.name === 'attemptTimeout');
     this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
     for (const p of policies) {
       const detach = p.attach?.(this.#shared.events);
       if (detach) this.#shared.detach.push(detach);
     }
+  }
+
+  /**
+   * The client as `JSON.stringify` prints it: name, base URL, default headers and query with secrets redacted, and
+   * the policy names. `util.inspect` (and so `console.log`) prints the same, never the raw options.
+   */
+  toJSON(): ClientJson {
+    return {
+      name: this.#service,
+      baseUrl: this.options.baseUrl === undefined ? undefined : this.#redactor.url(this.options.baseUrl),
+      headers: this.#redactor.headers(this.#headers),
+      query: this.#query ? this.#redactor.query(this.#query) : undefined,
+      policies: this.#policyNames,
+    };
+  }
+
+  [inspect.custom](_depth: number, options: object): string {
+    return `Client ${inspect(this.toJSON(), options)}`;
   }
 
   /** The client's events; see {@link ClientEvents}. Derived clients share them. */
@@ -257,7 +291,7 @@ export class Client {
     }
     let checked: CallOptions;
     try {
-      checked = options === EMPTY ? options : checkCallOptions(options, SEND_OPTION_KEYS);
+      checked = options === EMPTY ? options : this.#checked(options, SEND_OPTION_KEYS);
     } catch (error) {
       return withBodyHelpers<T>(Promise.reject(error));
     }
@@ -310,12 +344,26 @@ export class Client {
     let options: CallOptions;
     let request: HttpRequest;
     try {
-      options = given === EMPTY ? given : checkCallOptions(given);
+      options = given === EMPTY ? given : this.#checked(given, CALL_OPTION_KEYS);
       request = this.#build(method, path, options);
     } catch (error) {
       return Promise.reject(error);
     }
     return this.#dispatch(request, path, options);
+  }
+
+  /** One call's options, checked; a `timeout` is refused when no timeout policy would apply it. */
+  #checked(given: CallOptions, keys: ReadonlySet<string>): CallOptions {
+    const options = checkCallOptions(given, keys);
+    if (options.timeout !== undefined && options.timeout !== false && !this.#timeouts) {
+      throw new InvalidOptionError(
+        'timeout',
+        'this client has no timeout policy to apply it (it was created with `timeout: false`, or with `policies` ' +
+          'without `totalTimeout()`/`attemptTimeout()`); give the client a timeout, or pass ' +
+          '`signal: AbortSignal.timeout(ms)`',
+      );
+    }
+    return options;
   }
 
   async #dispatch(request: HttpRequest, path: string, options: CallOptions): Promise<HttpResponse> {
