@@ -7,6 +7,7 @@ import {
   isInvalidOptionError,
   VERSION,
 } from '../src/index.js';
+import { FakeClock } from '../src/testing.js';
 import { sendJson, startServer, type TestServer } from './helpers/server.js';
 
 let server: TestServer;
@@ -258,13 +259,27 @@ describe('client lifecycle and options', () => {
     await s.close();
   });
 
+  it('measures elapsed on the client clock, from sending to the response headers', async () => {
+    const clock = new FakeClock();
+    // The upstream takes exactly 250 ms of the client's (fake) time to answer.
+    const slow = await startServer(async (_req, res) => {
+      await clock.advance(250);
+      sendJson(res, 200, { ok: true });
+    });
+    const api = createClient({ baseUrl: slow.url, clock });
+    const res = await api.get('/');
+    expect(res.elapsed).toBe(250);
+    await res.dump();
+    await api.close();
+    await slow.close();
+  });
+
   it('reads HEAD responses and exposes response metadata', async () => {
     const api = createClient({ baseUrl: server.url });
     const res = await api.head('/meta');
     expect(res.status).toBe(200);
     expect(res.header('Content-Type')).toBe('application/json');
     expect(res.request.method).toBe('HEAD');
-    expect(res.elapsed).toBeGreaterThanOrEqual(0);
     await res.dump();
     const body = await api.get('/meta');
     expect(new TextDecoder().decode(await body.arrayBuffer())).toContain('"method":"GET"');

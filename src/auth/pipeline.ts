@@ -419,7 +419,7 @@ async function callEndpoint(
     let error: string | undefined;
     try {
       const body = (await response.json()) as { error?: unknown };
-      if (typeof body?.error === 'string') error = body.error.slice(0, 64);
+      if (typeof body?.error === 'string') error = errorField(body.error, response, ctx.deps, form);
     } catch {
       // not JSON: the status says enough
     }
@@ -429,6 +429,29 @@ async function callEndpoint(
     );
   }
   return response;
+}
+
+/** RFC 6749 §5.2: an `error` value uses %x20-21 / %x23-5B / %x5D-7E only; anything else is shown as `?`. */
+const NOT_ERROR_CHAR = /[^\x20\x21\x23-\x5b\x5d-\x7e]/g;
+
+/**
+ * The endpoint's `error` field as it may appear in a message: every credential the step sent (dependency
+ * tokens, secret headers, query and form values) and secret JSON fields redacted first, then cut to 64
+ * characters and restricted to the RFC 6749 error charset (no CR/LF for log injection). Runs on failures only.
+ */
+function errorField(
+  raw: string,
+  response: HttpResponse,
+  deps: Readonly<Record<string, Token>>,
+  form: Record<string, string> | undefined,
+): string {
+  const { redactor, headers, path } = response.request;
+  const sent = redactor.sentValues(headers, path);
+  for (const token of Object.values(deps)) sent.push(token.value.reveal());
+  for (const [name, value] of Object.entries(form ?? {})) if (redactor.isSecretParam(name)) sent.push(value);
+  // Longest first, so a whole value goes before a shorter one inside it.
+  sent.sort((a, b) => b.length - a.length);
+  return redactor.echo(raw, sent).slice(0, 64).replace(NOT_ERROR_CHAR, '?');
 }
 
 function at(value: unknown, path: string): unknown {

@@ -12,10 +12,15 @@ import type { ConfigIssue, GatewayConfig } from './config.js';
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const CONTROL = /[\r\n\0]/;
 
+/** A header value as configured: no CR, LF or NUL (they would split the request, so every call would fail). */
+export const headerValueSchema = z
+  .string()
+  .refine((v) => !CONTROL.test(v), 'expected a header value without CR, LF or NUL');
+
 /** Configured request headers: token names, values without CR, LF or NUL (they would split the request). */
 export const headersSchema = z.record(
   z.string().regex(HEADER_NAME, 'expected an HTTP header name'),
-  z.string().refine((v) => !CONTROL.test(v), 'expected a header value without CR, LF or NUL'),
+  headerValueSchema,
 );
 
 /** An AES-256-GCM key as the encrypted store accepts it, wrapped in a {@link Secret}. */

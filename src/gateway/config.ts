@@ -21,6 +21,7 @@ import { Secret } from '../core/secret.js';
 import {
   encryptionKeySchema,
   headersSchema,
+  headerValueSchema,
   memcachedServersSchema,
   startChecks,
   storeUrlSchema,
@@ -92,6 +93,7 @@ const breakerSchema = z.union([z.literal(false), z.strictObject(circuitBreakerFi
 const rateLimitSchema = z.strictObject({ ...rateLimitFields, limit: z.number().positive() });
 const bulkheadSchema = z.strictObject(bulkheadFields);
 
+const headerSecret = headerValueSchema.transform((value) => new Secret(value));
 const authSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('oauth2'),
@@ -105,11 +107,12 @@ const authSchema = z.discriminatedUnion('type', [
     /** Where the client credentials go: HTTP basic auth (default) or the form body. */
     credentials: z.enum(['basic', 'body']).optional(),
   }),
-  z.strictObject({ type: z.literal('bearer'), token: secret }),
+  // Both go into a header as they are: CR/LF would pass here and then fail every request.
+  z.strictObject({ type: z.literal('bearer'), token: headerSecret }),
   z.strictObject({
     type: z.literal('header'),
     name: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'expected an HTTP header name'),
-    value: secret,
+    value: headerSecret,
   }),
 ]);
 

@@ -92,7 +92,9 @@ export const isServiceFailure: OutcomePredicate = (o) => {
  * The one rule for "safe to repeat": whether sending `request` again cannot do its work twice. True for an
  * idempotent method, a call marked `idempotent: true`, or a request carrying an `Idempotency-Key` header (or
  * `keyHeader`, the header a retry policy generates keys in). The retry policy and the 401 repeat of token auth
- * both ask it; whether the body can be sent again (`request.replayable`) is a separate question.
+ * both ask it; whether the body can be sent again (`request.replayable`) is a separate question. Token auth
+ * passes no `keyHeader` (it does not know the retry's, and learning it would cost every call), so there a key
+ * under a custom header name counts only on a call marked `idempotent: true` (docs/auth.md).
  */
 export function isSafeToRepeat(request: HttpRequest, ctx: CallContext, keyHeader?: string): boolean {
   return (

@@ -1,9 +1,19 @@
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fromHeader, fromJsonBody, TokenManager, TokenPipeline, tokenAuth } from '../../src/auth/index.js';
+import {
+  fromHeader,
+  fromJsonBody,
+  isTokenEndpointError,
+  type TokenEndpointError,
+  TokenManager,
+  TokenPipeline,
+  tokenAuth,
+} from '../../src/auth/index.js';
 import { createClient } from '../../src/client/client.js';
 import { isInvalidOptionError } from '../../src/core/errors.js';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { FakeClock } from '../../src/testing.js';
+import { sendJson, startServer } from '../helpers/server.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -139,6 +149,62 @@ describe('token pipelines', () => {
       expect(isInvalidOptionError(err) && err.option).toBe(option);
       expect((err as Error).message).toMatch(message);
     }
+  });
+
+  it("scrubs the endpoint's error field: credentials it echoes, secret JSON fields, CR/LF", async () => {
+    const device = 'dev-token-7f3a9c1e';
+    const password = 'hunter2-pass';
+    // Each call answers 400 with the next error field: all three echo what the step sent, or look like secrets.
+    const answers = [
+      `invalid_token ${device}`,
+      `bad_login password=${password}\r\nx-injected: 1`,
+      '{"access_token":"at-leaked-5d1e"}',
+    ];
+    const seen: string[] = [];
+    const idp = await startServer((req, res) => {
+      seen.push(String(req.headers['x-device-token']));
+      sendJson(res, 400, { error: answers[seen.length - 1] });
+    });
+    cleanup.push(() => idp.close());
+    const fields: (string | undefined)[] = [];
+    for (let i = 0; i < answers.length; i++) {
+      const p = new TokenPipeline({
+        steps: {
+          device: { fetch: async () => device },
+          app: {
+            deps: ['device'],
+            fetch: fromJsonBody({
+              url: `${idp.url}/app`,
+              headers: (deps) => ({ 'x-device-token': deps.device!.value }),
+              form: () => ({ username: 'demo-user', password }),
+              tokenPath: 'app_token',
+            }),
+          },
+        },
+      });
+      cleanup.push(() => p.close());
+      const error = await p.getToken().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const cause = (error as { cause?: TokenEndpointError }).cause;
+      expect(isTokenEndpointError(cause)).toBe(true);
+      fields.push(cause?.error);
+      for (const text of [inspect(error, { depth: 5 }), JSON.stringify(error), JSON.stringify(cause)]) {
+        for (const secret of [device, password, 'at-leaked-5d1e']) expect(text).not.toContain(secret);
+      }
+      expect(cause?.message).not.toMatch(/[\r\n]/);
+      expect((error as Error).message).toBe(
+        `Token pipeline step "app" failed: The "app" endpoint answered status 400 (${cause?.error})`,
+      );
+    }
+    expect(seen).toEqual([device, device, device]);
+    // Scrubbed before it is cut to 64 characters; what is left outside RFC 6749's error charset becomes "?".
+    expect(fields).toEqual([
+      'invalid_token [REDACTED]',
+      'bad_login password=[REDACTED]??x-injected: 1',
+      '{?access_token?:?[REDACTED]?}',
+    ]);
   });
 
   it('wraps a failing step in TokenStepError naming it', async () => {

@@ -105,6 +105,18 @@ const CASES: { name: string; text: string; env?: Record<string, string>; says: R
     says: /upstreams\.a\.headers\.x-tenant: expected a header value without CR, LF or NUL/,
   },
   {
+    name: 'CR/LF in a bearer token (it would fail every request, not the start)',
+    text: `${head}upstreams:\n  a:\n    baseUrl: http://127.0.0.1:9\n    auth: { type: bearer, token: "\${TOKEN}\\r\\nx-injected: 1" }\n`,
+    env: { TOKEN: SECRET },
+    says: /upstreams\.a\.auth\.token: expected a header value without CR, LF or NUL/,
+  },
+  {
+    name: 'CR/LF in a header auth value',
+    text: `${head}upstreams:\n  a:\n    baseUrl: http://127.0.0.1:9\n    auth: { type: header, name: x-api-key, value: "\${KEY}\\n" }\n`,
+    env: { KEY: SECRET },
+    says: /upstreams\.a\.auth\.value: expected a header value without CR, LF or NUL/,
+  },
+  {
     name: 'a configured header name that is not a token',
     text: `${head}upstreams:\n  a:\n    baseUrl: http://127.0.0.1:9\n    headers:\n      "x tenant": "\${TENANT_SECRET}"\n`,
     env: { TENANT_SECRET: SECRET },

@@ -2,11 +2,11 @@
 // ```text output block written right after it, turn the example into a plain ES module that imports the
 // compiled build (test/helpers/compile.ts), run it as its own Node process and compare what it printed with
 // what the docs say it prints. The convention is described in docs/testing.md and test/docs-examples.test.ts.
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import ts from 'typescript';
 import { COMPILE_CACHE_DIR } from './compile.js';
+import { type NodeProcessResult, runNodeProcess } from './node-process.js';
 
 /** Where example processes run, each in its own directory removed afterwards. */
 const EXAMPLES_DIR = join(dirname(COMPILE_CACHE_DIR), 'reqforge-examples');
@@ -97,19 +97,11 @@ export function toModule(code: string, entries: ReadonlyMap<string, string>): st
 }
 
 /** What one example process did. */
-export interface ExampleRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** Set when the process had to be killed because it did not exit within the limit. */
-  readonly timedOut: boolean;
-  readonly ms: number;
-}
+export type ExampleRun = NodeProcessResult;
 
 /**
  * Runs `module` (JavaScript) as its own Node process in a fresh directory under node_modules/.cache with only
- * `env` (plus PATH and HOME), killing it after `timeoutMs`.
+ * `env` (plus PATH, NO_COLOR and HOME), killing it after `timeoutMs`.
  */
 export async function runModule(
   module: string,
@@ -122,26 +114,7 @@ export async function runModule(
   try {
     const path = join(dir, 'example.mjs');
     await writeFile(path, module);
-    const started = performance.now();
-    const child = spawn(process.execPath, [path], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOME: dir, NO_COLOR: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-      child.on('close', (c, s) => resolve([c, s])),
-    );
-    clearTimeout(timer);
-    return { code, signal, stdout, stderr, timedOut, ms: Math.round(performance.now() - started) };
+    return await runNodeProcess([path], { cwd: dir, env: { HOME: dir, ...env }, killAfterMs: timeoutMs });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

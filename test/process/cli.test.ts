@@ -2,7 +2,7 @@
 // `reqforge call` and `reqforge token` end to end, as a user runs them: their own Node process on the compiled
 // build, against loopback servers. Each outcome has its documented exit code (docs/gateway.md) and, when it is
 // not a success, exactly one line on stderr; the process exits once the call settled.
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startOAuthServer } from '../../src/sandbox/oauth.js';
 import { runCli, writeTemp } from './run.js';
 import { upstream } from './upstream.js';
@@ -123,7 +123,9 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     expect(bad.code).toBe(2);
   });
 
-  it('token: fetches from the sandbox OAuth2 server and shows facts, never the token; exit 0', async () => {
+  it('token: fetches from the sandbox OAuth2 server and shows facts, never the token; exit 0', async ({
+    onTestFinished,
+  }) => {
     const idp = await startOAuthServer();
     onTestFinished(() => idp.close());
     const config = writeTemp(

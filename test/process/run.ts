@@ -3,12 +3,12 @@
 // a two-line bin like the published one. Collects stdout, stderr, the exit code and how long the process
 // lingered after its last call settled. A script reports that moment with {@link SETTLED}: a line listing what
 // still keeps its event loop alive (`process.getActiveResourcesInfo()`), which must be nothing at all.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { compileSrc } from '../helpers/compile.js';
+import { runNodeProcess } from '../helpers/node-process.js';
 
 /** What a finished child process left behind. */
 export interface ProcessResult {
@@ -78,50 +78,27 @@ export function writeTemp(name: string, text: string): string {
   return path;
 }
 
-function runNode(
+async function runNode(
   args: readonly string[],
   env: Record<string, string> = {},
   cwd?: string,
 ): Promise<ProcessResult> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...args], {
-      cwd: cwd ?? workDir(),
-      // A clean environment: no NODE_OPTIONS from the runner, no CI-only behaviour leaking in.
-      env: { PATH: process.env.PATH ?? '', NO_COLOR: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let settledAt: number | undefined;
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c.toString('utf8');
-      // Measured here rather than from the child's clock: both ends of the interval see the same delays.
-      if (settledAt === undefined && /^SETTLED .*$/m.test(stdout)) settledAt = Date.now();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString('utf8');
-    });
-    const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER);
-    child.on('error', reject);
-    let exited = 0;
-    child.on('exit', () => {
-      exited = Date.now();
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(killer);
-      const line = /^SETTLED (.*)\n/m.exec(stdout);
-      resolve({
-        code,
-        signal,
-        stdout: stdout.replace(/^SETTLED .*\n/m, ''),
-        stderr,
-        elapsed: exited - started,
-        lingered: settledAt === undefined ? undefined : exited - settledAt,
-        holding: line ? (JSON.parse(line[1] as string) as string[]) : undefined,
-      });
-    });
+  const run = await runNodeProcess(args, {
+    cwd: cwd ?? workDir(),
+    env,
+    killAfterMs: KILL_AFTER,
+    mark: /^SETTLED .*$/m,
   });
+  const line = /^SETTLED (.*)\n/m.exec(run.stdout);
+  return {
+    code: run.code,
+    signal: run.signal,
+    stdout: run.stdout.replace(/^SETTLED .*\n/m, ''),
+    stderr: run.stderr,
+    elapsed: run.elapsed,
+    lingered: run.markedAt === undefined ? undefined : run.exitedAt - run.markedAt,
+    holding: line ? (JSON.parse(line[1] as string) as string[]) : undefined,
+  };
 }
 
 /**

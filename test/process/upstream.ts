@@ -1,14 +1,14 @@
-// The loopback upstream of the process tests, closed when the test that started it finishes. The tests run
-// concurrently, so the hook is the test's own (from its context): vitest's global `onTestFinished` may attach to
-// another running test and close this server in the middle of a call.
+// The loopback upstream of the process tests, closed when the test that started it finishes.
+import type { TestContext } from 'vitest';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 /**
  * A server whose paths misbehave once per distinct URL: `/flaky…` answers 503 the first time, `/limited…`
  * 429 with `Retry-After: 1` the first time; `/down…` always 503, `/missing…` 404, `/hang…` never answers; every
- * other request gets `{ "ok": true, "path": … }`.
+ * other request gets `{ "ok": true, "path": … }`. Pass the test context's `onTestFinished`: the process tests run
+ * concurrently, and vitest's global hook may bind to another test, which then closes this server when it ends.
  */
-export async function upstream(onTestFinished: (fn: () => Promise<void>) => void): Promise<TestServer> {
+export async function upstream(onTestFinished: TestContext['onTestFinished']): Promise<TestServer> {
   const seen = new Set<string>();
   const server = await startServer((req, res) => {
     const url = req.url ?? '/';

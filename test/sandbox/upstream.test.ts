@@ -86,9 +86,10 @@ describe('sandbox upstream', () => {
     const a = await run();
     const b = await run();
     expect(a).toEqual(b);
-    const failures = a.filter((s) => s === 502).length;
-    expect(failures).toBeGreaterThan(3);
-    expect(failures).toBeLessThan(25);
+    // Seed 99 fails exactly these 10 of 40 requests (the rate is 0.3; the draws are fixed by the seed), the
+    // others succeed: a changed generator or draw order shows up here.
+    const failed = [5, 6, 8, 9, 12, 15, 16, 31, 34, 38];
+    expect(a).toEqual(Array.from({ length: 40 }, (_, i) => (failed.includes(i) ? 502 : 200)));
   });
 
   it('enforces and advertises a fixed-window rate limit', async () => {
