@@ -163,6 +163,11 @@ function body(): void {
       }
     });
 
+    // With inbound keys, operations are protected by default (inbound.protectOperations): no key, no page.
+    const refused = await page.goto(`${gateway.url}/status`, { waitUntil: 'load' });
+    expect(refused?.status()).toBe(401);
+    problems.length = 0; // the browser logs that refusal as a console error; what follows must log none
+    await page.setExtraHTTPHeaders(auth);
     const response = await page.goto(`${gateway.url}/status`, { waitUntil: 'load' });
     expect(response?.status()).toBe(200);
     expect(response?.headers()['content-security-policy']).toContain("default-src 'none'");
@@ -231,8 +236,9 @@ function body(): void {
     // No secret in what the browser got, in what it rendered, in /status.json, /metrics, or the logs.
     const html = await page.content();
     const rendered = await page.locator('body').innerText();
-    const statusJson = (await get(`${gateway.url}/status.json`)).text;
-    const metrics = await get(`${gateway.url}/metrics`);
+    const statusJson = (await get(`${gateway.url}/status.json`, auth)).text;
+    expect(JSON.parse(statusJson)).toHaveProperty('upstreams');
+    const metrics = await get(`${gateway.url}/metrics`, auth);
     expect(metrics.status).toBe(200);
     const logs = logLines.join('');
     const issued = idp.issuedSecrets();
