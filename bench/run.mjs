@@ -101,27 +101,33 @@ log('| client | req/s (median) | ratio to undici |');
 log('|---|---:|---:|');
 for (const r of results) log(`| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} |`);
 
-// The gateway section (skip with --no-gateway): ratios are to a bare @fastify/http-proxy on the same upstream.
+// The gateway section (skip with --no-gateway): ratios are to a bare @fastify/http-proxy and to a minimal
+// node:http + undici proxy (the yardstick in DESIGN.md) on the same upstream.
 let gatewayRows = [];
 if (args.gateway && !only) {
   log('');
   log(
-    'gateway: reqforge gateway (OAuth2 token injection + standard policies + metrics) vs @fastify/http-proxy vs direct',
+    'gateway: reqforge gateway (OAuth2 token injection + standard policies + metrics) vs @fastify/http-proxy vs a minimal node:http + undici proxy vs direct',
   );
   gatewayRows = await benchGateway({ concurrency, log });
   log('');
-  log('| path | req/s (median) | ratio to fastify proxy | proxy CPU per request |');
-  log('|---|---:|---:|---:|');
+  log('| path | req/s (median) | ratio to fastify proxy | ratio to minimal proxy | proxy CPU per request |');
+  log('|---|---:|---:|---:|---:|');
   for (const r of gatewayRows) {
     log(
-      `| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${r.cpuPerRequestUs ? `${r.cpuPerRequestUs} µs` : ''} |`,
+      `| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${r.ratioToMinimal.toFixed(2)} | ${r.cpuPerRequestUs ? `${r.cpuPerRequestUs} µs` : ''} |`,
     );
   }
 }
 if (args.json) {
   const rows = [
     ...results,
-    ...gatewayRows.map((r) => ({ name: `gateway:${r.name}`, rps: r.rps, ratio: r.ratio })),
+    ...gatewayRows.map((r) => ({
+      name: `gateway:${r.name}`,
+      rps: r.rps,
+      ratio: r.ratio,
+      ratioToMinimal: r.ratioToMinimal,
+    })),
   ];
   process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 }

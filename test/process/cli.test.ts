@@ -43,8 +43,8 @@ function oneLine(text: string, start: string | RegExp): void {
 }
 
 describe.concurrent('reqforge call and token as processes', { timeout: 90_000 }, () => {
-  it('call: a 503 retried to a 200 prints the body and exits 0', async () => {
-    const server = await upstream();
+  it('call: a 503 retried to a 200 prints the body and exits 0', async ({ onTestFinished }) => {
+    const server = await upstream(onTestFinished);
     const result = await call(server.url, 'up', 'GET', '/flaky');
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe('{"ok":true,"path":"/flaky"}');
@@ -52,8 +52,8 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     expect(server.requests).toHaveLength(2);
   });
 
-  it('call: a retry that waits in the rate limiter queue exits 0', async () => {
-    const server = await upstream();
+  it('call: a retry that waits in the rate limiter queue exits 0', async ({ onTestFinished }) => {
+    const server = await upstream(onTestFinished);
     const result = await call(server.url, 'queued', 'GET', '/flaky/queued');
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe('{"ok":true,"path":"/flaky/queued"}');
@@ -63,8 +63,8 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     expect(result.elapsed).toBeGreaterThan(1_400);
   });
 
-  it('call: a 429 with Retry-After is waited out and exits 0', async () => {
-    const server = await upstream();
+  it('call: a 429 with Retry-After is waited out and exits 0', async ({ onTestFinished }) => {
+    const server = await upstream(onTestFinished);
     const result = await call(server.url, 'up', 'GET', '/limited');
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe('{"ok":true,"path":"/limited"}');
@@ -73,8 +73,8 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     expect(result.elapsed).toBeGreaterThan(950);
   });
 
-  it('call: a 4xx prints the body and one line, exit 4', async () => {
-    const server = await upstream();
+  it('call: a 4xx prints the body and one line, exit 4', async ({ onTestFinished }) => {
+    const server = await upstream(onTestFinished);
     const result = await call(server.url, 'up', 'GET', '/missing');
     expect(result.stdout).toBe('{"error":"nope"}');
     oneLine(result.stderr, '✗ HTTP 404 from up');
@@ -82,8 +82,8 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     expect(server.requests).toHaveLength(1);
   });
 
-  it('call: a 5xx that stays after every retry prints one line, exit 5', async () => {
-    const server = await upstream();
+  it('call: a 5xx that stays after every retry prints one line, exit 5', async ({ onTestFinished }) => {
+    const server = await upstream(onTestFinished);
     const result = await call(server.url, 'up', 'GET', '/down');
     expect(result.stdout).toBe('down');
     oneLine(result.stderr, '✗ HTTP 503 from up');
@@ -101,8 +101,8 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     expect(result.code).toBe(3);
   });
 
-  it('call: a timeout prints one line, exit 3', async () => {
-    const server = await upstream();
+  it('call: a timeout prints one line, exit 3', async ({ onTestFinished }) => {
+    const server = await upstream(onTestFinished);
     const result = await call(server.url, 'slow', 'GET', '/hang');
     expect(result.stdout).toBe('');
     oneLine(result.stderr, /^✗ ERR_TIMEOUT: /);

@@ -9,8 +9,10 @@ import { upstream } from './upstream.js';
 const settled = SETTLED;
 
 describe.concurrent('scripts run as processes', { timeout: 90_000 }, () => {
-  it('a top-level await through a 503 retry prints its answer and exits 0 promptly, without close()', async () => {
-    const server = await upstream();
+  it('a top-level await through a 503 retry prints its answer and exits 0 promptly, without close()', async ({
+    onTestFinished,
+  }) => {
+    const server = await upstream(onTestFinished);
     const result = await runScript(
       `import { createClient } from '$REQFORGE';
 // A fixed 1 s backoff: long enough that nothing else (undici's own timers) happens to keep the process alive.
@@ -27,8 +29,8 @@ ${settled}`,
     expectPromptExit(result);
   });
 
-  it('a .then() chain through a retry without a timeout runs to its end', async () => {
-    const server = await upstream();
+  it('a .then() chain through a retry without a timeout runs to its end', async ({ onTestFinished }) => {
+    const server = await upstream(onTestFinished);
     const result = await runScript(
       `import { createClient, retry } from '$REQFORGE';
 const api = createClient({ baseUrl: process.env.BASE, policies: [retry({ backoff: 'constant', baseDelay: 1000 })] });
@@ -48,8 +50,8 @@ api.get('/flaky').json().then((body) => {
     expectPromptExit(result);
   });
 
-  it('waits out a 429 Retry-After pause', async () => {
-    const server = await upstream();
+  it('waits out a 429 Retry-After pause', async ({ onTestFinished }) => {
+    const server = await upstream(onTestFinished);
     const result = await runScript(
       `import { createClient } from '$REQFORGE';
 const api = createClient({ baseUrl: process.env.BASE });
@@ -67,8 +69,10 @@ ${settled}`,
     expectPromptExit(result);
   });
 
-  it('30 calls queued in a rate limiter without a timeout all complete, with no warning', async () => {
-    const server = await upstream();
+  it('30 calls queued in a rate limiter without a timeout all complete, with no warning', async ({
+    onTestFinished,
+  }) => {
+    const server = await upstream(onTestFinished);
     const result = await runScript(
       `import { createClient, rateLimit } from '$REQFORGE';
 const api = createClient({ baseUrl: process.env.BASE, policies: [rateLimit({ limit: 50, burst: 1 })] });
@@ -85,8 +89,10 @@ ${settled}`,
     expectPromptExit(result);
   });
 
-  it('30 calls queued in a bulkhead behind a call waiting out a retry all complete, with no warning', async () => {
-    const server = await upstream();
+  it('30 calls queued in a bulkhead behind a call waiting out a retry all complete, with no warning', async ({
+    onTestFinished,
+  }) => {
+    const server = await upstream(onTestFinished);
     const result = await runScript(
       `import { bulkhead, createClient, retry } from '$REQFORGE';
 const api = createClient({
@@ -107,8 +113,10 @@ ${settled}`,
     expectPromptExit(result);
   });
 
-  it('a cron-like program runs its jobs in sequence through retries, pauses and queues, closes and exits', async () => {
-    const server = await upstream();
+  it('a cron-like program runs its jobs in sequence through retries, pauses and queues, closes and exits', async ({
+    onTestFinished,
+  }) => {
+    const server = await upstream(onTestFinished);
     const result = await runScript(
       `import { createClient } from '$REQFORGE';
 const api = createClient({
@@ -137,8 +145,10 @@ ${settled}`,
     expectPromptExit(result);
   });
 
-  it('a script using OAuth2 tokens (refresh-ahead scheduled) exits promptly, with and without close()', async () => {
-    const server = await upstream();
+  it('a script using OAuth2 tokens (refresh-ahead scheduled) exits promptly, with and without close()', async ({
+    onTestFinished,
+  }) => {
+    const server = await upstream(onTestFinished);
     const script = (
       close: boolean,
     ) => `import { clientCredentials, createClient, Secret, standardPolicies, TokenManager, tokenAuth } from '$REQFORGE';

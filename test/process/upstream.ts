@@ -1,5 +1,6 @@
-// The loopback upstream of the process tests, closed when the test that started it finishes.
-import { onTestFinished } from 'vitest';
+// The loopback upstream of the process tests, closed when the test that started it finishes. The tests run
+// concurrently, so the hook is the test's own (from its context): vitest's global `onTestFinished` may attach to
+// another running test and close this server in the middle of a call.
 import { startServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -7,7 +8,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
  * 429 with `Retry-After: 1` the first time; `/down…` always 503, `/missing…` 404, `/hang…` never answers; every
  * other request gets `{ "ok": true, "path": … }`.
  */
-export async function upstream(): Promise<TestServer> {
+export async function upstream(onTestFinished: (fn: () => Promise<void>) => void): Promise<TestServer> {
   const seen = new Set<string>();
   const server = await startServer((req, res) => {
     const url = req.url ?? '/';
