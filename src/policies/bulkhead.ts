@@ -3,6 +3,7 @@ import { toReqforgeError } from '../core/normalize.js';
 import { bulkheadOptionsSchema, type Duration, parseOptions } from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
+import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler, Policy } from '../core/types.js';
 import { FairQueue, FifoQueue, type Waiter, type WaitQueue } from './bulkhead-queue.js';
 
@@ -58,50 +59,64 @@ export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
   return {
     name: 'bulkhead',
     snapshot: () => ({ inFlight, queued: queue.size, maxConcurrent: max, queueSize }),
-    // A queued call leaves the queue when the call aborts.
-    wrap: (next: Handler): Handler =>
-      settlesOnAbort(async (request, ctx) => {
+    wrap: (next: Handler): Handler => {
+      // Runs the call in a slot it holds, and frees the slot when the call settles. No async frame: a call that
+      // finds a free slot costs a counter and one `then`.
+      const admitted: Handler = (request, ctx) => {
+        let result: Promise<HttpResponse>;
+        try {
+          result = next(request, ctx);
+        } catch (error) {
+          release();
+          return Promise.reject(error);
+        }
+        result.then(release, release);
+        return result;
+      };
+      // Waits for a slot (the slot is handed over by `release`), then runs the call. A queued call leaves the
+      // queue when the call aborts.
+      const queued = async (request: HttpRequest, ctx: CallContext): Promise<HttpResponse> => {
+        // The key is computed only here, when the bulkhead is full: the fast path stays a counter.
+        const key = keyBy ? keyBy(request, ctx) : '';
+        if (queue.full(key)) throw new BulkheadRejectedError('queue-full', { request });
+        // The call's own abort state, not a signal: a queue of any length adds no listener to a signal that
+        // other calls share (calls without a timeout all see the same never-aborting one).
+        const abort = ctx.abort;
+        if (abort.aborted) throw toReqforgeError(abort.reason, request, abort);
+        let onAbort = () => undefined as void;
+        try {
+          await new Promise<void>((resolve, reject) => {
+            const waiter: Waiter = { resolve, key, clock: ctx.clock, timer: undefined };
+            const leave = (error: unknown) => {
+              queue.remove(waiter);
+              if (waiter.timer !== undefined) ctx.clock.clearTimeout(waiter.timer);
+              reject(error);
+            };
+            if (queueTimeout > 0) {
+              // A wait on behalf of the call: it keeps the process alive.
+              waiter.timer = ctx.clock.setTimeout(
+                () => leave(new BulkheadRejectedError('queue-timeout', { request })),
+                queueTimeout,
+                true,
+              );
+            }
+            onAbort = () => leave(toReqforgeError(abort.reason, request, abort));
+            if (!abort.inert) abort.on('abort', onAbort);
+            queue.push(waiter);
+          });
+        } finally {
+          abort.removeListener('abort', onAbort);
+        }
+        return admitted(request, ctx);
+      };
+      return settlesOnAbort((request, ctx) => {
         if (inFlight < max) {
           inFlight++;
-        } else {
-          // The key is computed only here, when the bulkhead is full: the fast path above stays a counter.
-          const key = keyBy ? keyBy(request, ctx) : '';
-          if (queue.full(key)) throw new BulkheadRejectedError('queue-full', { request });
-          // The call's own abort state, not a signal: a queue of any length adds no listener to a signal that
-          // other calls share (calls without a timeout all see the same never-aborting one).
-          const abort = ctx.abort;
-          if (abort.aborted) throw toReqforgeError(abort.reason, request, abort);
-          let onAbort = () => undefined as void;
-          try {
-            await new Promise<void>((resolve, reject) => {
-              const waiter: Waiter = { resolve, key, clock: ctx.clock, timer: undefined };
-              const leave = (error: unknown) => {
-                queue.remove(waiter);
-                if (waiter.timer !== undefined) ctx.clock.clearTimeout(waiter.timer);
-                reject(error);
-              };
-              if (queueTimeout > 0) {
-                // A wait on behalf of the call: it keeps the process alive.
-                waiter.timer = ctx.clock.setTimeout(
-                  () => leave(new BulkheadRejectedError('queue-timeout', { request })),
-                  queueTimeout,
-                  true,
-                );
-              }
-              onAbort = () => leave(toReqforgeError(abort.reason, request, abort));
-              if (!abort.inert) abort.on('abort', onAbort);
-              queue.push(waiter);
-            });
-          } finally {
-            abort.removeListener('abort', onAbort);
-          }
+          return admitted(request, ctx);
         }
-        try {
-          return await next(request, ctx);
-        } finally {
-          release();
-        }
-      }, isSettlingOnAbort(next)),
+        return queued(request, ctx);
+      }, isSettlingOnAbort(next));
+    },
   };
 }
 
