@@ -204,4 +204,41 @@ describe('gateway bulkhead: fair queuing per inbound key', () => {
     for (const release of held.splice(0)) release();
     expect((await Promise.all(calls)).every((a) => a.status === 200)).toBe(true);
   });
+
+  it('with trustProxy, the key is the address the trusted proxy saw (X-Forwarded-For), not the proxy itself', async () => {
+    const g = await rig({ bulkhead: { maxConcurrent: 1, queueSize: 50 } }, { trustProxy: true });
+    const xff = (ip: string) => ({ 'x-forwarded-for': `203.0.113.9, ${ip}` });
+    const flood = Array.from({ length: 10 }, (_, i) => get(g, `/up/a${i}`, '127.0.0.1', xff('198.51.100.1')));
+    await until('A to fill the bulkhead', () => bulkheadOf(g)?.queued === 9);
+    const b = get(g, '/up/b', '127.0.0.1', xff('198.51.100.2'));
+    await until('B to queue', () => bulkheadOf(g)?.queued === 10);
+    await releaseOne();
+    await releaseOne();
+    expect(arrived.slice(0, 3)).toEqual(['a0', 'a1', 'b']);
+    while (arrived.length < 11 || held.length > 0) {
+      held.shift()?.();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect((await b).status).toBe(200);
+    expect((await Promise.all(flood)).every((a) => a.status === 200)).toBe(true);
+  });
+
+  it('bad bulkhead settings are refused with the option path, never accepted and ignored', () => {
+    const errorOf = (bulkhead: unknown) => {
+      try {
+        parseGatewayConfig({ upstreams: { up: { baseUrl: 'http://127.0.0.1:1', bulkhead } } });
+        return 'accepted';
+      } catch (error) {
+        return (error as Error).message;
+      }
+    };
+    expect(errorOf({ maxConcurent: 2 })).toContain(
+      'upstreams.up.bulkhead.maxConcurent: unknown key; did you mean "maxConcurrent"?',
+    );
+    expect(errorOf(true)).toContain('upstreams.up.bulkhead: expected one of: false | an object');
+    expect(errorOf({ maxConcurrent: 0 })).toContain(
+      'upstreams.up.bulkhead.maxConcurrent: expected a number >= 1',
+    );
+    expect(errorOf({ queueSize: 8 })).toBe('accepted');
+  });
 });
