@@ -77,7 +77,9 @@ const bulkheadOf = (g: Gateway) =>
     | undefined;
 /** The states of the upstream's breakers (one per host once a call was recorded). */
 const breakerOf = (g: Gateway) =>
-  ((g.upstreams.get('up')?.status().policies.circuitBreaker ?? []) as { state: string }[]).map((b) => b.state);
+  ((g.upstreams.get('up')?.status().policies.circuitBreaker ?? []) as { state: string }[]).map(
+    (b) => b.state,
+  );
 
 async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
