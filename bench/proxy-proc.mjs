@@ -1,18 +1,23 @@
 // A proxy under test, in its own process: `gateway` (reqforge with OAuth2 token injection, the standard
 // policies and metrics, tokens from an in-process sandbox OAuth2 server), `fastify` (a bare
 // @fastify/http-proxy) or `minimal` (node:http + an undici Pool, the least a streaming proxy can do: the
-// DESIGN's yardstick). Argument 2 is the upstream origin. Prints the proxy's origin on stdout.
+// DESIGN's yardstick). Argument 2 is the upstream origin; argument 3, for `gateway`, another build's `dist`
+// directory (`gateway.mjs --baseline`). Prints the proxy's origin on stdout.
 
 import { createServer } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 import proxy from '@fastify/http-proxy';
 import Fastify from 'fastify';
 import { Pool } from 'undici';
-import { parseGatewayConfig } from '../dist/gateway/config.js';
-import { startGateway } from '../dist/gateway/server.js';
-import { startOAuthServer } from '../dist/sandbox/oauth.js';
 
-const [role, upstream] = process.argv.slice(2);
+const [role, upstream, build] = process.argv.slice(2);
+// The build under test: this checkout's dist, or the baseline's (it was ignored before, so both rows ran this one).
+const dist = build ? pathToFileURL(`${resolve(build)}/`).href : new URL('../dist/', import.meta.url).href;
+const { parseGatewayConfig } = await import(`${dist}gateway/config.js`);
+const { startGateway } = await import(`${dist}gateway/server.js`);
+const { startOAuthServer } = await import(`${dist}sandbox/oauth.js`);
 let url;
 if (role === 'fastify') {
   const app = Fastify({ logger: false });

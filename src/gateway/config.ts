@@ -91,7 +91,8 @@ const timeoutSchema = timeoutObjectSchema;
 const retrySchema = z.union([z.literal(false), z.strictObject(retryFields)]);
 const breakerSchema = z.union([z.literal(false), z.strictObject(circuitBreakerFields)]);
 const rateLimitSchema = z.strictObject({ ...rateLimitFields, limit: z.number().positive() });
-const bulkheadSchema = z.strictObject(bulkheadFields);
+// Every field optional: what is left out comes from the gateway's default bulkhead (see upstreams.ts).
+const bulkheadSchema = z.union([z.literal(false), z.strictObject(bulkheadFields).partial()]);
 
 const headerSecret = headerValueSchema.transform((value) => new Secret(value));
 const authSchema = z.discriminatedUnion('type', [

@@ -80,7 +80,21 @@ export function problemFor(error: ReqforgeError): ProblemMapping {
     return withRetry({ status: 429, slug: 'rate-limited', title: 'Upstream rate limit reached' });
   }
   if (code === 'ERR_BULKHEAD_REJECTED') {
-    return { status: 503, slug: 'overloaded', title: 'Too many requests in flight to the upstream' };
+    // The gateway's bulkhead queues per inbound key: a full queue is this caller's own flood (429); a queue timeout
+    // means the upstream is stuck for everyone (503). Either way, come back in a second.
+    return (e as { reason?: string }).reason === 'queue-full'
+      ? {
+          status: 429,
+          slug: 'too-many-in-flight',
+          title: 'Too many of your requests are waiting for the upstream',
+          retryAfter: 1,
+        }
+      : {
+          status: 503,
+          slug: 'overloaded',
+          title: 'Too many requests in flight to the upstream',
+          retryAfter: 1,
+        };
   }
   if (code === 'ERR_BODY_TOO_LARGE') {
     return { status: 413, slug: 'body-too-large', title: 'Request body too large' };

@@ -76,10 +76,13 @@ interface Exchange {
 export class RequestPath {
   readonly #d: RequestPathDeps;
   readonly #headerPolicy: HeaderPolicy;
+  /** The client address reader a call's bulkhead key uses (bound once, not per request). */
+  readonly #addressOf: (req: IncomingMessage) => string;
 
   constructor(deps: RequestPathDeps) {
     this.#d = deps;
     const { admission } = deps;
+    this.#addressOf = (req) => admission.clientAddress(req);
     this.#headerPolicy = {
       requestIdHeader: admission.requestIdHeader,
       apiKeyHeader: admission.keysConfigured ? admission.apiKeyHeader : undefined,
@@ -135,6 +138,9 @@ export class RequestPath {
     // closure on `res` measurably kept whole requests alive across young-generation GCs.)
     const abort = new GatewayCall();
     abort.body = body;
+    abort.caller = caller;
+    abort.req = req;
+    abort.addressOf = this.#addressOf;
     meta.abort = abort;
     upstream.stats.requests++;
     upstream.stats.inFlight++;

@@ -16,7 +16,7 @@ import type { HttpTransportOptions } from '../transport/undici.js';
 import { ConfigError, type ConfigIssue, type UpstreamConfig } from './config.js';
 import { compilePathPattern } from './path-safety.js';
 import { sanitizeStatus, type UpstreamStatus } from './status-page.js';
-import { upstreamFailure } from './upstream-health.js';
+import { inboundKey, upstreamFailure } from './upstream-health.js';
 import type { StandardPoliciesOptions, UpstreamAuth, Wiring } from './wiring.js';
 
 /** What {@link upstreamClientOptions} builds for one upstream. */
@@ -28,6 +28,21 @@ export interface UpstreamWiring {
   /** Policies that can describe themselves (breaker, limiter, bulkhead, usage), by policy name. */
   readonly snapshots: ReadonlyMap<string, () => unknown>;
 }
+
+/**
+ * The bulkhead every upstream gets unless it says `bulkhead: false` (issue 12, item 7): without one, a stuck
+ * upstream collects every caller's requests until memory and sockets run out, and one caller's flood delays
+ * everyone else's calls to that upstream. Its queue is fair per inbound key (the API key's name, else the client
+ * address), so a flood waits behind itself.
+ */
+export const GATEWAY_BULKHEAD = Object.freeze({
+  /** @default 256: above the default pool (`http.connections`, 128), so it binds only when the upstream is stuck */
+  maxConcurrent: 256,
+  /** @default 64 per inbound key: a burst from one caller waits; a flood beyond it is that caller's 429 */
+  queueSize: 64,
+  /** @default 10s: a call that waited that long for a stuck upstream is better answered 503 so the caller backs off */
+  queueTimeout: 10_000,
+});
 
 /** Extra inputs for building an upstream's client. */
 export interface UpstreamDeps {
@@ -102,7 +117,10 @@ export function upstreamClientOptions(
           ? false
           : { ...defined({ ...config.circuitBreaker }), isFailure: upstreamFailure },
       rateLimit: config.rateLimit && defined({ ...config.rateLimit }),
-      bulkhead: config.bulkhead && defined({ ...config.bulkhead }),
+      bulkhead:
+        config.bulkhead === false
+          ? false
+          : { ...GATEWAY_BULKHEAD, ...defined({ ...config.bulkhead }), keyBy: inboundKey },
       auth: auth?.policy,
     }) as StandardPoliciesOptions,
   );

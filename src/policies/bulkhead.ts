@@ -1,9 +1,11 @@
-import type { Clock, TimerHandle } from '../core/clock.js';
 import { BulkheadRejectedError, InvalidOptionError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import { bulkheadOptionsSchema, type Duration, parseOptions } from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
-import type { Handler, Policy } from '../core/types.js';
+import type { HttpRequest } from '../core/request.js';
+import type { HttpResponse } from '../core/response.js';
+import type { CallContext, Handler, Policy } from '../core/types.js';
+import { FairQueue, FifoQueue, type Waiter, type WaitQueue } from './bulkhead-queue.js';
 
 /** Bulkhead settings. */
 export interface BulkheadOptions {
@@ -16,13 +18,13 @@ export interface BulkheadOptions {
    * allows. @default 0
    */
   readonly queueTimeout?: Duration;
-}
-
-interface Waiter {
-  resolve(): void;
-  reject(error: unknown): void;
-  timer?: TimerHandle;
-  clock?: Clock;
+  /**
+   * Fair queuing: waiting calls queue per key (such as the caller or tenant a call is made for), and a freed
+   * slot goes to the keys in turn, so a key with many waiting calls delays another key's call by one turn per
+   * waiting key at most, never by its whole queue. `queueSize` then bounds each key's queue. Called only when the
+   * bulkhead is full. @default undefined (one FIFO queue for every call)
+   */
+  readonly keyBy?: (request: HttpRequest, ctx: CallContext) => string;
 }
 
 /** The bulkhead policy object. */
@@ -34,20 +36,21 @@ export interface BulkheadPolicy extends Policy {
 
 /**
  * Limits calls in flight (a bulkhead), so one slow upstream cannot take every socket and every pending
- * promise of the process. Excess calls wait in a bounded FIFO queue with a timeout, or are rejected with
- * {@link BulkheadRejectedError}.
+ * promise of the process. Excess calls wait in a bounded FIFO queue with a timeout (or, with `keyBy`, in one
+ * queue per key served in turn), or are rejected with {@link BulkheadRejectedError}.
  */
 export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
   const o = parseOptions(bulkheadOptionsSchema, options, 'bulkhead');
   const max = o.maxConcurrent;
   const queueSize = o.queueSize ?? 0;
   const queueTimeout = o.queueTimeout ?? 0;
+  const keyBy = options.keyBy;
   let inFlight = 0;
-  const queue: Waiter[] = [];
+  const queue: WaitQueue = keyBy ? new FairQueue(queueSize) : new FifoQueue(queueSize);
   const release = () => {
     const waiter = queue.shift();
     if (waiter) {
-      if (waiter.timer !== undefined) waiter.clock?.clearTimeout(waiter.timer);
+      if (waiter.timer !== undefined) waiter.clock.clearTimeout(waiter.timer);
       waiter.resolve(); // the slot passes straight to the next waiter
     } else {
       inFlight--;
@@ -55,50 +58,65 @@ export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
   };
   return {
     name: 'bulkhead',
-    snapshot: () => ({ inFlight, queued: queue.length, maxConcurrent: max, queueSize }),
-    // A queued call leaves the queue when the call aborts.
-    wrap: (next: Handler): Handler =>
-      settlesOnAbort(async (request, ctx) => {
+    snapshot: () => ({ inFlight, queued: queue.size, maxConcurrent: max, queueSize }),
+    wrap: (next: Handler): Handler => {
+      // Runs the call in a slot it holds, and frees the slot when the call settles. No async frame: a call that
+      // finds a free slot costs a counter and one `then`.
+      const admitted: Handler = (request, ctx) => {
+        let result: Promise<HttpResponse>;
+        try {
+          result = next(request, ctx);
+        } catch (error) {
+          release();
+          return Promise.reject(error);
+        }
+        result.then(release, release);
+        return result;
+      };
+      // Waits for a slot (the slot is handed over by `release`), then runs the call. A queued call leaves the
+      // queue when the call aborts.
+      const queued = async (request: HttpRequest, ctx: CallContext): Promise<HttpResponse> => {
+        // The key is computed only here, when the bulkhead is full: the fast path stays a counter.
+        const key = keyBy ? keyBy(request, ctx) : '';
+        if (queue.full(key)) throw new BulkheadRejectedError('queue-full', { request });
+        // The call's own abort state, not a signal: a queue of any length adds no listener to a signal that
+        // other calls share (calls without a timeout all see the same never-aborting one).
+        const abort = ctx.abort;
+        if (abort.aborted) throw toReqforgeError(abort.reason, request, abort);
+        let onAbort = () => undefined as void;
+        try {
+          await new Promise<void>((resolve, reject) => {
+            const waiter: Waiter = { resolve, key, clock: ctx.clock, timer: undefined };
+            const leave = (error: unknown) => {
+              queue.remove(waiter);
+              if (waiter.timer !== undefined) ctx.clock.clearTimeout(waiter.timer);
+              reject(error);
+            };
+            if (queueTimeout > 0) {
+              // A wait on behalf of the call: it keeps the process alive.
+              waiter.timer = ctx.clock.setTimeout(
+                () => leave(new BulkheadRejectedError('queue-timeout', { request })),
+                queueTimeout,
+                true,
+              );
+            }
+            onAbort = () => leave(toReqforgeError(abort.reason, request, abort));
+            if (!abort.inert) abort.on('abort', onAbort);
+            queue.push(waiter);
+          });
+        } finally {
+          abort.removeListener('abort', onAbort);
+        }
+        return admitted(request, ctx);
+      };
+      return settlesOnAbort((request, ctx) => {
         if (inFlight < max) {
           inFlight++;
-        } else {
-          if (queue.length >= queueSize) throw new BulkheadRejectedError('queue-full', { request });
-          // The call's own abort state, not a signal: a queue of any length adds no listener to a signal that
-          // other calls share (calls without a timeout all see the same never-aborting one).
-          const abort = ctx.abort;
-          if (abort.aborted) throw toReqforgeError(abort.reason, request, abort);
-          let onAbort = () => undefined as void;
-          try {
-            await new Promise<void>((resolve, reject) => {
-              const waiter: Waiter = { resolve, reject, clock: ctx.clock };
-              const leave = (error: unknown) => {
-                const i = queue.indexOf(waiter);
-                if (i !== -1) queue.splice(i, 1);
-                if (waiter.timer !== undefined) ctx.clock.clearTimeout(waiter.timer);
-                reject(error);
-              };
-              if (queueTimeout > 0) {
-                // A wait on behalf of the call: it keeps the process alive.
-                waiter.timer = ctx.clock.setTimeout(
-                  () => leave(new BulkheadRejectedError('queue-timeout', { request })),
-                  queueTimeout,
-                  true,
-                );
-              }
-              onAbort = () => leave(toReqforgeError(abort.reason, request, abort));
-              if (!abort.inert) abort.on('abort', onAbort);
-              queue.push(waiter);
-            });
-          } finally {
-            abort.removeListener('abort', onAbort);
-          }
+          return admitted(request, ctx);
         }
-        try {
-          return await next(request, ctx);
-        } finally {
-          release();
-        }
-      }, isSettlingOnAbort(next)),
+        return queued(request, ctx);
+      }, isSettlingOnAbort(next));
+    },
   };
 }
 

@@ -93,7 +93,9 @@ describe('parseOptions', () => {
   it('lists the known keys when nothing is close', () => {
     expect(
       refusal(() => parseOptions(bulkheadOptionsSchema, { maxConcurrent: 1, zzz: 1 }, 'bulkhead')).message,
-    ).toBe('Invalid option "bulkhead.zzz": unknown option (known: maxConcurrent, queueSize, queueTimeout)');
+    ).toBe(
+      'Invalid option "bulkhead.zzz": unknown option (known: maxConcurrent, queueSize, queueTimeout, keyBy)',
+    );
   });
 
   it('names the path and the expected type, never the value', () => {

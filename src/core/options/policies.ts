@@ -119,8 +119,8 @@ export const bulkheadFields = {
   queueSize: int(0).optional(),
   queueTimeout: duration().optional(),
 };
-/** Everything `bulkhead()` takes. */
-export const bulkheadOptionsSchema = z.strictObject(bulkheadFields);
+/** Everything `bulkhead()` takes: the data fields and the fair queue's key function. */
+export const bulkheadOptionsSchema = z.strictObject({ ...bulkheadFields, keyBy: fn().optional() });
 
 /** Undici transport fields that can be written as data. */
 export const httpFields = {
