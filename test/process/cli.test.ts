@@ -4,7 +4,7 @@
 // not a success, exactly one line on stderr; the process exits once the call settled.
 import { describe, expect, it } from 'vitest';
 import { startOAuthServer } from '../../src/sandbox/oauth.js';
-import { runCli, writeTemp } from './run.js';
+import { type ProcessResult, runCli, writeTemp } from './run.js';
 import { upstream } from './upstream.js';
 
 /** One upstream per setting under test, all on the loopback server in `$BASE`. */
@@ -35,8 +35,11 @@ async function call(base: string, ...args: string[]) {
 }
 
 /** Exactly one line, starting with `start`. */
-function oneLine(text: string, start: string | RegExp): void {
-  expect(text.split('\n').filter(Boolean), text).toHaveLength(1);
+function oneLine(result: ProcessResult, start: string | RegExp): void {
+  const text = result.stderr;
+  // On failure, say how the process ended: an empty stderr alone does not tell a hang from a silent exit.
+  const how = `exit ${result.code}, signal ${result.signal}, ${result.elapsed} ms, stdout ${JSON.stringify(result.stdout.slice(0, 200))}`;
+  expect(text.split('\n').filter(Boolean), `${how}\n${text}`).toHaveLength(1);
   expect(text.endsWith('\n')).toBe(true);
   if (typeof start === 'string') expect(text.startsWith(start), text).toBe(true);
   else expect(text).toMatch(start);
@@ -77,7 +80,7 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     const server = await upstream(onTestFinished);
     const result = await call(server.url, 'up', 'GET', '/missing');
     expect(result.stdout).toBe('{"error":"nope"}');
-    oneLine(result.stderr, '✗ HTTP 404 from up');
+    oneLine(result, '✗ HTTP 404 from up');
     expect(result.code).toBe(4);
     expect(server.requests).toHaveLength(1);
   });
@@ -86,7 +89,7 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     const server = await upstream(onTestFinished);
     const result = await call(server.url, 'up', 'GET', '/down');
     expect(result.stdout).toBe('down');
-    oneLine(result.stderr, '✗ HTTP 503 from up');
+    oneLine(result, '✗ HTTP 503 from up');
     expect(result.code).toBe(5);
     expect(server.requests).toHaveLength(4);
   });
@@ -95,7 +98,7 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     const result = await call('http://127.0.0.1:1', 'nowhere', 'GET', '/x');
     expect(result.stdout).toBe('');
     oneLine(
-      result.stderr,
+      result,
       '✗ ERR_RETRIES_EXHAUSTED: All 4 attempts failed; last: Connection refused (127.0.0.1:1)\n',
     );
     expect(result.code).toBe(3);
@@ -105,7 +108,7 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     const server = await upstream(onTestFinished);
     const result = await call(server.url, 'slow', 'GET', '/hang');
     expect(result.stdout).toBe('');
-    oneLine(result.stderr, /^✗ ERR_TIMEOUT: /);
+    oneLine(result, /^✗ ERR_TIMEOUT: /);
     expect(result.code).toBe(3);
     expect(server.requests).toHaveLength(1);
   });
@@ -146,7 +149,7 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
 
     const dead = await runCli(['token', 'dead', '-c', config], { env });
     expect(dead.stdout).toBe('');
-    oneLine(dead.stderr, /^✗ ERR_/);
+    oneLine(dead, /^✗ ERR_/);
     expect(dead.code).toBe(3);
     expect(dead.stderr).not.toContain('demo-secret');
   });
