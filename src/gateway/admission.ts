@@ -147,13 +147,12 @@ export class Admission {
     if (!req.headers[this.apiKeyHeader]) return this.unauthorized;
     const reservation = this.#failedKeys.reserve(this.clientAddress(req), 0);
     if (reservation.ok) return this.unauthorized;
-    return {
-      status: 429,
-      slug: 'too-many-failed-keys',
-      title: 'Too many wrong API keys',
-      detail: 'Too many wrong API keys from this address; try again later',
-      headers: { 'retry-after': String(Math.max(1, Math.ceil(reservation.retryAfter / 1000))) },
-    };
+    return tooMany(
+      'too-many-failed-keys',
+      'Too many wrong API keys',
+      'Too many wrong API keys from this address; try again later',
+      reservation.retryAfter,
+    );
   }
 
   /** Takes a permit of the inbound rate limit for this caller, or refuses with `Retry-After`. */
@@ -163,13 +162,12 @@ export class Admission {
     const key = by === 'global' ? '*' : by === 'key' ? `k:${caller}` : `ip:${this.clientAddress(req)}`;
     const reservation = this.#limiter.reserve(key, 0);
     if (reservation.ok) return undefined;
-    return {
-      status: 429,
-      slug: 'rate-limited',
-      title: 'Too many requests',
-      detail: 'The gateway inbound rate limit was reached',
-      headers: { 'retry-after': String(Math.max(1, Math.ceil(reservation.retryAfter / 1000))) },
-    };
+    return tooMany(
+      'rate-limited',
+      'Too many requests',
+      'The gateway inbound rate limit was reached',
+      reservation.retryAfter,
+    );
   }
 
   /**
@@ -205,4 +203,15 @@ export class Admission {
 export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
+}
+
+/** A 429 refusal with `Retry-After` in whole seconds (at least 1) for a wait of `retryAfterMs`. */
+function tooMany(slug: string, title: string, detail: string, retryAfterMs: number): Refusal {
+  return {
+    status: 429,
+    slug,
+    title,
+    detail,
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+  };
 }
