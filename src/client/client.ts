@@ -35,7 +35,7 @@ import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
-import { checkCallOptions } from './call-options.js';
+import { checkCallOptions, NO_RETRY_POLICY } from './call-options.js';
 import type { BodyInit, CallArgs, CallOptions, ClientOptions } from './options.js';
 import { CALL_OPTION_KEYS, clientOptionsSchema, PRESET_OPTIONS, SEND_OPTION_KEYS } from './schema.js';
 
@@ -105,6 +105,8 @@ export class Client {
   readonly #baseTags: CallTags;
   /** Whether the pipeline has a timeout policy that a per-call `timeout` can override. */
   #timeouts = false;
+  /** Whether the pipeline has a retry policy that a per-call `retry` object can shape. */
+  #retries = false;
   /** The pipeline's policy names, outermost first, for printing. */
   #policyNames: readonly string[] = [];
 
@@ -183,6 +185,7 @@ export class Client {
     if (options.hooks) policies.unshift(hooks(options.hooks));
     this.#policyNames = policies.map((p) => p.name);
     this.#timeouts = policies.some((p) => p.name === 'totalTimeout' || p.name === 'attemptTimeout');
+    this.#retries = policies.some((p) => p.name === 'retry');
     this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
     for (const p of policies) {
       const detach = p.attach?.(this.#shared.events);
@@ -363,6 +366,8 @@ export class Client {
           '`signal: AbortSignal.timeout(ms)`',
       );
     }
+    if (typeof options.retry === 'object' && !this.#retries)
+      throw new InvalidOptionError('retry', NO_RETRY_POLICY);
     return options;
   }
 

@@ -9,7 +9,7 @@ import type { BulkheadOptions } from '../policies/bulkhead.js';
 import type { CircuitBreakerOptions } from '../policies/circuit-breaker.js';
 import type { Hooks } from '../policies/hooks.js';
 import type { RateLimitOptions } from '../policies/rate-limit.js';
-import type { RetryOptions } from '../policies/retry.js';
+import type { CallRetryOptions, RetryOptions } from '../policies/retry.js';
 import type { Preset } from '../policies/standard.js';
 import type { HttpTransportOptions } from '../transport/undici.js';
 
@@ -145,10 +145,11 @@ export interface CallOptions {
   /** Marks a POST/PATCH as safe to retry (as if it carried an Idempotency-Key). */
   readonly idempotent?: boolean;
   /**
-   * `false` turns retries off for this call. Per-call retry settings are not supported yet (refused): set `retry` on
-   * the client or derive one with `api.with({ retry })`.
+   * `false` turns retries off for this call; an object shapes this call's retries (`{ retries: 5, backoff: … }`): each
+   * setting given replaces the client's for this call, the others stay the client's. Refused on a client without a
+   * retry policy, as a per-call `timeout` is without a timeout policy.
    */
-  readonly retry?: false;
+  readonly retry?: false | CallRetryOptions;
   /** Extra tags for this call; `route` defaults to the path template. */
   readonly tags?: CallTags;
 }

@@ -7,7 +7,6 @@ import {
   fn,
   hooksSchema,
   httpOptionsSchema,
-  notSupportedYet,
   objectWith,
   policySchema,
   presetFields,
@@ -105,8 +104,3 @@ export const CALL_OPTIONS_NOT_YET: ReadonlyMap<string, string> = new Map([
     'per-call limits are not supported; give the client a `rateLimit`, or derive one with `api.with({ rateLimit })`',
   ],
 ]);
-
-/** The refusal of per-call retry settings: only `retry: false` is supported per call. */
-export const PER_CALL_RETRY = notSupportedYet(
-  'per call only `retry: false` is supported; set `retry` on the client, or derive one with `api.with({ retry: { … } })`',
-);

@@ -171,6 +171,7 @@ class Call implements CallContext {
   readonly callAbort: CallAbort;
   deadline = Number.POSITIVE_INFINITY;
   attempt = 1;
+  maxRetries = 0;
   readonly tags: CallTags;
   readonly clock: Clock;
   readonly events: EventHub<ClientEvents>;
@@ -192,6 +193,10 @@ class Call implements CallContext {
 
   get signal(): AbortSignal {
     return this.abort.inert ? NEVER_ABORTED : this.abort.signal;
+  }
+
+  get isRetry(): boolean {
+    return this.attempt > 1;
   }
 
   get bag(): Map<unknown, unknown> {

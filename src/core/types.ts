@@ -35,8 +35,11 @@ export interface CallPolicyOptions {
   readonly timeout?: { readonly total?: number; readonly attempt?: number } | number | false | undefined;
   /** Marks a non-idempotent call (POST, PATCH) as safe to retry. */
   readonly idempotent?: boolean | undefined;
-  /** `false` turns retries off for this call. */
-  readonly retry?: false | undefined;
+  /**
+   * `false` turns retries off for this call; an object replaces the retry settings it names for this call (checked
+   * by the client, durations in ms).
+   */
+  readonly retry?: false | Readonly<Record<string, unknown>> | undefined;
 }
 
 /**
@@ -64,6 +67,13 @@ export interface CallContext {
   deadline: number;
   /** 1 for the first attempt, 2 for the first retry, … */
   attempt: number;
+  /** True from the first retry on (`attempt > 1`). */
+  readonly isRetry: boolean;
+  /**
+   * Retries this call may make: set by the retry policy when the call reaches it (the client's setting or the
+   * call's own `retry.retries`); 0 before that, with `retry: false`, and in a pipeline without retry.
+   */
+  maxRetries: number;
   /** Service and route labels. */
   readonly tags: CallTags;
   /** A per-call bag for policies and hooks to share data. */

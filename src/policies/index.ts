@@ -44,8 +44,16 @@ export {
   TokenBucketLimiter,
   type TokenBucketOptions,
 } from './rate-limit.js';
-export { RETRY_DEFAULTS, type RetryOptions, type RetryPolicy, retry } from './retry.js';
+export {
+  type CallRetryOptions,
+  parseCallRetry,
+  RETRY_DEFAULTS,
+  type RetryOptions,
+  type RetryPolicy,
+  retry,
+} from './retry.js';
 export { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+export type { DelayFunction, RetryDelayContext, RetryPredicate } from './retry-shape.js';
 export { type Preset, resolveTimeouts, type StandardPolicyOptions, standardPolicies } from './standard.js';
 export { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './timeout.js';
 export {

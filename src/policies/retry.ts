@@ -2,11 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { sleepWith } from '../core/clock.js';
 import { type AttemptRecord, type ReqforgeError, RetriesExhaustedError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
-import { type Duration, parseOptions, retryOptionsSchema } from '../core/options/index.js';
+import {
+  callRetryOptionsSchema,
+  type Duration,
+  parseOptions,
+  retryOptionsSchema,
+} from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
-import { parseRateLimitWait } from '../core/retry-after.js';
 import type { CallContext, Handler, Policy } from '../core/types.js';
 import { type Backoff, type BackoffKind, createBackoff } from './backoff.js';
 import {
@@ -15,9 +19,9 @@ import {
   isTransient,
   NEVER_SENT_ERRORS,
   type Outcome,
-  type OutcomePredicate,
 } from './predicates.js';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+import { type DelayFunction, nextDelay, type RetryPredicate, verdictOf } from './retry-shape.js';
 
 /** Retry settings. Each default carries its reason. */
 export interface RetryOptions {
@@ -26,8 +30,11 @@ export interface RetryOptions {
    * @default 3 (Microsoft.Extensions.Http.Resilience; enough to ride out a blip, few enough not to pile on)
    */
   readonly retries?: number;
-  /** @default 'exponential' with full jitter */
-  readonly backoff?: BackoffKind;
+  /**
+   * A built-in strategy, or a delay function `(context) => ms` that replaces it (see {@link DelayFunction}).
+   * @default 'exponential' with full jitter
+   */
+  readonly backoff?: BackoffKind | DelayFunction;
   /** First backoff delay, in ms or as a duration such as `'200ms'`. @default 200 ms */
   readonly baseDelay?: Duration;
   /** Largest backoff delay, in ms or as a duration such as `'20s'`. @default 20000 ms */
@@ -37,8 +44,12 @@ export interface RetryOptions {
    * @default 60000 ms
    */
   readonly maxRetryAfter?: Duration;
-  /** What is retried. @default {@link isTransient}: 408, 429, 500, 502, 503, 504, connection errors, attempt timeouts */
-  readonly retryOn?: OutcomePredicate;
+  /**
+   * What is retried: `true` retries after the backoff, a number retries after that many ms (see
+   * {@link RetryPredicate}). Only idempotent calls are ever retried, whatever it answers.
+   * @default {@link isTransient}: 408, 429, 500, 502, 503, 504, connection errors, attempt timeouts
+   */
+  readonly retryOn?: RetryPredicate;
   /**
    * For non-idempotent calls without an `Idempotency-Key`, generate one (kept for every attempt of the call),
    * which makes them retryable. `true` uses the header `idempotency-key`; a string names the header.
@@ -50,6 +61,12 @@ export interface RetryOptions {
   /** Source of randomness in [0, 1); tests pass a seeded one. @default Math.random */
   readonly random?: () => number;
 }
+
+/**
+ * One call's retry settings (`api.get(url, { retry: { retries: 5 } })`): each one given replaces the client's for
+ * that call, the others stay the client's. The budget is the client's (shared by every call), so it cannot be set.
+ */
+export type CallRetryOptions = Omit<RetryOptions, 'budget'>;
 
 /** Retry defaults. */
 export const RETRY_DEFAULTS = { retries: 3, maxRetryAfter: 60_000 } as const;
@@ -66,31 +83,56 @@ function idempotencyHeader(option: boolean | string | undefined): string | undef
   return option === true ? 'idempotency-key' : option.toLowerCase();
 }
 
+/** Retry options after parsing: durations in ms. */
+type Parsed = Omit<RetryOptions, 'baseDelay' | 'maxDelay' | 'maxRetryAfter' | 'budget'> & {
+  readonly baseDelay?: number | undefined;
+  readonly maxDelay?: number | undefined;
+  readonly maxRetryAfter?: number | undefined;
+};
+
+function settingsOf(o: Parsed, budget: RetryBudget | undefined): Settings {
+  const kind = typeof o.backoff === 'function' ? undefined : o.backoff;
+  return {
+    retries: o.retries ?? RETRY_DEFAULTS.retries,
+    maxRetryAfter: o.maxRetryAfter ?? RETRY_DEFAULTS.maxRetryAfter,
+    backoff: createBackoff({
+      ...(kind !== undefined && { kind }),
+      ...(o.baseDelay !== undefined && { base: o.baseDelay }),
+      ...(o.maxDelay !== undefined && { cap: o.maxDelay }),
+    }),
+    delayFn: typeof o.backoff === 'function' ? o.backoff : undefined,
+    budget,
+    retryOn: o.retryOn ?? isTransient,
+    random: o.random ?? Math.random,
+    keyHeader: idempotencyHeader(o.idempotencyKey),
+  };
+}
+
+/**
+ * Checks one call's `retry` settings through the same schema as {@link retry}'s (without the budget) and returns
+ * them with durations in milliseconds. The client calls it when a call carries a `retry` object.
+ */
+export function parseCallRetry(options: CallRetryOptions): CallRetryOptions {
+  return parseOptions(callRetryOptionsSchema, options, 'retry') as CallRetryOptions;
+}
+
 /**
  * Retries failed attempts with backoff. Honours `Retry-After` and rate-limit reset headers up to a cap,
  * never sleeps past the call's deadline, retries only idempotent calls (or ones with an
  * `Idempotency-Key`, or marked `idempotent: true`), never resends a one-shot stream, drains every
- * discarded response, and respects a per-host retry budget.
+ * discarded response, and respects a per-host retry budget. A call's own `retry` object (checked by the client)
+ * replaces the settings it names for that call.
  */
 export function retry(options: RetryOptions = {}): RetryPolicy {
-  const o = parseOptions(retryOptionsSchema, options, 'retry');
-  const retries = o.retries ?? RETRY_DEFAULTS.retries;
-  const maxRetryAfter = o.maxRetryAfter ?? RETRY_DEFAULTS.maxRetryAfter;
-  const backoff = createBackoff({
-    ...(o.backoff !== undefined && { kind: o.backoff }),
-    ...(o.baseDelay !== undefined && { base: o.baseDelay }),
-    ...(o.maxDelay !== undefined && { cap: o.maxDelay }),
-  });
+  const o = parseOptions(retryOptionsSchema, options, 'retry') as Parsed;
   const budget =
     options.budget === false
       ? undefined
       : options.budget instanceof RetryBudget
         ? options.budget
         : new RetryBudget(options.budget);
-  const retryOn = options.retryOn ?? isTransient;
-  const random = options.random ?? Math.random;
-  const keyHeader = idempotencyHeader(options.idempotencyKey);
-  const settings = { retries, maxRetryAfter, backoff, budget, retryOn, random, keyHeader };
+  const settings = settingsOf(o, budget);
+  const retries = settings.retries;
   return {
     name: 'retry',
     budget,
@@ -98,8 +140,13 @@ export function retry(options: RetryOptions = {}): RetryPolicy {
     // Its waits (the attempt, a backoff sleep, draining a discarded body) all end when the call aborts.
     wrap: (next: Handler): Handler =>
       settlesOnAbort((request, ctx) => {
-        if (retries === 0 || ctx.options.retry === false) return next(request, ctx);
-        return runWithRetries(settings, next, request, ctx);
+        const own = ctx.options.retry;
+        if (own === undefined) {
+          if (retries === 0) return next(request, ctx);
+          return runWithRetries(settings, next, request, ctx);
+        }
+        if (own === false) return next(request, ctx);
+        return runWithRetries(settingsOf({ ...o, ...(own as Parsed) }, budget), next, request, ctx);
       }, isSettlingOnAbort(next)),
   };
 }
@@ -108,8 +155,9 @@ interface Settings {
   readonly retries: number;
   readonly maxRetryAfter: number;
   readonly backoff: Backoff;
+  readonly delayFn: DelayFunction | undefined;
   readonly budget: RetryBudget | undefined;
-  readonly retryOn: OutcomePredicate;
+  readonly retryOn: RetryPredicate;
   readonly random: () => number;
   readonly keyHeader: string | undefined;
 }
@@ -118,11 +166,11 @@ function describe(outcome: Outcome): string {
   return outcome.response ? `status ${outcome.response.status}` : outcome.error.code;
 }
 
-/** Whether a response is worth another attempt; the default predicate is answered without allocating. */
-function retryableResponse(s: Settings, response: HttpResponse, ctx: CallContext): boolean {
+/** Whether a response is worth another attempt (or after how long); the default is answered without allocating. */
+function retryableResponse(s: Settings, response: HttpResponse, ctx: CallContext): boolean | number {
   return s.retryOn === isTransient
     ? DEFAULT_RETRY_STATUSES.has(response.status)
-    : s.retryOn({ response }, ctx);
+    : verdictOf(s.retryOn({ response }, ctx));
 }
 
 async function runWithRetries(
@@ -141,16 +189,21 @@ async function runWithRetries(
   let history: AttemptRecord[] | undefined;
   let previousDelay = 0;
   let endRetry: (() => void) | undefined;
+  const outerMax = ctx.maxRetries;
+  ctx.maxRetries = s.retries;
   try {
     for (let attempt = 1; ; attempt++) {
       ctx.attempt = attempt;
       let outcome: Outcome;
+      let verdict: boolean | number | undefined;
       try {
         const response = await next(request, ctx);
         endRetry?.();
         endRetry = undefined;
         // Fast path: a response nobody wants retried.
-        if (attempt > s.retries || !retryableResponse(s, response, ctx)) return response;
+        if (attempt > s.retries) return response;
+        verdict = retryableResponse(s, response, ctx);
+        if (verdict === false) return response;
         outcome = { response };
       } catch (thrown) {
         endRetry?.();
@@ -167,7 +220,9 @@ async function runWithRetries(
       };
       // The caller aborted or the total timeout fired: nothing more to do.
       if (ctx.abort.aborted) return stop();
-      if (attempt > s.retries || (outcome.error && !s.retryOn(outcome, ctx))) return stop();
+      if (attempt > s.retries) return stop();
+      verdict ??= verdictOf(s.retryOn(outcome, ctx));
+      if (verdict === false) return stop();
       if (!request.replayable) return stop();
       if (
         !isSafeToRepeat(request, ctx, s.keyHeader) &&
@@ -175,15 +230,8 @@ async function runWithRetries(
       )
         return stop();
 
-      let delay = s.backoff(attempt, previousDelay, s.random());
-      if (outcome.response && (outcome.response.status === 429 || outcome.response.status === 503)) {
-        const asked = parseRateLimitWait(outcome.response.headers, ctx.clock.wallNow());
-        if (asked !== undefined) {
-          if (asked > s.maxRetryAfter) return stop();
-          delay = Math.max(delay, asked);
-        }
-      }
-      if (ctx.clock.now() + delay >= ctx.deadline) return stop();
+      const delay = nextDelay(s, outcome, verdict, attempt, previousDelay, ctx);
+      if (delay === undefined || ctx.clock.now() + delay >= ctx.deadline) return stop();
       endRetry = s.budget?.tryRetry(host);
       if (s.budget && !endRetry) return stop();
 
@@ -211,5 +259,6 @@ async function runWithRetries(
     endCall?.();
     // Leave the final attempt number for the client to report; restore only for an enclosing retry.
     if (outerAttempt > 1) ctx.attempt = outerAttempt;
+    if (outerMax > 0) ctx.maxRetries = outerMax;
   }
 }

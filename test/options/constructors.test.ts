@@ -239,14 +239,22 @@ describe('options that vanished (issue 10, defect 3)', () => {
     });
   });
 
-  it('per-call retry settings and redirects are refused as not supported yet', async () => {
+  it('per-call retry settings go through the retry schema; redirects are refused as not supported yet', async () => {
     const api = createClient({ baseUrl: 'http://127.0.0.1:9' });
-    await expect(api.get('/', { retry: { retries: 5 } } as never)).rejects.toMatchObject({
+    await expect(api.get('/', { retry: { retires: 5 } } as never)).rejects.toMatchObject({
       code: 'ERR_INVALID_OPTION',
+      option: 'retry.retires',
+      message: expect.stringMatching(/did you mean "retries"/) as string,
+    });
+    await expect(api.get('/', { retry: { budget: { ratio: 1 } } } as never)).rejects.toMatchObject({
+      option: 'retry.budget',
+      message: expect.stringMatching(/shared by every call of a client/) as string,
+    });
+    await expect(
+      createClient({ baseUrl: 'http://127.0.0.1:9', retry: false }).get('/', { retry: { retries: 5 } }),
+    ).rejects.toMatchObject({
       option: 'retry',
-      message: expect.stringMatching(
-        /not supported yet; per call only `retry: false` is supported/,
-      ) as string,
+      message: expect.stringMatching(/this client has no retry policy to apply it/) as string,
     });
     await expect(api.get('/', { redirect: 'follow' } as never)).rejects.toMatchObject({
       option: 'redirect',

@@ -39,6 +39,7 @@ export {
 export {
   bulkheadFields,
   bulkheadOptionsSchema,
+  callRetryOptionsSchema,
   circuitBreakerFields,
   circuitBreakerOptionsSchema,
   hooksObjectSchema,

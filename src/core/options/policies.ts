@@ -35,24 +35,56 @@ export const retryBudgetFields = {
 /** Everything a `RetryBudget` takes. */
 export const retryBudgetOptionsSchema = z.strictObject(retryBudgetFields);
 
+const BACKOFF_KINDS = ['none', 'constant', 'exponential', 'decorrelated'] as const;
+type BackoffKind = (typeof BACKOFF_KINDS)[number];
+
 /** Retry fields that can be written as data. */
 export const retryFields = {
   retries: int(0).optional(),
-  backoff: z.enum(['none', 'constant', 'exponential', 'decorrelated']).optional(),
+  backoff: z.enum(BACKOFF_KINDS).optional(),
   baseDelay: duration().optional(),
   maxDelay: duration().optional(),
   maxRetryAfter: duration().optional(),
   idempotencyKey: z.union([z.boolean(), z.string().min(1)]).optional(),
   budget: z.union([z.literal(false), retryBudgetOptionsSchema]).optional(),
 };
-/** Everything `retry()` takes. */
-export const retryOptionsSchema = z.strictObject({
+/** What `retry()` and one call's `retry` both take: the data fields, a delay function, `retryOn` and `random`. */
+const retryShapeFields = {
   ...retryFields,
-  budget: z
-    .union([z.literal(false), objectWith('a RetryBudget', ['begin', 'tryRetry']), retryBudgetOptionsSchema])
+  backoff: z
+    .custom<BackoffKind | ((...args: never[]) => number)>(
+      (v) =>
+        typeof v === 'function' ||
+        (typeof v === 'string' && (BACKOFF_KINDS as readonly string[]).includes(v)),
+      {
+        error: `expected one of ${BACKOFF_KINDS.map((k) => `"${k}"`)
+          .join(', ')
+          .replace(/, ([^,]*)$/, ' or $1')}, or a delay function (context) => ms`,
+      },
+    )
     .optional(),
   retryOn: fn().optional(),
   random: fn<() => number>().optional(),
+};
+/** Everything `retry()` takes. */
+export const retryOptionsSchema = z.strictObject({
+  ...retryShapeFields,
+  budget: z
+    .union([z.literal(false), objectWith('a RetryBudget', ['begin', 'tryRetry']), retryBudgetOptionsSchema])
+    .optional(),
+});
+/**
+ * One call's `retry` settings (`api.get(url, { retry: { retries: 5 } })`): the same fields as `retry()` except the
+ * budget, which is shared by every call of the client.
+ */
+export const callRetryOptionsSchema = z.strictObject({
+  ...retryShapeFields,
+  budget: z
+    .custom<never>(() => false, {
+      error:
+        'the retry budget is shared by every call of a client and cannot be set per call; set `retry.budget` on the client',
+    })
+    .optional(),
 });
 
 /** Circuit breaker fields that can be written as data. */
