@@ -26,6 +26,12 @@ export {
 } from './core/options/index.js';
 export { compose, definePolicy } from './core/pipeline.js';
 export {
+  parseRateLimitHeaders,
+  parseRateLimitPolicies,
+  type RateLimitInfo,
+  type RateLimitPolicyInfo,
+} from './core/rate-limit-headers.js';
+export {
   DEFAULT_SECRET_HEADERS,
   DEFAULT_SECRET_PARAMS,
   defaultRedactor,

@@ -17,6 +17,7 @@ import {
   UnprocessableEntityError,
 } from './errors.js';
 import { toReqforgeError } from './normalize.js';
+import { type RateLimitInfo, rateLimitOf } from './rate-limit-headers.js';
 import type { HttpRequest } from './request.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -89,6 +90,14 @@ export class HttpResponse {
     this.elapsed = init.elapsed;
     this.#body = init.body;
     this.#limit = init.maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+  }
+
+  /**
+   * What the response's `RateLimit` / `RateLimit-Policy` / `X-RateLimit-*` headers say (limit, remaining, reset in
+   * ms, window, policies), parsed on first read; undefined when it sent none. See `parseRateLimitHeaders`.
+   */
+  get rateLimit(): RateLimitInfo | undefined {
+    return rateLimitOf(this);
   }
 
   /** True for a 2xx status. */
