@@ -83,6 +83,7 @@ export {
   serializeQuery,
 } from './core/url.js';
 export * from './policies/index.js';
+export * from './resilience/index.js';
 export {
   createTokenStore,
   TOKEN_STORE_TYPES,
