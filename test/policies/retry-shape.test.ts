@@ -107,12 +107,16 @@ describe('per-call retry settings', () => {
     await expect(api.post('/p', { json: { n: 1 }, retry: always })).rejects.toMatchObject({
       code: expect.stringMatching(/ERR_SOCKET|ERR_CONNECTION_RESET/) as string,
     });
-    expect(server.requests.filter((r) => r.method === 'POST')).toHaveLength(2);
+    // Nor when it answers with a delay, nor with a delay function.
+    await expect(
+      api.post('/p', { json: {}, retry: { retries: 5, retryOn: () => 0, backoff: () => 0 } }),
+    ).rejects.toMatchObject({ status: 503, attempts: 1 });
+    expect(server.requests.filter((r) => r.method === 'POST')).toHaveLength(3);
     // Marked idempotent, the same call is retried.
     await expect(api.post('/p', { json: {}, idempotent: true, retry: always })).rejects.toMatchObject({
       attempts: 6,
     });
-    expect(server.requests).toHaveLength(8);
+    expect(server.requests).toHaveLength(9);
     await api.close();
   });
 });
