@@ -44,6 +44,13 @@ export {
   TokenBucketLimiter,
   type TokenBucketOptions,
 } from './rate-limit.js';
+export {
+  followRedirects,
+  REDIRECT_DEFAULTS,
+  REDIRECT_STATUSES,
+  type RedirectOptions,
+  type RedirectPolicy,
+} from './redirect.js';
 export { RETRY_DEFAULTS, type RetryOptions, type RetryPolicy, retry } from './retry.js';
 export { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 export { type Preset, resolveTimeouts, type StandardPolicyOptions, standardPolicies } from './standard.js';

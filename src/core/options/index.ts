@@ -49,6 +49,8 @@ export {
   presetFields,
   rateLimitFields,
   rateLimitOptionsSchema,
+  redirectFields,
+  redirectOptionsSchema,
   retryBudgetFields,
   retryBudgetOptionsSchema,
   retryFields,
