@@ -33,7 +33,7 @@ async function compressing(extra: Record<string, (res: import('node:http').Serve
     const path = (req.url ?? '/').slice(1);
     const custom = extra[path];
     if (custom) return custom(res);
-    const encode = encoders[path];
+    const encode = encoders[path] as ((b: Buffer) => Buffer) | undefined;
     const body = encode ? encode(Buffer.from(text)) : Buffer.from(text);
     res.writeHead(200, {
       'content-type': 'application/json',
