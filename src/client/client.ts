@@ -14,7 +14,7 @@ import { toReqforgeError } from '../core/normalize.js';
 import { parseOptions } from '../core/options/index.js';
 import { compose, isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import { Redactor } from '../core/redact.js';
-import { type HeaderRecord, HttpRequest, mergeHeaders, type RequestBody } from '../core/request.js';
+import { type HeaderRecord, HttpRequest, mergeHeaders } from '../core/request.js';
 import {
   createHttpError,
   DEFAULT_ERROR_BODY_LIMIT,
@@ -35,21 +35,13 @@ import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
+import { buildBody } from './body.js';
 import { checkCallOptions } from './call-options.js';
-import type { BodyInit, CallArgs, CallOptions, ClientOptions } from './options.js';
+import type { CallArgs, CallOptions, ClientOptions } from './options.js';
+import { type ResponsePromise, withBodyHelpers } from './response-promise.js';
 import { CALL_OPTION_KEYS, clientOptionsSchema, PRESET_OPTIONS, SEND_OPTION_KEYS } from './schema.js';
 
-/** A response promise with body shortcuts: `await client.get('/x').json()`. */
-export interface ResponsePromise<T = unknown> extends Promise<HttpResponse> {
-  /** Awaits the response and parses its body as JSON. */
-  json<R = T>(): Promise<R>;
-  /** Awaits the response and reads its body as text. */
-  text(): Promise<string>;
-  /** Awaits the response and reads its body as an ArrayBuffer. */
-  arrayBuffer(): Promise<ArrayBuffer>;
-  /** Awaits the response and reads its body as bytes. */
-  bytes(): Promise<Uint8Array>;
-}
+export type { ResponsePromise } from './response-promise.js';
 
 const EMPTY: CallOptions = Object.freeze({});
 
@@ -457,101 +449,6 @@ export class Client {
 
 function headerRecord(init: ClientOptions['headers']): Record<string, string> {
   return init === undefined ? {} : mergeHeaders({}, init);
-}
-
-function buildBody(
-  options: CallOptions,
-  headers: HeaderRecord,
-  own: () => Record<string, string>,
-): RequestBody | undefined {
-  const given =
-    (options.json !== undefined ? 1 : 0) +
-    (options.form !== undefined ? 1 : 0) +
-    (options.body !== undefined ? 1 : 0);
-  if (given === 0) return undefined;
-  if (given > 1) throw new InvalidRequestError('Give only one of json, form and body');
-  const setType = (type: string) => {
-    if (headers['content-type'] === undefined) own()['content-type'] = type;
-  };
-  if (options.json !== undefined) {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(options.json);
-    } catch (error) {
-      throw new InvalidRequestError(`The json body cannot be serialised: ${(error as Error).message}`);
-    }
-    if (text === undefined)
-      throw new InvalidRequestError('The json body serialises to nothing (a function or symbol?)');
-    setType('application/json');
-    return text;
-  }
-  if (options.form !== undefined) {
-    const form = options.form;
-    let text: string;
-    if (form instanceof URLSearchParams) text = form.toString();
-    else {
-      const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(form)) {
-        if (Array.isArray(v)) for (const item of v) params.append(k, String(item));
-        else params.append(k, String(v));
-      }
-      text = params.toString();
-    }
-    setType('application/x-www-form-urlencoded');
-    return text;
-  }
-  const body = options.body as BodyInit;
-  if (typeof body === 'string') {
-    setType('text/plain;charset=utf-8');
-    return body;
-  }
-  if (body instanceof URLSearchParams) {
-    setType('application/x-www-form-urlencoded');
-    return body.toString();
-  }
-  if (body instanceof ArrayBuffer) {
-    setType('application/octet-stream');
-    return new Uint8Array(body);
-  }
-  if (body instanceof Uint8Array || typeof body === 'function') {
-    setType('application/octet-stream');
-    return body;
-  }
-  if (body instanceof FormData) return body;
-  if (body !== null && typeof body === 'object' && (Symbol.asyncIterator in body || 'getReader' in body)) {
-    setType('application/octet-stream');
-    return body;
-  }
-  throw new InvalidRequestError(
-    'Unsupported body: use a string, Uint8Array, ArrayBuffer, URLSearchParams, FormData, a stream or a function returning one',
-  );
-}
-
-const toJson = (r: HttpResponse) => r.json();
-const toText = (r: HttpResponse) => r.text();
-const toArrayBuffer = (r: HttpResponse) => r.arrayBuffer();
-const toBytes = (r: HttpResponse) => r.bytes();
-// Shared functions, not per-call closures: `this` is the promise they were called on.
-function json(this: Promise<HttpResponse>) {
-  return this.then(toJson);
-}
-function text(this: Promise<HttpResponse>) {
-  return this.then(toText);
-}
-function arrayBuffer(this: Promise<HttpResponse>) {
-  return this.then(toArrayBuffer);
-}
-function bytes(this: Promise<HttpResponse>) {
-  return this.then(toBytes);
-}
-
-function withBodyHelpers<T>(promise: Promise<HttpResponse>): ResponsePromise<T> {
-  const p = promise as ResponsePromise<T>;
-  p.json = json as ResponsePromise<T>['json'];
-  p.text = text;
-  p.arrayBuffer = arrayBuffer;
-  p.bytes = bytes;
-  return p;
 }
 
 /**
