@@ -1,12 +1,14 @@
 import { type Client, createClient } from '../client/client.js';
 import type { ClientOptions } from '../client/options.js';
 import { PRESET_OPTIONS } from '../client/schema.js';
-import type { Clock } from '../core/clock.js';
+import type { ClientState, UsageState } from '../client/state.js';
+import { type Clock, systemClock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
 import { parseOptions } from '../core/options/index.js';
 import { isSecret, type Secret } from '../core/secret.js';
 import type { Policy } from '../core/types.js';
+import { type UsageOption, type UsageSnapshot, UsageTracker } from '../policies/usage.js';
 import type { TokenStore } from '../stores/types.js';
 import { type ClientAuthMethod, clientCredentials } from './oauth2.js';
 import { tokenAuth } from './policy.js';
@@ -71,6 +73,29 @@ export interface SessionOptions {
   readonly clock?: Clock;
   /** Options for every TokenManager the session creates. */
   readonly tokens?: Omit<TokenManagerOptions, 'provider' | 'store' | 'clock'>;
+  /**
+   * Usage tracking for every client of the session, read with `session.usage()` (aggregated and per client name):
+   * `true`, or limits the aggregate is compared with (`{ perMinute, errorsPerHour, … }`, reported, never enforced),
+   * or a `UsageTracker` to aggregate into. A client's own `usage` limits apply to that client; `usage: false` leaves
+   * it out. Without it, only clients with their own `usage` are tracked (and still aggregated).
+   * @default off
+   */
+  readonly usage?: UsageOption;
+}
+
+/** What {@link Session.usage} reports: every tracked client together, and each client by name. */
+export interface SessionUsage extends UsageSnapshot {
+  /** Each tracked client's own report, by client name (clients made twice under one name share one). */
+  readonly clients: Readonly<Record<string, UsageSnapshot>>;
+}
+
+/** What {@link Session.state} reports: each client's {@link ClientState} by name, and usage of the whole session. */
+export interface SessionState {
+  readonly closed: boolean;
+  /** By client name; a name made more than once shows its latest client. */
+  readonly clients: Readonly<Record<string, ClientState>>;
+  /** Every tracked client together (`{ enabled: false }` when no client tracks usage). */
+  readonly usage: UsageState;
 }
 
 /** One client's entry in {@link SessionStatus}. */
@@ -114,6 +139,9 @@ export class Session {
   readonly #options: SessionOptions;
   readonly #managers = new Map<string, TokenManager>();
   readonly #made: MadeClient[] = [];
+  /** Usage trackers by client name, and the session's aggregate (created with the first tracked client). */
+  readonly #trackers = new Map<string, UsageTracker>();
+  #aggregate: UsageTracker | undefined;
   readonly #defaultClientId: string;
   #closed = false;
 
@@ -205,8 +233,8 @@ export class Session {
       request: { ...(scopes ? { scopes } : {}), ...(audience ? { audience } : {}) },
     });
     const base = oPolicies ?? sPolicies ?? this.#options.policies;
-    const merged: ClientOptions = { ...serviceClient, ...clientOverrides };
     const name = overrides.name ?? service;
+    const merged: ClientOptions = this.#withUsage(name, { ...serviceClient, ...clientOverrides });
     let client: Client;
     if (base) {
       const from = oPolicies
@@ -236,6 +264,26 @@ export class Session {
     return made ? this.#clientStatus(made) : undefined;
   }
 
+  /**
+   * Calls and errors of the session's tracked clients in the last minute, 5 minutes and hour: all of them together
+   * (compared with the session's `usage` limits) and each by client name (compared with its own). `undefined` when
+   * no client tracks usage (give the session or a client `usage: true` or limits).
+   */
+  usage(): SessionUsage | undefined {
+    if (!this.#aggregate) return undefined;
+    const clients: Record<string, UsageSnapshot> = {};
+    for (const [name, tracker] of this.#trackers) clients[name] = tracker.snapshot();
+    return { ...this.#aggregate.snapshot(), clients };
+  }
+
+  /** What each client's policies know (see `client.state()`), by client name, and the session's usage. */
+  state(): SessionState {
+    const clients: Record<string, ClientState> = {};
+    for (const m of this.#made) clients[m.name] = m.client.state();
+    const usage = this.#aggregate?.snapshot();
+    return { closed: this.#closed, clients, usage: usage ? { enabled: true, ...usage } : { enabled: false } };
+  }
+
   /** Stops every refresh timer and closes every client and token manager. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -248,6 +296,32 @@ export class Session {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /**
+   * A client's options with its usage tracker: one per client name, aggregated into the session's tracker. A client
+   * that brings its own `UsageTracker`, or says `usage: false`, keeps its option as it is.
+   */
+  #withUsage(name: string, options: ClientOptions): ClientOptions {
+    const own = options.usage;
+    if (own === false || own instanceof UsageTracker || (own === undefined && !this.#options.usage))
+      return options;
+    let tracker = this.#trackers.get(name);
+    if (!tracker) {
+      const session = this.#options.usage;
+      const clock = options.clock ?? this.#options.clock ?? systemClock;
+      this.#aggregate ??=
+        session instanceof UsageTracker
+          ? session
+          : new UsageTracker({ clock, ...(typeof session === 'object' && { limits: session }) });
+      tracker = new UsageTracker({
+        clock,
+        parent: this.#aggregate,
+        ...(typeof own === 'object' && { limits: own }),
+      });
+      this.#trackers.set(name, tracker);
+    }
+    return { ...options, usage: tracker };
   }
 
   #clientStatus(m: MadeClient): SessionClientStatus {

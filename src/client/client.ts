@@ -33,6 +33,7 @@ import type {
 import { appendQuery, expandPath, isAbsoluteUrl, joinPath, serializeQuery, splitUrl } from '../core/url.js';
 import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
+import { type UsageSnapshot, usageFromOption } from '../policies/usage.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
 import { buildBody } from './body.js';
@@ -40,6 +41,7 @@ import { checkCallOptions } from './call-options.js';
 import type { CallArgs, CallOptions, ClientOptions } from './options.js';
 import { type ResponsePromise, withBodyHelpers } from './response-promise.js';
 import { CALL_OPTION_KEYS, clientOptionsSchema, PRESET_OPTIONS, SEND_OPTION_KEYS } from './schema.js';
+import { type ClientState, readState, statePolicies } from './state.js';
 
 export type { ResponsePromise } from './response-promise.js';
 
@@ -99,6 +101,8 @@ export class Client {
   #timeouts = false;
   /** The pipeline's policy names, outermost first, for printing. */
   #policyNames: readonly string[] = [];
+  /** The policies {@link Client.state} reads, found once. */
+  readonly #stateOf: ReturnType<typeof statePolicies>;
 
   /** @internal use {@link createClient}. */
   constructor(options: ClientOptions, shared?: Shared) {
@@ -166,13 +170,20 @@ export class Client {
             timeout: options.timeout,
             retry: options.retry,
             circuitBreaker: options.circuitBreaker,
-            rateLimit: options.rateLimit,
+            // The in-process bucket keeps time on the client's clock (a FakeClock in tests) unless it has its own.
+            rateLimit:
+              options.rateLimit && options.clock && !options.rateLimit.clock && !options.rateLimit.limiter
+                ? { ...options.rateLimit, clock: options.clock }
+                : options.rateLimit,
             bulkhead: options.bulkhead,
             auth: options.auth,
           },
           options.preset ?? 'default',
         );
     if (options.hooks) policies.unshift(hooks(options.hooks));
+    const usage = usageFromOption(options.usage, this.#clock);
+    if (usage) policies.unshift(usage); // outermost: once per call, whatever the hooks do
+    this.#stateOf = statePolicies(policies);
     this.#policyNames = policies.map((p) => p.name);
     this.#timeouts = policies.some((p) => p.name === 'totalTimeout' || p.name === 'attemptTimeout');
     this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
@@ -198,6 +209,28 @@ export class Client {
 
   [inspect.custom](_depth: number, options: object): string {
     return `Client ${inspect(this.toJSON(), options)}`;
+  }
+
+  /**
+   * What the client's policies know now: breakers per target, the rate limiter's counters and buckets, the
+   * bulkhead, the retry budget and usage (see {@link ClientState}). Read on demand from counters the policies keep
+   * anyway, so calls pay nothing for it. JSON-safe, and the same shape as each upstream's `state` in the gateway's
+   * `/status.json`.
+   *
+   * @example
+   * const { circuitBreaker, rateLimit } = api.state();
+   * if (circuitBreaker.state === 'open') console.log('retry in', circuitBreaker.breakers[0]?.halfOpenIn, 'ms');
+   */
+  state(): ClientState {
+    return readState(this.#stateOf, this.#service, this.#redactor);
+  }
+
+  /**
+   * Calls and errors in the last minute, 5 minutes and hour, totals, the configured limits and whether usage is
+   * within them; `undefined` when usage tracking is off (turn it on with `usage: true` or limits).
+   */
+  usage(): UsageSnapshot | undefined {
+    return this.#stateOf.usage?.tracker.snapshot();
   }
 
   /** The client's events; see {@link ClientEvents}. Derived clients share them. */

@@ -289,7 +289,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
     collect(this: Gauge) {
       for (const [key, source] of limiters) {
-        const queued = readField(source, ['queued', 'queueLength', 'queue', 'waiting']);
+        // `queueLength` first: a rate limiter's `stats.queued` counts every call ever queued, not the current queue.
+        const queued = readField(source, ['queueLength', 'queued', 'queue', 'waiting']);
         if (typeof queued === 'number') this.set({ key }, queued);
       }
     },

@@ -45,15 +45,18 @@ export {
   type TokenBucketOptions,
 } from './rate-limit.js';
 export { RETRY_DEFAULTS, type RetryOptions, type RetryPolicy, retry } from './retry.js';
-export { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+export { RetryBudget, type RetryBudgetHost, type RetryBudgetOptions } from './retry-budget.js';
 export { type Preset, resolveTimeouts, type StandardPolicyOptions, standardPolicies } from './standard.js';
 export { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './timeout.js';
 export {
   trackUsage,
+  type UsageLimitName,
   type UsageLimits,
+  type UsageOption,
   type UsagePolicy,
   type UsageSnapshot,
   UsageTracker,
   type UsageTrackerOptions,
   type UsageWindow,
+  usageFromOption,
 } from './usage.js';

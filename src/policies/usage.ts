@@ -1,14 +1,18 @@
 import { z } from 'zod';
 import { type Clock, systemClock } from '../core/clock.js';
 import { objectWith, parseOptions, usageLimitsSchema } from '../core/options/index.js';
+import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
+import type { HttpResponse } from '../core/response.js';
 import type { Handler, Policy } from '../core/types.js';
 
 const BUCKET_MS = 10_000;
 const BUCKETS = 360; // one hour of 10-second buckets
 
 /**
- * Configured limits usage is compared against (visibility only: nothing is enforced). Calls only: error limits
- * (`errorsPerMinute`, `errorsPerFiveMinutes`, `errorsPerHour`) are refused as not supported yet.
+ * Limits usage is compared against, as hfortix's `rate_limit_calls_per_min` … `rate_limit_errors_per_hour`. Each is
+ * optional. They are visibility, not enforcement: usage over a limit makes `withinLimits` false and names the limit in
+ * `exceeded`, and no call is refused (refusing calls is the rate limiter's job; refusing calls to an upstream that
+ * keeps failing is the circuit breaker's).
  */
 export interface UsageLimits {
   /** Most calls in the last minute. */
@@ -17,7 +21,16 @@ export interface UsageLimits {
   readonly perFiveMinutes?: number;
   /** Most calls in the last hour. */
   readonly perHour?: number;
+  /** Most failed calls in the last minute. */
+  readonly errorsPerMinute?: number;
+  /** Most failed calls in the last five minutes. */
+  readonly errorsPerFiveMinutes?: number;
+  /** Most failed calls in the last hour. */
+  readonly errorsPerHour?: number;
 }
+
+/** The name of one usage limit. */
+export type UsageLimitName = keyof UsageLimits;
 
 /** Options of {@link UsageTracker}. */
 export interface UsageTrackerOptions {
@@ -48,14 +61,32 @@ export interface UsageSnapshot {
   readonly lastHour: UsageWindow;
   /** Since the tracker was created. */
   readonly total: UsageWindow;
+  /** The configured limits (only those that were given). */
   readonly limits: UsageLimits;
   /** True when every configured limit is respected. */
   readonly withinLimits: boolean;
+  /** The limits usage is over now, in the order of {@link UsageLimits}; empty when within limits. */
+  readonly exceeded: readonly UsageLimitName[];
 }
+
+/** Which window and which count each limit reads. */
+const LIMITS: readonly (readonly [
+  UsageLimitName,
+  'lastMinute' | 'last5Minutes' | 'lastHour',
+  keyof UsageWindow,
+])[] = [
+  ['perMinute', 'lastMinute', 'calls'],
+  ['perFiveMinutes', 'last5Minutes', 'calls'],
+  ['perHour', 'lastHour', 'calls'],
+  ['errorsPerMinute', 'lastMinute', 'errors'],
+  ['errorsPerFiveMinutes', 'last5Minutes', 'errors'],
+  ['errorsPerHour', 'lastHour', 'errors'],
+];
 
 /**
  * Counts calls and errors in sliding windows (1 min, 5 min, 1 h) and in total. Give trackers a `parent` to
- * aggregate several clients (for example every client of a session) into one report.
+ * aggregate several clients (for example every client of a session) into one report. Recording is a few array
+ * writes; the windows are summed only when a report is read.
  */
 export class UsageTracker {
   readonly limits: UsageLimits;
@@ -68,19 +99,22 @@ export class UsageTracker {
   #totalErrors = 0;
 
   constructor(options: UsageTrackerOptions = {}) {
-    parseOptions(usageTrackerSchema, options, 'usage');
-    this.limits = options.limits ?? {};
+    const o = parseOptions(usageTrackerSchema, options, 'usage');
+    // Only the limits that were given, so a report lists what is configured and nothing else.
+    const limits: Record<string, number> = {};
+    for (const [name] of LIMITS) if (o.limits?.[name] !== undefined) limits[name] = o.limits[name];
+    this.limits = Object.freeze(limits);
     this.#clock = options.clock ?? systemClock;
     this.#parent = options.parent;
   }
 
   /** Records one finished call. */
   record(failed: boolean): void {
-    const index = this.#advance();
-    this.#calls[index % BUCKETS]!++;
+    const index = this.#advance() % BUCKETS;
+    this.#calls[index]!++;
     this.#totalCalls++;
     if (failed) {
-      this.#errors[index % BUCKETS]!++;
+      this.#errors[index]!++;
       this.#totalErrors++;
     }
     this.#parent?.record(failed);
@@ -99,26 +133,24 @@ export class UsageTracker {
       }
       return { calls, errors };
     };
-    const lastMinute = window(6);
-    const last5Minutes = window(30);
-    const lastHour = window(BUCKETS);
-    const l = this.limits;
-    const withinLimits =
-      (l.perMinute === undefined || lastMinute.calls <= l.perMinute) &&
-      (l.perFiveMinutes === undefined || last5Minutes.calls <= l.perFiveMinutes) &&
-      (l.perHour === undefined || lastHour.calls <= l.perHour);
+    const windows = { lastMinute: window(6), last5Minutes: window(30), lastHour: window(BUCKETS) };
+    const exceeded: UsageLimitName[] = [];
+    for (const [name, period, count] of LIMITS) {
+      const limit = this.limits[name];
+      if (limit !== undefined && windows[period][count] > limit) exceeded.push(name);
+    }
     return {
-      lastMinute,
-      last5Minutes,
-      lastHour,
+      ...windows,
       total: { calls: this.#totalCalls, errors: this.#totalErrors },
-      limits: l,
-      withinLimits,
+      limits: this.limits,
+      withinLimits: exceeded.length === 0,
+      exceeded,
     };
   }
 
   #advance(): number {
     const index = Math.floor(this.#clock.now() / BUCKET_MS);
+    if (index === this.#current) return index;
     if (this.#current === -1) this.#current = index;
     const steps = Math.min(index - this.#current, BUCKETS);
     for (let i = 1; i <= steps; i++) {
@@ -139,23 +171,45 @@ export interface UsagePolicy extends Policy {
 
 /**
  * Records every call (once per call, retries included in one) into a {@link UsageTracker}. A call counts as
- * an error when it throws or ends with a status of 400 or more.
+ * an error when it throws or ends with a status of 400 or more. Put it outermost; clients with a `usage` option
+ * get it there.
  */
 export function trackUsage(tracker: UsageTracker = new UsageTracker()): UsagePolicy {
+  // Made once: a call adds one `then` and no closure.
+  const settled = (response: HttpResponse): HttpResponse => {
+    tracker.record(response.status >= 400);
+    return response;
+  };
+  const failed = (error: unknown): never => {
+    tracker.record(true);
+    throw error;
+  };
   return {
     name: 'usage',
     tracker,
-    wrap:
-      (next: Handler): Handler =>
-      async (request, ctx) => {
+    wrap: (next: Handler): Handler =>
+      settlesOnAbort((request, ctx) => {
+        let result: Promise<HttpResponse>;
         try {
-          const response = await next(request, ctx);
-          tracker.record(response.status >= 400);
-          return response;
+          result = next(request, ctx);
         } catch (error) {
           tracker.record(true);
-          throw error;
+          return Promise.reject(error);
         }
-      },
+        return result.then(settled, failed);
+      }, isSettlingOnAbort(next)),
   };
+}
+
+/** The `usage` option of a client: `true` (track), limits (track and compare), a tracker to record into, or off. */
+export type UsageOption = boolean | UsageLimits | UsageTracker;
+
+/**
+ * The usage policy a client's `usage` option asks for, or `undefined` when it is off. A tracker is recorded into as
+ * it is (share one between clients, or give it a `parent`); `true` and limits get a tracker of their own.
+ */
+export function usageFromOption(option: UsageOption | undefined, clock: Clock): UsagePolicy | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (option instanceof UsageTracker) return trackUsage(option);
+  return trackUsage(new UsageTracker({ clock, ...(option !== true && { limits: option }) }));
 }
