@@ -189,6 +189,19 @@ describe('client.state()', () => {
     await api.close();
   });
 
+  it('shows a route-keyed breaker target with secret query values redacted', async () => {
+    const api = createClient({
+      baseUrl: server.url,
+      retry: false,
+      circuitBreaker: { keyBy: 'route', consecutiveFailures: 1 },
+    });
+    await api.get('/search?key=very-secret-api-key&q=cats');
+    const [breaker] = api.state().circuitBreaker.breakers;
+    expect(breaker?.target).toBe(`${host} GET /search?key=[REDACTED]&q=cats`);
+    expect(JSON.stringify(api.state())).not.toContain('very-secret-api-key');
+    await api.close();
+  });
+
   it('is JSON-safe: it prints the same through JSON.stringify', async () => {
     const api = createClient({
       baseUrl: server.url,

@@ -151,6 +151,9 @@ export function upstreamClientOptions(
     policies,
     throwHttpErrors: false,
     http,
+    ...(config.usage !== undefined && {
+      usage: typeof config.usage === 'boolean' ? config.usage : defined({ ...config.usage }),
+    }),
     // A custom auth header is a credential: redact it in errors and logs like the built-in secret headers.
     ...(a?.type === 'header' && { redact: { headers: [a.name] } }),
   };
