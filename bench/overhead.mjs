@@ -41,6 +41,11 @@ const baseUrl = 'http://bench.invalid';
 const rows = [
   ['bare (policies: [])', createClient({ baseUrl, transport, policies: [] })],
   ['default preset', createClient({ baseUrl, transport })],
+  // Usage tracking (`usage: true`, or limits): what client.usage() costs per call, against the row above.
+  [
+    'default preset + usage',
+    createClient({ baseUrl, transport, usage: { perMinute: 1e9, errorsPerHour: 1e9 } }),
+  ],
   ['standard preset', createClient({ baseUrl, transport, preset: 'standard' })],
   [
     'standard + limiter',
