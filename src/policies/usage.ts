@@ -45,7 +45,7 @@ export interface UsageTrackerOptions {
 const usageTrackerSchema = z.strictObject({
   limits: usageLimitsSchema.optional(),
   clock: objectWith<Clock>('a clock with now()', ['now']).optional(),
-  parent: objectWith<UsageTracker>('a UsageTracker', ['record', 'snapshot']).optional(),
+  parent: objectWith<UsageTracker>('a UsageTracker', ['started', 'failed', 'snapshot']).optional(),
 });
 
 /** Calls and errors over a period. */
@@ -54,7 +54,10 @@ export interface UsageWindow {
   readonly errors: number;
 }
 
-/** A usage report. Windows have 10-second resolution. */
+/**
+ * A usage report. Windows have 10-second resolution: `lastMinute` holds the calls started in the current 10-second
+ * bucket and the five before it. A call counts when it starts; its error when it ends.
+ */
 export interface UsageSnapshot {
   readonly lastMinute: UsageWindow;
   readonly last5Minutes: UsageWindow;
@@ -90,7 +93,8 @@ const LIMITS: readonly (readonly [
  */
 export class UsageTracker {
   readonly limits: UsageLimits;
-  readonly #clock: Clock;
+  /** The clock its 10-second buckets follow. */
+  readonly clock: Clock;
   readonly #parent: UsageTracker | undefined;
   readonly #calls = new Array<number>(BUCKETS).fill(0);
   readonly #errors = new Array<number>(BUCKETS).fill(0);
@@ -104,36 +108,65 @@ export class UsageTracker {
     const limits: Record<string, number> = {};
     for (const [name] of LIMITS) if (o.limits?.[name] !== undefined) limits[name] = o.limits[name];
     this.limits = Object.freeze(limits);
-    this.#clock = options.clock ?? systemClock;
+    this.clock = options.clock ?? systemClock;
     this.#parent = options.parent;
   }
 
   /** Records one finished call. */
   record(failed: boolean): void {
-    const index = this.#advance() % BUCKETS;
+    this.started(this.clock, this.clock.now());
+    if (failed) this.failed();
+  }
+
+  /**
+   * Counts a call that started at `at` on `clock` (the call context's start, so recording reads no clock when the
+   * clocks agree). The policy's fast path; {@link UsageTracker.record} is the one-step form.
+   */
+  started(clock: Clock, at: number): void {
+    const index = this.#advance(clock === this.clock ? at : this.clock.now()) % BUCKETS;
     this.#calls[index]!++;
     this.#totalCalls++;
-    if (failed) {
-      this.#errors[index]!++;
-      this.#totalErrors++;
-    }
-    this.#parent?.record(failed);
+    this.#parent?.started(clock, at);
+  }
+
+  /**
+   * Counts an error for a call counted by {@link UsageTracker.started}, in the latest bucket a call started in: at or
+   * after the failed call's own start, and without reading the clock.
+   */
+  failed(): void {
+    if (this.#current === -1) this.#advance(this.clock.now());
+    this.#errors[this.#current % BUCKETS]!++;
+    this.#totalErrors++;
+    this.#parent?.failed();
   }
 
   /** The current report. */
   snapshot(): UsageSnapshot {
-    const index = this.#advance();
-    const window = (buckets: number): UsageWindow => {
-      let calls = 0;
-      let errors = 0;
-      for (let i = 0; i < buckets; i++) {
-        const b = (index - i + BUCKETS * 2) % BUCKETS;
-        calls += this.#calls[b]!;
-        errors += this.#errors[b]!;
+    const index = this.#advance(this.clock.now());
+    // One pass, newest bucket first: the minute is the first 6 buckets, five minutes the first 30, the hour all.
+    const sums = { lastMinute: [0, 0], last5Minutes: [0, 0], lastHour: [0, 0] };
+    for (let i = 0; i < BUCKETS; i++) {
+      const b = (index - i + BUCKETS * 2) % BUCKETS;
+      const calls = this.#calls[b]!;
+      const errors = this.#errors[b]!;
+      if (calls === 0 && errors === 0) continue;
+      for (const [span, sum] of [
+        [6, sums.lastMinute],
+        [30, sums.last5Minutes],
+        [BUCKETS, sums.lastHour],
+      ] as const) {
+        if (i < span) {
+          sum[0] += calls;
+          sum[1] += errors;
+        }
       }
-      return { calls, errors };
+    }
+    const window = ([calls, errors]: number[]): UsageWindow => ({ calls: calls!, errors: errors! });
+    const windows = {
+      lastMinute: window(sums.lastMinute),
+      last5Minutes: window(sums.last5Minutes),
+      lastHour: window(sums.lastHour),
     };
-    const windows = { lastMinute: window(6), last5Minutes: window(30), lastHour: window(BUCKETS) };
     const exceeded: UsageLimitName[] = [];
     for (const [name, period, count] of LIMITS) {
       const limit = this.limits[name];
@@ -148,9 +181,10 @@ export class UsageTracker {
     };
   }
 
-  #advance(): number {
-    const index = Math.floor(this.#clock.now() / BUCKET_MS);
-    if (index === this.#current) return index;
+  /** Moves to the bucket of `now`, clearing the buckets passed since; returns the current bucket number. */
+  #advance(now: number): number {
+    const index = Math.floor(now / BUCKET_MS);
+    if (index <= this.#current) return this.#current;
     if (this.#current === -1) this.#current = index;
     const steps = Math.min(index - this.#current, BUCKETS);
     for (let i = 1; i <= steps; i++) {
@@ -158,8 +192,8 @@ export class UsageTracker {
       this.#calls[b] = 0;
       this.#errors[b] = 0;
     }
-    if (index > this.#current) this.#current = index;
-    return this.#current;
+    this.#current = index;
+    return index;
   }
 }
 
@@ -175,13 +209,14 @@ export interface UsagePolicy extends Policy {
  * get it there.
  */
 export function trackUsage(tracker: UsageTracker = new UsageTracker()): UsagePolicy {
-  // Made once: a call adds one `then` and no closure.
+  // Made once: a call adds one `then` and no closure. The call is counted when it starts (at the context's start
+  // time, so no clock is read), its error when it ends.
   const settled = (response: HttpResponse): HttpResponse => {
-    tracker.record(response.status >= 400);
+    if (response.status >= 400) tracker.failed();
     return response;
   };
   const failed = (error: unknown): never => {
-    tracker.record(true);
+    tracker.failed();
     throw error;
   };
   return {
@@ -189,11 +224,12 @@ export function trackUsage(tracker: UsageTracker = new UsageTracker()): UsagePol
     tracker,
     wrap: (next: Handler): Handler =>
       settlesOnAbort((request, ctx) => {
+        tracker.started(ctx.clock, ctx.startedAt);
         let result: Promise<HttpResponse>;
         try {
           result = next(request, ctx);
         } catch (error) {
-          tracker.record(true);
+          tracker.failed();
           return Promise.reject(error);
         }
         return result.then(settled, failed);
@@ -210,6 +246,7 @@ export type UsageOption = boolean | UsageLimits | UsageTracker;
  */
 export function usageFromOption(option: UsageOption | undefined, clock: Clock): UsagePolicy | undefined {
   if (option === undefined || option === false) return undefined;
-  if (option instanceof UsageTracker) return trackUsage(option);
-  return trackUsage(new UsageTracker({ clock, ...(option !== true && { limits: option }) }));
+  // A tracker (duck-typed, so one from another copy of reqforge works too) is recorded into as it is.
+  if (typeof (option as UsageTracker).started === 'function') return trackUsage(option as UsageTracker);
+  return trackUsage(new UsageTracker({ clock, ...(option !== true && { limits: option as UsageLimits }) }));
 }

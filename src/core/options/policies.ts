@@ -199,6 +199,6 @@ export const usageLimitsSchema = z.strictObject({
  */
 export const usageOptionSchema = z.union([
   z.boolean(),
-  objectWith('a UsageTracker', ['record', 'snapshot']),
+  objectWith('a UsageTracker', ['started', 'failed', 'snapshot']),
   usageLimitsSchema,
 ]);
