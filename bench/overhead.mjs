@@ -89,3 +89,7 @@ for (const [name] of rows) {
   const ns = median(results.get(name));
   console.log(`| ${name} | ${Math.round(ns)} | ${name === rows[0][0] ? '' : `+${Math.round(ns - bare)}`} |`);
 }
+const usage = median(results.get('default preset + usage')) - median(results.get('default preset'));
+console.log(
+  `\nusage tracking (\`usage: { … }\`): ${usage >= 0 ? '+' : ''}${Math.round(usage)} ns per call over the default preset`,
+);

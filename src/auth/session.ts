@@ -8,7 +8,7 @@ import { EventHub } from '../core/events.js';
 import { parseOptions } from '../core/options/index.js';
 import { isSecret, type Secret } from '../core/secret.js';
 import type { Policy } from '../core/types.js';
-import { type UsageOption, type UsageSnapshot, UsageTracker } from '../policies/usage.js';
+import { isUsageTracker, type UsageOption, type UsageSnapshot, UsageTracker } from '../policies/usage.js';
 import type { TokenStore } from '../stores/types.js';
 import { type ClientAuthMethod, clientCredentials } from './oauth2.js';
 import { tokenAuth } from './policy.js';
@@ -304,16 +304,14 @@ export class Session {
    */
   #withUsage(name: string, options: ClientOptions): ClientOptions {
     const own = options.usage;
-    if (own === false || own instanceof UsageTracker || (own === undefined && !this.#options.usage))
-      return options;
+    if (own === false || isUsageTracker(own) || (own === undefined && !this.#options.usage)) return options;
     let tracker = this.#trackers.get(name);
     if (!tracker) {
       const session = this.#options.usage;
       const clock = options.clock ?? this.#options.clock ?? systemClock;
-      this.#aggregate ??=
-        session instanceof UsageTracker
-          ? session
-          : new UsageTracker({ clock, ...(typeof session === 'object' && { limits: session }) });
+      this.#aggregate ??= isUsageTracker(session)
+        ? session
+        : new UsageTracker({ clock, ...(typeof session === 'object' && { limits: session }) });
       tracker = new UsageTracker({
         clock,
         parent: this.#aggregate,

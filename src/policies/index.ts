@@ -49,6 +49,7 @@ export { RetryBudget, type RetryBudgetHost, type RetryBudgetOptions } from './re
 export { type Preset, resolveTimeouts, type StandardPolicyOptions, standardPolicies } from './standard.js';
 export { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './timeout.js';
 export {
+  isUsageTracker,
   trackUsage,
   type UsageLimitName,
   type UsageLimits,

@@ -237,6 +237,11 @@ export function trackUsage(tracker: UsageTracker = new UsageTracker()): UsagePol
   };
 }
 
+/** Whether a value is a {@link UsageTracker} (duck-typed, so one from another copy of reqforge counts too). */
+export function isUsageTracker(value: unknown): value is UsageTracker {
+  return typeof (value as UsageTracker | undefined)?.started === 'function';
+}
+
 /** The `usage` option of a client: `true` (track), limits (track and compare), a tracker to record into, or off. */
 export type UsageOption = boolean | UsageLimits | UsageTracker;
 
@@ -246,7 +251,6 @@ export type UsageOption = boolean | UsageLimits | UsageTracker;
  */
 export function usageFromOption(option: UsageOption | undefined, clock: Clock): UsagePolicy | undefined {
   if (option === undefined || option === false) return undefined;
-  // A tracker (duck-typed, so one from another copy of reqforge works too) is recorded into as it is.
-  if (typeof (option as UsageTracker).started === 'function') return trackUsage(option as UsageTracker);
+  if (isUsageTracker(option)) return trackUsage(option);
   return trackUsage(new UsageTracker({ clock, ...(option !== true && { limits: option as UsageLimits }) }));
 }
