@@ -2,17 +2,18 @@ import { type Client, createClient } from '../client/client.js';
 import type { ClientOptions } from '../client/options.js';
 import { PRESET_OPTIONS } from '../client/schema.js';
 import type { ClientState, UsageState } from '../client/state.js';
-import { type Clock, systemClock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
 import { parseOptions } from '../core/options/index.js';
 import { isSecret, type Secret } from '../core/secret.js';
 import type { Policy } from '../core/types.js';
-import { isUsageTracker, type UsageOption, type UsageSnapshot, UsageTracker } from '../policies/usage.js';
+import type { UsageOption } from '../policies/usage.js';
 import type { TokenStore } from '../stores/types.js';
 import { type ClientAuthMethod, clientCredentials } from './oauth2.js';
 import { tokenAuth } from './policy.js';
 import { sessionClientOverridesSchema, sessionOptionsSchema } from './session-schema.js';
+import { type SessionUsage, SessionUsageTrackers } from './session-usage.js';
 import { relayTokenEvents, type TokenHubEvents } from './token-events.js';
 import { TokenManager, type TokenManagerOptions } from './token-manager.js';
 import type { TokenInfo, TokenProvider } from './types.js';
@@ -83,12 +84,6 @@ export interface SessionOptions {
   readonly usage?: UsageOption;
 }
 
-/** What {@link Session.usage} reports: every tracked client together, and each client by name. */
-export interface SessionUsage extends UsageSnapshot {
-  /** Each tracked client's own report, by client name (clients made twice under one name share one). */
-  readonly clients: Readonly<Record<string, UsageSnapshot>>;
-}
-
 /** What {@link Session.state} reports: each client's {@link ClientState} by name, and usage of the whole session. */
 export interface SessionState {
   readonly closed: boolean;
@@ -139,9 +134,8 @@ export class Session {
   readonly #options: SessionOptions;
   readonly #managers = new Map<string, TokenManager>();
   readonly #made: MadeClient[] = [];
-  /** Usage trackers by client name, and the session's aggregate (created with the first tracked client). */
-  readonly #trackers = new Map<string, UsageTracker>();
-  #aggregate: UsageTracker | undefined;
+  /** Usage trackers of the clients, by client name (see `usage`). */
+  readonly #usage: SessionUsageTrackers;
   readonly #defaultClientId: string;
   #closed = false;
 
@@ -187,6 +181,7 @@ export class Session {
         throw new InvalidOptionError(`services.${name}.clientId`, `unknown client id "${id}"`);
     }
     this.#options = options;
+    this.#usage = new SessionUsageTrackers(options.usage, options.clock);
     this.#ids = ids;
   }
 
@@ -234,7 +229,7 @@ export class Session {
     });
     const base = oPolicies ?? sPolicies ?? this.#options.policies;
     const name = overrides.name ?? service;
-    const merged: ClientOptions = this.#withUsage(name, { ...serviceClient, ...clientOverrides });
+    const merged: ClientOptions = this.#usage.withUsage(name, { ...serviceClient, ...clientOverrides });
     let client: Client;
     if (base) {
       const from = oPolicies
@@ -270,18 +265,14 @@ export class Session {
    * no client tracks usage (give the session or a client `usage: true` or limits).
    */
   usage(): SessionUsage | undefined {
-    if (!this.#aggregate) return undefined;
-    const clients: Record<string, UsageSnapshot> = {};
-    for (const [name, tracker] of this.#trackers) clients[name] = tracker.snapshot();
-    return { ...this.#aggregate.snapshot(), clients };
+    return this.#usage.report();
   }
 
   /** What each client's policies know (see `client.state()`), by client name, and the session's usage. */
   state(): SessionState {
     const clients: Record<string, ClientState> = {};
     for (const m of this.#made) clients[m.name] = m.client.state();
-    const usage = this.#aggregate?.snapshot();
-    return { closed: this.#closed, clients, usage: usage ? { enabled: true, ...usage } : { enabled: false } };
+    return { closed: this.#closed, clients, usage: this.#usage.state() };
   }
 
   /** Stops every refresh timer and closes every client and token manager. */
@@ -296,30 +287,6 @@ export class Session {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  /**
-   * A client's options with its usage tracker: one per client name, aggregated into the session's tracker. A client
-   * that brings its own `UsageTracker`, or says `usage: false`, keeps its option as it is.
-   */
-  #withUsage(name: string, options: ClientOptions): ClientOptions {
-    const own = options.usage;
-    if (own === false || isUsageTracker(own) || (own === undefined && !this.#options.usage)) return options;
-    let tracker = this.#trackers.get(name);
-    if (!tracker) {
-      const session = this.#options.usage;
-      const clock = options.clock ?? this.#options.clock ?? systemClock;
-      this.#aggregate ??= isUsageTracker(session)
-        ? session
-        : new UsageTracker({ clock, ...(typeof session === 'object' && { limits: session }) });
-      tracker = new UsageTracker({
-        clock,
-        parent: this.#aggregate,
-        ...(typeof own === 'object' && { limits: own }),
-      });
-      this.#trackers.set(name, tracker);
-    }
-    return { ...options, usage: tracker };
   }
 
   #clientStatus(m: MadeClient): SessionClientStatus {
