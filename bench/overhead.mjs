@@ -41,6 +41,11 @@ const baseUrl = 'http://bench.invalid';
 const rows = [
   ['bare (policies: [])', createClient({ baseUrl, transport, policies: [] })],
   ['default preset', createClient({ baseUrl, transport })],
+  // Usage tracking (`usage: true`, or limits): what client.usage() costs per call, against the row above.
+  [
+    'default preset + usage',
+    createClient({ baseUrl, transport, usage: { perMinute: 1e9, errorsPerHour: 1e9 } }),
+  ],
   ['standard preset', createClient({ baseUrl, transport, preset: 'standard' })],
   [
     'standard + limiter',
@@ -84,3 +89,7 @@ for (const [name] of rows) {
   const ns = median(results.get(name));
   console.log(`| ${name} | ${Math.round(ns)} | ${name === rows[0][0] ? '' : `+${Math.round(ns - bare)}`} |`);
 }
+const usage = median(results.get('default preset + usage')) - median(results.get('default preset'));
+console.log(
+  `\nusage tracking (\`usage: { … }\`): ${usage >= 0 ? '+' : ''}${Math.round(usage)} ns per call over the default preset`,
+);

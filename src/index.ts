@@ -12,6 +12,17 @@ export {
   type SendOptions,
 } from './client/client.js';
 export type { BodyInit, CallArgs, CallOptions, ClientOptions, PropagationOptions } from './client/options.js';
+export type {
+  BreakerReport,
+  BreakerStateName,
+  BulkheadState,
+  CircuitBreakerState,
+  ClientState,
+  LimiterTarget,
+  RateLimitState,
+  RetryBudgetState,
+  UsageState,
+} from './client/state.js';
 export { type AmbientContext, getContext, runWithContext } from './core/ambient.js';
 export { type Clock, sleepWith, systemClock, type TimerHandle, type WaitSignal } from './core/clock.js';
 export { type AbortState, CallAbort, type CallContextJson, NEVER_ABORTED } from './core/context.js';

@@ -16,6 +16,7 @@ import {
   suggest,
   timeoutObjectSchema,
   unwrap,
+  usageLimitsSchema,
 } from '../core/options/index.js';
 import { Secret } from '../core/secret.js';
 import {
@@ -145,6 +146,8 @@ const upstreamSchema = z.strictObject({
   circuitBreaker: breakerSchema.optional(),
   rateLimit: rateLimitSchema.optional(),
   bulkhead: bulkheadSchema.optional(),
+  /** Usage tracking shown in `/status.json` (`state.usage`): `true`, or limits it is compared with. */
+  usage: z.union([z.boolean(), usageLimitsSchema]).optional(),
   auth: authSchema.optional(),
   http: httpSchema.optional(),
   maxBodySize: size.optional(),

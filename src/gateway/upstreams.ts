@@ -6,6 +6,7 @@
 import { bearerAuth, headerAuth } from '../auth/static.js';
 import { type Client, createClient } from '../client/client.js';
 import type { ClientOptions } from '../client/options.js';
+import type { ClientState } from '../client/state.js';
 import { isInvalidOptionError } from '../core/errors.js';
 import { defaultRedactor, Redactor } from '../core/redact.js';
 import { mergeHeaders } from '../core/request.js';
@@ -25,7 +26,7 @@ export interface UpstreamWiring {
   readonly options: ClientOptions;
   /** The auth step, when the upstream has auth. */
   readonly auth: UpstreamAuth | undefined;
-  /** Policies that can describe themselves (breaker, limiter, bulkhead, usage), by policy name. */
+  /** Policies that can describe themselves (breaker, limiter, bulkhead), by policy name (the metrics read them). */
   readonly snapshots: ReadonlyMap<string, () => unknown>;
 }
 
@@ -154,6 +155,9 @@ export function upstreamClientOptions(
     // Bodies are relayed as they came: the caller's own Accept-Encoding goes upstream and nothing is decoded.
     decompress: false,
     http,
+    ...(config.usage !== undefined && {
+      usage: typeof config.usage === 'boolean' ? config.usage : defined({ ...config.usage }),
+    }),
     // A custom auth header is a credential: redact it in errors and logs like the built-in secret headers.
     ...(a?.type === 'header' && { redact: { headers: [a.name] } }),
   };
@@ -247,13 +251,12 @@ export function createUpstream(
   const stats = { requests: 0, errors: 0, inFlight: 0 };
   const extraStatus = deps.extraStatus;
   const status = (): UpstreamStatus => {
-    const policies: Record<string, unknown> = {};
-    for (const [policy, snap] of snapshots) {
-      try {
-        policies[policy] = sanitizeStatus(snap());
-      } catch (error) {
-        policies[policy] = `unavailable: ${String((error as Error).message).slice(0, 100)}`;
-      }
+    // The library's own state: the same shape as `client.state()`, through the same sanitiser as every status fact.
+    let state: ClientState;
+    try {
+      state = sanitizeStatus(client.state()) as ClientState;
+    } catch (error) {
+      state = unavailableState(error);
     }
     let extra: unknown;
     try {
@@ -267,7 +270,7 @@ export function createUpstream(
       requests: stats.requests,
       errors: stats.errors,
       inFlight: stats.inFlight,
-      policies,
+      state,
       ...(auth?.status && { auth: sanitizeStatus(auth.status()) }),
       ...(extra !== undefined && { extra }),
     };
@@ -298,4 +301,17 @@ function configuredHeaders(name: string, config: UpstreamConfig): Record<string,
   } catch (error) {
     throw new ConfigError([{ path: `upstreams.${name}.headers`, message: (error as Error).message }]);
   }
+}
+
+/** The state shown when reading it failed: every policy off, and why (cut short). */
+function unavailableState(error: unknown): ClientState {
+  const off = { enabled: false as const };
+  return {
+    circuitBreaker: { enabled: false, state: 'disabled', breakers: [] },
+    rateLimit: off,
+    bulkhead: off,
+    retryBudget: off,
+    usage: off,
+    unavailable: String((error as Error)?.message).slice(0, 100),
+  } as ClientState;
 }

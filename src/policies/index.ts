@@ -59,16 +59,20 @@ export {
   type RetryPolicy,
   retry,
 } from './retry.js';
-export { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+export { RetryBudget, type RetryBudgetHost, type RetryBudgetOptions } from './retry-budget.js';
 export type { DelayFunction, RetryDelayContext, RetryPredicate } from './retry-shape.js';
 export { type Preset, resolveTimeouts, type StandardPolicyOptions, standardPolicies } from './standard.js';
 export { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './timeout.js';
 export {
+  isUsageTracker,
   trackUsage,
+  type UsageLimitName,
   type UsageLimits,
+  type UsageOption,
   type UsagePolicy,
   type UsageSnapshot,
   UsageTracker,
   type UsageTrackerOptions,
   type UsageWindow,
+  usageFromOption,
 } from './usage.js';

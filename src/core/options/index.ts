@@ -62,6 +62,7 @@ export {
   timeoutOptionSchema,
   tokenBucketOptionsSchema,
   usageLimitsSchema,
+  usageOptionSchema,
 } from './policies.js';
 export { type DurationSchemaOptions, duration, fn, int, notYet, objectWith, ratio, size } from './schema.js';
 export {

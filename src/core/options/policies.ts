@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { Policy } from '../types.js';
-import { duration, fn, int, notYet, objectWith, ratio } from './schema.js';
+import { duration, fn, int, objectWith, ratio } from './schema.js';
 
 const clock = () => objectWith<Clock>('a clock with now(), setTimeout() and clearTimeout()', ['now']);
 
@@ -220,14 +220,25 @@ export const standardPolicyOptionsSchema = z.strictObject({
   inner: z.array(policySchema).optional(),
 });
 
-const ERROR_LIMITS =
-  'usage tracks errors but does not compare them with a limit yet; read snapshot().lastHour.errors yourself';
-/** What `UsageTracker` compares usage with (calls per period); error limits come in a later version. */
+/**
+ * What `UsageTracker` compares usage with: calls (`perMinute`, …) and errors (`errorsPerMinute`, …) per period.
+ * Every limit is optional; usage over one is reported (`withinLimits: false`, `exceeded`), never enforced.
+ */
 export const usageLimitsSchema = z.strictObject({
   perMinute: int(0).optional(),
   perFiveMinutes: int(0).optional(),
   perHour: int(0).optional(),
-  errorsPerMinute: notYet(ERROR_LIMITS),
-  errorsPerFiveMinutes: notYet(ERROR_LIMITS),
-  errorsPerHour: notYet(ERROR_LIMITS),
+  errorsPerMinute: int(0).optional(),
+  errorsPerFiveMinutes: int(0).optional(),
+  errorsPerHour: int(0).optional(),
 });
+
+/**
+ * The `usage` option of `createClient` and sessions: `true` (track, no limits), limits (track and compare), a
+ * `UsageTracker` to record into, or `false`.
+ */
+export const usageOptionSchema = z.union([
+  z.boolean(),
+  objectWith('a UsageTracker', ['started', 'failed', 'snapshot']),
+  usageLimitsSchema,
+]);
