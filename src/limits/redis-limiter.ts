@@ -252,9 +252,10 @@ export class RedisRateLimiter implements RateLimiter {
 
   /** Sizes the local fallback when Redis goes down: limit ÷ live replicas. */
   #down(): { replicas: number; fromHeartbeats: boolean; mode: StoreDownMode } {
-    const now = Date.now();
-    const fromHeartbeats = this.#replicas.fresh(now);
-    const replicas = this.#replicas.current(now);
+    // The count Redis gave while it last answered: a heartbeat that was fresh then is the best count there is.
+    const seenAt = this.#guard.lastSuccess;
+    const fromHeartbeats = seenAt > 0 && this.#replicas.fresh(seenAt);
+    const replicas = fromHeartbeats ? this.#replicas.current(seenAt) : this.#replicas.expected;
     if (this.mode === 'local') {
       const first = this.windows[0] as LimitWindow;
       const share = (w: LimitWindow) => ({

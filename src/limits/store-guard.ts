@@ -91,7 +91,9 @@ export class StoreGuard {
     const budget = this.#o.budget;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BudgetExceeded(budget)), budget);
+      // Decided after the poll phase: when this process's event loop was blocked past the budget, an answer that
+      // already arrived is read first, so a stalled process does not blame Redis for its own delay.
+      timer = setTimeout(() => setImmediate(() => reject(new BudgetExceeded(budget))), budget);
     });
     return Promise.race([work, late]).then(
       (value) => {
@@ -109,9 +111,13 @@ export class StoreGuard {
     );
   }
 
+  /** When Redis last answered (epoch ms), 0 before it ever did. */
+  lastSuccess = 0;
+
   /** Records a success: the failure streak ends, and a store that was down is up again. */
   succeeded(): void {
     this.#failures = 0;
+    this.lastSuccess = Date.now();
     if (this.#up) return;
     this.#up = true;
     this.transitions++;

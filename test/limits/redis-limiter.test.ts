@@ -10,14 +10,7 @@ import { rateLimit } from '../../src/policies/rate-limit.js';
 import { freePort, haveRedisServer, killed, startRedis } from '../helpers/redis-server.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { IN_CI, runId } from '../stores/services.js';
-
-/** Calls per Redis command since the last `CONFIG RESETSTAT`, from `INFO commandstats`. */
-export async function commandCalls(redis: Redis): Promise<Record<string, number>> {
-  const text = await redis.info('commandstats');
-  const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out[m[1] as string] = Number(m[2]);
-  return out;
-}
+import { commandCalls } from './redis-stats.js';
 
 describe.skipIf(!haveRedisServer && !IN_CI)(
   `RedisRateLimiter on a private redis-server${haveRedisServer ? '' : ' [skipped: redis-server is not installed; CI=true fails instead]'}`,
