@@ -77,22 +77,26 @@ async function go() {
   const calls = [];
   const started = Date.now();
   const end = started + run.durationMs;
+  // One call: its outcome is counted (and, with `recordCalls`, its start and end on the wall clock).
+  const one = async () => {
+    const t0 = Date.now();
+    let outcome = 'ok';
+    try {
+      const response = await client.get('/');
+      await response.text();
+    } catch (error) {
+      outcome = error?.code ?? error?.name ?? 'Error';
+    }
+    const t1 = Date.now();
+    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+    if (run.recordCalls) calls.push([t0, t1, outcome === 'ok' ? 1 : 0]);
+    if (t1 - t0 > (run.maxWait ?? 30_000) + 1_000) slow.push(t1 - t0);
+    return outcome;
+  };
   const loop = async () => {
     while (Date.now() < end) {
-      const t0 = Date.now();
-      let outcome = 'ok';
-      try {
-        const response = await client.get('/');
-        await response.text();
-      } catch (error) {
-        outcome = error?.code ?? error?.name ?? 'Error';
-      }
-      const t1 = Date.now();
-      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-      if (run.recordCalls) calls.push([t0, t1, outcome === 'ok' ? 1 : 0]);
-      if (t1 - t0 > (run.maxWait ?? 30_000) + 1_000) slow.push(t1 - t0);
       // A refused call comes back at once: do not spin (a caller would back off too).
-      if (outcome !== 'ok') await new Promise((r) => setTimeout(r, run.backoffMs ?? 5));
+      if ((await one()) !== 'ok') await new Promise((r) => setTimeout(r, run.backoffMs ?? 5));
     }
   };
   // Open loop (`run.rate` calls per second, whatever the answers): demand that a stalled process cannot lower,
@@ -107,17 +111,6 @@ async function go() {
       await new Promise((r) => setTimeout(r, 5));
     }
     await Promise.all(pending);
-  };
-  const one = async () => {
-    const t0 = Date.now();
-    let outcome = 'ok';
-    try {
-      const response = await client.get('/');
-      await response.text();
-    } catch (error) {
-      outcome = error?.code ?? error?.name ?? 'Error';
-    }
-    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
   };
   if (run.rate) await open();
   else await Promise.all(Array.from({ length: run.callers }, loop));
