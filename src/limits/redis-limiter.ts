@@ -207,8 +207,9 @@ export class RedisRateLimiter implements RateLimiter {
     }
     this.#startTimer();
     if (!store.client) {
-      // A first connection that fails still reconnects in the background: the probe finds it when Redis is back.
-      await client.connect().catch((error: unknown) => this.#guard.failed('connect', error));
+      // Unreachable at start: down at once (sized by expectedReplicas). The connection still reconnects in the
+      // background, and the probe finds it when Redis is back.
+      await client.connect().catch((error: unknown) => this.#guard.failed('connect', error, true));
       if (this.#closed) client.disconnect();
     }
     if (this.#guard.up) void this.#beat();

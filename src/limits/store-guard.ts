@@ -129,13 +129,13 @@ export class StoreGuard {
     );
   }
 
-  /** Records a failure; after `failures` in a row the store goes down. */
-  failed(operation: string, error: unknown): void {
+  /** Records a failure; after `failures` in a row (or at once when `immediately`) the store goes down. */
+  failed(operation: string, error: unknown, immediately = false): void {
     const message = describe(error);
     const name = this.#o.name;
     if (this.#o.events.has('limiter:error'))
       this.#o.events.emit('limiter:error', { name, operation, error: message });
-    if (!this.#up || ++this.#failures < this.#o.failures) return;
+    if (!this.#up || (++this.#failures < this.#o.failures && !immediately)) return;
     this.#up = false;
     this.transitions++;
     this.#downSince = Date.now();
