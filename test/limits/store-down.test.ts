@@ -81,7 +81,9 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
       const port = await freePort();
       const redis = await startRedis(port);
       children.push(redis);
-      const server = await startServer((_req, res) => res.end('ok'));
+      const server = await startServer((_req, res) => {
+        res.end('ok');
+      });
       const events = new EventHub<LimiterEvents>();
       const seen: string[] = [];
       events.on('limiter:down', (e) => seen.push(`down:${e.mode}`));
