@@ -4,6 +4,7 @@
 // limiter recovers without a restart.
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { inspect } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../src/client/client.js';
 import { EventHub } from '../../src/core/events.js';
@@ -118,6 +119,38 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
         await api.close();
         await server.close();
       }
+    });
+
+    it('never shows the Redis password: events, log lines, errors, snapshots and stats', async () => {
+      const port = await freePort();
+      const events = new EventHub<LimiterEvents>();
+      const printed: string[] = [];
+      const keep = (x: unknown) => printed.push(JSON.stringify(x), inspect(x, { depth: 5 }));
+      events.on('limiter:down', keep);
+      events.on('limiter:error', keep);
+      const logger = {
+        info: (f: unknown, m?: string) => keep([f, m]),
+        warn: (f: unknown, m?: string) => keep([f, m]),
+      };
+      const limiter = new RedisRateLimiter({
+        limit: 10,
+        store: { url: `redis://user:hunter2-secret@127.0.0.1:${port}` },
+        onStoreDown: 'closed',
+        events,
+        logger,
+      });
+      limiters.push(limiter);
+      await limiter.connect();
+      const error = await Promise.resolve()
+        .then(() => limiter.reserve('k', 0))
+        .catch((e: unknown) => e);
+      expect(isLimiterStoreDownError(error)).toBe(true);
+      keep(error);
+      keep(limiter.snapshot());
+      keep(limiter.stats());
+      keep(limiter);
+      expect(printed.length).toBeGreaterThan(6);
+      for (const text of printed) expect(text).not.toContain('hunter2-secret');
     });
 
     it('open lets every call through while Redis is down', async () => {
