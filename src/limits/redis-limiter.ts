@@ -293,7 +293,9 @@ export class RedisRateLimiter implements RateLimiter {
     let answer: [number, string, string, ...string[]];
     try {
       const client = await this.#connection();
-      answer = await this.#guard.run('reserve', client.rfReserve(this.#prefix + key, maxWait, ...this.#args));
+      // Lua reads the number from text: an unbounded wait is sent as a very long one.
+      const budget = Math.min(maxWait, 1e12);
+      answer = await this.#guard.run('reserve', client.rfReserve(this.#prefix + key, budget, ...this.#args));
     } catch {
       this.#stats.failures++;
       return this.#degraded(key, maxWait);
@@ -345,7 +347,9 @@ export class RedisRateLimiter implements RateLimiter {
     const pending = this.#client;
     if (!pending) return;
     const client = await pending;
-    if (this.#guard.up) await client.zrem(`${this.#prefix}replicas`, this.#id).catch(() => undefined);
+    // Leaves the replica count at once (else it ages out), within the latency budget.
+    if (this.#guard.up)
+      await this.#guard.run('leave', client.zrem(`${this.#prefix}replicas`, this.#id)).catch(() => undefined);
     if (this.#o.store.client) return;
     await client.quit().catch(() => client.disconnect());
   }
