@@ -10,6 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { limitStore } from '../../src/gateway/shared-limits.js';
+import { upstreamClientOptions } from '../../src/gateway/upstreams.js';
+import { DEFAULT_WIRING } from '../../src/gateway/wiring.js';
+import { RedisRateLimiter } from '../../src/limits/redis-limiter.js';
+import { type RateLimitPolicy, TokenBucketLimiter } from '../../src/policies/rate-limit.js';
 import { ChildWorker, type WorkerMessage } from '../helpers/child-worker.js';
 import { compileSrc } from '../helpers/compile.js';
 import { freePort, haveRedisServer, killed, startRedis } from '../helpers/redis-server.js';
@@ -57,6 +62,27 @@ describe('shared: true in the gateway configuration', () => {
       { env: {} },
     );
     expect(config.upstreams.up?.rateLimit?.shared).toBe(true);
+  });
+
+  it("builds a Redis limiter named after the upstream from the gateway's store, and a bucket without one", async () => {
+    const config = parseGatewayConfig(
+      { ...base, store: { type: 'redis', url: 'redis://127.0.0.1:1', keyPrefix: 'gw:' } },
+      { env: {} },
+    );
+    const upstream = config.upstreams.up as NonNullable<typeof config.upstreams.up>;
+    const limiterOf = (built: ReturnType<typeof upstreamClientOptions>) =>
+      ((built.options.policies ?? []).find((p) => p.name === 'rateLimit') as RateLimitPolicy).limiter;
+    const shared = limiterOf(
+      upstreamClientOptions('up', upstream, DEFAULT_WIRING, { limitStore: limitStore(config) }),
+    );
+    expect(shared).toBeInstanceOf(RedisRateLimiter);
+    expect((shared as RedisRateLimiter).name).toBe('up:up');
+    expect(shared.limit).toBe(5);
+    await (shared as RedisRateLimiter).close();
+    // `reqforge call` builds the upstream without the gateway's store: a limit of its own process.
+    expect(limiterOf(upstreamClientOptions('up', upstream, DEFAULT_WIRING))).toBeInstanceOf(
+      TokenBucketLimiter,
+    );
   });
 
   it('reqforge check (its own process) exits 2 with the fix, and 0 once the store is Redis', async () => {
