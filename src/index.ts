@@ -93,6 +93,7 @@ export {
   type QueryValue,
   serializeQuery,
 } from './core/url.js';
+export * from './limits/index.js';
 export * from './policies/index.js';
 export * from './resilience/index.js';
 export {

@@ -12,10 +12,13 @@ import { defaultRedactor, Redactor } from '../core/redact.js';
 import { mergeHeaders } from '../core/request.js';
 import type { Policy } from '../core/types.js';
 import { splitUrl } from '../core/url.js';
+import type { LimitStoreOptions } from '../limits/redis-limiter.js';
+import type { Logger } from '../observability/logging.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { HttpTransportOptions } from '../transport/undici.js';
 import { ConfigError, type ConfigIssue, type UpstreamConfig } from './config.js';
 import { compilePathPattern } from './path-safety.js';
+import { sharedLimitOptions, withoutShared } from './shared-limits.js';
 import { sanitizeStatus, type UpstreamStatus } from './status-page.js';
 import { inboundKey, upstreamFailure } from './upstream-health.js';
 import type { StandardPoliciesOptions, UpstreamAuth, Wiring } from './wiring.js';
@@ -49,6 +52,12 @@ export const GATEWAY_BULKHEAD = Object.freeze({
 export interface UpstreamDeps {
   /** The token store for OAuth2 upstreams. */
   readonly store?: unknown;
+  /** The gateway's Redis connection options, for `rateLimit.shared` (absent: limits stay per replica). */
+  readonly limitStore?: LimitStoreOptions | undefined;
+  /** Where a shared limit logs its transitions. */
+  readonly logger?: Logger | undefined;
+  /** Where a shared limit reports whether its Redis is up. */
+  readonly metrics?: Metrics | undefined;
 }
 
 type Defined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & {
@@ -117,7 +126,10 @@ export function upstreamClientOptions(
         config.circuitBreaker === false
           ? false
           : { ...defined({ ...config.circuitBreaker }), isFailure: upstreamFailure },
-      rateLimit: config.rateLimit && defined({ ...config.rateLimit }),
+      rateLimit: config.rateLimit && {
+        ...defined({ ...withoutShared(config.rateLimit) }),
+        ...sharedLimitOptions(`up:${name}`, config.rateLimit, deps.limitStore, deps),
+      },
       bulkhead:
         config.bulkhead === false
           ? false
@@ -205,7 +217,6 @@ export interface CreateUpstreamDeps extends UpstreamDeps {
   readonly bodySize: number;
   /** The gateway's `limits.retryBodySize`. */
   readonly retryBodySize: number;
-  readonly metrics?: Metrics | undefined;
   /** Extra facts for the status row (see `GatewayOptions.status`). */
   readonly extraStatus?: ((upstream: string) => unknown) | undefined;
 }
@@ -224,7 +235,12 @@ export function createUpstream(
   let origin: string;
   let basePath: string;
   try {
-    built = upstreamClientOptions(name, config, deps.wiring, { store: deps.store });
+    built = upstreamClientOptions(name, config, deps.wiring, {
+      store: deps.store,
+      limitStore: deps.limitStore,
+      logger: deps.logger,
+      metrics: deps.metrics,
+    });
     headers = configuredHeaders(name, config);
     ({ origin, path: basePath } = splitUrl(config.baseUrl, 'baseUrl'));
   } catch (error) {

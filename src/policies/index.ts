@@ -34,6 +34,8 @@ export {
 } from './predicates.js';
 export {
   type LimiterSnapshot,
+  type LimitWindow,
+  type LimitWindowOptions,
   type RateLimiter,
   type RateLimitOptions,
   type RateLimitPolicy,
@@ -43,6 +45,7 @@ export {
   rateLimit,
   TokenBucketLimiter,
   type TokenBucketOptions,
+  type WindowSnapshot,
 } from './rate-limit.js';
 export {
   followRedirects,
