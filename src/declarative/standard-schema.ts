@@ -95,7 +95,8 @@ export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
 
 // Libraries that quote the received value in their messages: valibot ("… but received 42", "… but received \"x\""),
 // arktype ("must be … (was 42)"). Cut those parts; the value itself is replaced wherever else it appears.
-const RECEIVED_PART = /(?:,\s*)?\s*but received\b[\s\S]*$|\s*\((?:was|received)\b[^)]*\)/gi;
+// arktype's "(was a string)" names a type and stays.
+const RECEIVED_PART = /(?:,\s*)?\s*but received\b[\s\S]*$|\s*\((?:was|received) (?!an? [a-z]+\))[^)]*\)/gi;
 
 function segmentKey(segment: PropertyKey | StandardSchemaV1.PathSegment): string | number {
   const key = typeof segment === 'object' && segment !== null ? segment.key : segment;
