@@ -20,7 +20,9 @@ function tc39Decorators(): Plugin {
           sourceMap: true,
         },
       });
-      return out.sourceMapText === undefined ? out.outputText : { code: out.outputText, map: out.sourceMapText };
+      return out.sourceMapText === undefined
+        ? out.outputText
+        : { code: out.outputText, map: out.sourceMapText };
     },
   };
 }
