@@ -61,14 +61,15 @@ export interface ValidationIssue {
 export const TYPES_ONLY_VENDOR = 'reqforge/typed';
 
 /**
- * A schema that only carries a type: nothing is checked at run time (the generator's output uses it when
- * `--validate` is not given). `typed<Pet>()` types a request part or a result as `Pet`.
+ * A schema for the type `T`. Without an argument it only carries the type: nothing is checked at run time (the
+ * generator's output uses it unless `--validate` is given). With a runtime schema, that schema validates and `T` is
+ * the type it is given (for schemas built at run time, such as `z.fromJSONSchema(…)`, whose type is unknown).
  *
  * @example
  * const getPet = get('/pets/{id}', { response: typed<{ id: number; name: string }>() });
  */
-export function typed<T>(): StandardSchemaV1<T, T> {
-  return TYPED as StandardSchemaV1<T, T>;
+export function typed<T>(schema?: StandardSchemaV1): StandardSchemaV1<T, T> {
+  return (schema ?? TYPED) as StandardSchemaV1<T, T>;
 }
 
 const TYPED: StandardSchemaV1 = Object.freeze({
