@@ -54,29 +54,62 @@ export function endpointCall(
     method === 'HEAD' ? toNothing : checksAtRunTime(o.response) ? validator(name, o.response) : toJson;
   const where = `${name}()`;
 
+  const paramSet: ReadonlySet<string> = new Set(names);
+  const hasParams = names.length > 0;
+
+  // One pass over the argument's keys, and an options object of one fixed shape (undefined where not given).
   const build = (args: Args): CallOptions => {
     if (typeof args !== 'object' || args === null) {
       throw new InvalidRequestError(`${where} takes one object argument`);
     }
-    checkKeys(args, known, where);
-    const options: Record<string, unknown> = {};
-    if (names.length > 0) {
-      const params: Record<string, unknown> = {};
-      for (const n of names) if (Object.hasOwn(args, n)) params[n] = args[n];
-      options.params = params;
+    const params: Record<string, unknown> | undefined = hasParams ? {} : undefined;
+    let query: unknown;
+    let headers: unknown;
+    let body: unknown;
+    let signal: unknown;
+    let timeout: unknown;
+    let retry: unknown;
+    for (const key in args) {
+      const value = args[key];
+      switch (key) {
+        case 'query':
+          query = value;
+          break;
+        case 'headers':
+          headers = value;
+          break;
+        case 'body':
+          body = value;
+          break;
+        case 'signal':
+          signal = value;
+          break;
+        case 'timeout':
+          timeout = value;
+          break;
+        // Where per-call retry objects plug in: `retry` is handed to the client's call options as it is.
+        case 'retry':
+          retry = value;
+          break;
+        default:
+          if (params !== undefined && paramSet.has(key)) params[key] = value;
+          else checkKeys(args, known, where);
+      }
     }
-    if (args.query !== undefined) options.query = args.query;
     if (keyHeader !== undefined) {
       // The caller's own key wins; the generated one is kept for every attempt of this call.
-      options.headers = mergeHeaders({ [keyHeader]: randomUUID() }, args.headers as HeadersInit | undefined);
-    } else if (args.headers !== undefined) options.headers = args.headers;
-    if (args.body !== undefined) options.json = args.body;
-    if (args.signal !== undefined) options.signal = args.signal;
-    if (args.timeout !== undefined) options.timeout = args.timeout;
-    // Where per-call retry objects plug in: `args.retry` is handed to the client's call options as it is.
-    if (args.retry !== undefined) options.retry = args.retry;
-    if (idempotent) options.idempotent = true;
-    return options as CallOptions;
+      headers = mergeHeaders({ [keyHeader]: randomUUID() }, headers as HeadersInit | undefined);
+    }
+    return {
+      params,
+      query,
+      headers,
+      json: body,
+      signal,
+      timeout,
+      retry,
+      idempotent: idempotent || undefined,
+    } as CallOptions;
   };
 
   return (args = NO_ARGS) => {
