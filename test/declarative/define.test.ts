@@ -310,6 +310,34 @@ describe('auth per endpoint and MemoryTransport', () => {
   });
 });
 
+describe('secrets', () => {
+  it('a ResponseValidationError prints neither the credentials nor the response data', async () => {
+    const memory = new MemoryTransport().route('GET', '/me', () => ({
+      json: { id: 'user-secret-42', name: 7 },
+    }));
+    const Api = defineClient({
+      baseUrl: 'http://api.test',
+      endpoints: { me: get('/me', { response: z.object({ id: z.number(), name: z.string() }) }) },
+    });
+    const api = Api.connect({ transport: memory, auth: bearerAuth('bearer-s3cret-value') });
+    const error = (await api.me().catch((e: unknown) => e)) as ResponseValidationError;
+    expect(isResponseValidationError(error)).toBe(true);
+    expect(error.request?.header('authorization')).toBe('Bearer bearer-s3cret-value');
+    const printed = [
+      error.message,
+      JSON.stringify(error),
+      inspect(error, { depth: 10 }),
+      error.request?.toCurl(),
+      JSON.stringify(error.issues),
+      inspect(api),
+    ].join('\n');
+    expect(printed).not.toContain('bearer-s3cret-value');
+    expect(printed).not.toContain('user-secret-42');
+    expect(error.issues.map((i) => i.path[0])).toEqual(['id', 'name']);
+    await api.close();
+  });
+});
+
 describe('definition errors', () => {
   const fails = (fn: () => unknown) => refusal(fn).message;
 
