@@ -48,6 +48,15 @@ export interface ConnectedExtras {
   /** Closes the connection pool (when the client created it). */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
+  /** The base client (redacted) and each endpoint's policies, as `JSON.stringify` and `util.inspect` print them. */
+  toJSON(): ConnectedJson;
+}
+
+/** The printed form of a connected client: the base client (redacted) and each endpoint's policy names. */
+export interface ConnectedJson {
+  readonly client: ClientJson;
+  /** Each endpoint's pipeline, outermost policy first. */
+  readonly endpoints: Readonly<Record<string, readonly string[]>>;
 }
 
 /** A connected client: one typed function per endpoint. */
@@ -152,15 +161,14 @@ function connect<E extends Endpoints>(
   const base = createClient({ ...(rest as ClientOptions), policies: [] });
   const shared = new SharedPolicies(client);
   const out: Record<string, unknown> = {};
+  const pipelines: Record<string, readonly string[]> = {};
   for (const [name, ep] of Object.entries(endpoints)) {
     const policies = endpointPolicies(name, ep, client, shared);
     out[name] = endpointCall(name, ep, base.with({ policies }));
+    pipelines[name] = policies.map((p) => p.name);
   }
   const close = () => base.close();
-  const toJSON = (): { client: ClientJson; endpoints: string[] } => ({
-    client: base.toJSON(),
-    endpoints: Object.keys(endpoints),
-  });
+  const toJSON = (): ConnectedJson => ({ client: base.toJSON(), endpoints: pipelines });
   Object.defineProperties(out, {
     $client: { value: base },
     close: { value: close },

@@ -10,6 +10,7 @@ export {
   type ClientDefinition,
   type ConnectedClient,
   type ConnectedExtras,
+  type ConnectedJson,
   type ConnectOptions,
   type DefineClientOptions,
   defineClient,

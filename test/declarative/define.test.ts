@@ -310,6 +310,46 @@ describe('auth per endpoint and MemoryTransport', () => {
   });
 });
 
+describe('timeouts and rate limits per endpoint', () => {
+  const Api = defineClient({
+    baseUrl: 'http://api.test',
+    timeout: { total: '20s', attempt: '5s' },
+    rateLimit: { limit: 1000, window: '1s' },
+    endpoints: {
+      plain: get('/plain'),
+      limited: get('/limited', { rateLimit: { limit: 1, window: '1h', strategy: 'raise' } }),
+      untimed: get('/untimed', { timeout: false, circuitBreaker: false, retry: false }),
+    },
+  });
+  const memory = new MemoryTransport().route('GET', '/{any}', () => ({ json: { ok: true } }));
+
+  it('builds each endpoint’s pipeline in the standard order, sharing the client’s limiter', () => {
+    const api = Api.connect({ transport: memory });
+    expect(api.toJSON().endpoints).toEqual({
+      plain: ['totalTimeout', 'retry', 'circuitBreaker', 'rateLimit', 'attemptTimeout'],
+      limited: ['totalTimeout', 'retry', 'circuitBreaker', 'rateLimit', 'rateLimit', 'attemptTimeout'],
+      untimed: ['rateLimit'],
+    });
+    expect(inspect(api, { depth: 4 })).toMatch(/plain: \[\s*'totalTimeout',\s*'retry'/);
+  });
+
+  it('an endpoint’s own limit refuses its second call and leaves the others alone', async () => {
+    const api = Api.connect({ transport: memory });
+    await api.limited();
+    await expect(api.limited()).rejects.toMatchObject({ code: 'ERR_RATE_LIMITED' });
+    for (let i = 0; i < 5; i++) await api.plain();
+    expect(memory.calls.filter((c) => c.url.endsWith('/limited')).length).toBe(1);
+  });
+
+  it('a per-call timeout is refused on an endpoint declared without timeouts', async () => {
+    const api = Api.connect({ transport: memory });
+    await expect(api.untimed({ timeout: '1s' })).rejects.toThrow(
+      'Invalid option "timeout": this client has no timeout policy',
+    );
+    await expect(api.plain({ timeout: '1s' })).resolves.toEqual({ ok: true });
+  });
+});
+
 describe('secrets', () => {
   it('a ResponseValidationError prints neither the credentials nor the response data', async () => {
     const memory = new MemoryTransport().route('GET', '/me', () => ({
