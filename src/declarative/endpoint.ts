@@ -3,7 +3,7 @@
  * declaration into a call signature (path parameters from the template, `query`, `headers` and `body` from their
  * schemas, the result from the response schema).
  */
-import type { CallAbort } from '../core/context.js';
+import type { CallOptions } from '../client/options.js';
 import type { Duration } from '../core/options/index.js';
 import type { HeadersInit } from '../core/request.js';
 import type { Policy, TimeoutOptions } from '../core/types.js';
@@ -110,17 +110,17 @@ type BodyPart<M, O> = O extends { readonly body: infer S }
     ? { readonly body?: unknown }
     : {};
 
-/** The call options any endpoint call may carry. */
+/**
+ * The call options any endpoint call may carry: the client's own per-call `signal`, `timeout` and `retry`, with their
+ * types, so what the client accepts per call (such as per-call retry settings) an endpoint call accepts too.
+ */
 export interface EndpointCallOptions {
   /** Aborts the call. */
-  readonly signal?: AbortSignal | CallAbort;
+  readonly signal?: CallOptions['signal'];
   /** Overrides the endpoint's timeouts for this call; `false` turns them off. */
-  readonly timeout?: TimeoutOptions | Duration | false;
-  /**
-   * `false`: no retries for this call. Per-call retry settings (an object) come with per-call retry in the client;
-   * until then, set `retry` on the endpoint.
-   */
-  readonly retry?: false;
+  readonly timeout?: CallOptions['timeout'];
+  /** Retry for this call: `false` turns it off; the endpoint's `retry` shapes it otherwise. */
+  readonly retry?: CallOptions['retry'];
 }
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};

@@ -90,8 +90,6 @@ describe('declared endpoint types', () => {
       void inv.search({});
       // @ts-expect-error a GET without a body schema takes no body
       void inv.list({ body: {} });
-      // @ts-expect-error per-call retry objects are not supported yet (only false)
-      void inv.list({ retry: { retries: 1 } });
     }));
 
   it('refuses a path parameter named like a reserved key when the endpoint is declared', () =>
