@@ -56,6 +56,7 @@ export function endpointCall(
 
   const paramSet: ReadonlySet<string> = new Set(names);
   const hasParams = names.length > 0;
+  const takesBody = method === 'POST' || method === 'PUT' || method === 'PATCH' || o.body !== undefined;
 
   // One pass over the argument's keys, and an options object of one fixed shape (undefined where not given).
   const build = (args: Args): CallOptions => {
@@ -79,6 +80,11 @@ export function endpointCall(
           headers = value;
           break;
         case 'body':
+          if (!takesBody && value !== undefined) {
+            throw new InvalidRequestError(
+              `${where} takes no body (a ${method} endpoint without a body schema)`,
+            );
+          }
           body = value;
           break;
         case 'signal':

@@ -151,6 +151,9 @@ describe('defineClient against a loopback server', () => {
       await expect(call({ prodctId: 'a' })).rejects.toThrow(/did you mean "productId"/);
       await expect(call({})).rejects.toThrow('Missing path parameter "productId"');
       await expect(call('abc')).rejects.toThrow('getProduct() takes one object argument');
+      await expect(call({ productId: 'a', body: {} })).rejects.toThrow(
+        'getProduct() takes no body (a GET endpoint without a body schema)',
+      );
       expect(server.requests.length).toBe(0);
     } finally {
       await inv.close();
