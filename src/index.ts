@@ -93,6 +93,14 @@ export {
   type QueryValue,
   serializeQuery,
 } from './core/url.js';
+export {
+  type ClientDefinition,
+  type ConnectedClient,
+  type ConnectOptions,
+  type DefineClientOptions,
+  defineClient,
+} from './declarative/define.js';
+export { isResponseValidationError, ResponseValidationError } from './declarative/errors.js';
 export * from './limits/index.js';
 export * from './policies/index.js';
 export * from './resilience/index.js';
