@@ -115,6 +115,10 @@ try {
   );
   console.log('| measure | value |');
   console.log('|---|---|');
+  const outcomes = {};
+  for (const r of results)
+    for (const [k, n] of Object.entries(r.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + n;
+  console.log(`| call outcomes | ${JSON.stringify(outcomes)} |`);
   console.log(
     `| permits granted by Redis | ${a.granted} (answered: ${ok}, seen by the server: ${arrivals.length}) |`,
   );

@@ -203,143 +203,143 @@ const storeSchema = z.discriminatedUnion('type', [
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 const RESERVED = new Set(['metrics', 'health', 'ready', 'status', 'status.json', 'favicon.ico']);
 
-/** The zod schema of a gateway configuration (after `${ENV}` interpolation). */
-export const gatewayConfigSchema = z
-  .strictObject({
-    listen: z
-      .strictObject({
-        host: z.string().min(1).default('127.0.0.1'),
-        port: numeric(z.number().int().min(0).max(65535)).default(8787),
-      })
-      .default({ host: '127.0.0.1', port: 8787 }),
-    requestIdHeader: z
-      .string()
-      .regex(/^[a-z0-9-]+$/i)
-      .transform((h) => h.toLowerCase())
-      .default('x-request-id'),
-    limits: z
-      .strictObject({
-        bodySize: size.default(10 * 1024 * 1024),
-        // Bodies of requests that may be retried are held in memory up to this size (per request in flight).
-        retryBodySize: size.default(64 * 1024),
-        headersTimeout: duration.default(10_000),
-        requestTimeout: duration.default(300_000),
-        keepAliveTimeout: duration.default(5_000),
-        /** Connections open at once; more are closed on arrival (a flood of idle connections). */
-        maxConnections: positiveInt.default(1024),
-      })
-      .default({
-        bodySize: 10 * 1024 * 1024,
-        retryBodySize: 64 * 1024,
-        headersTimeout: 10_000,
-        requestTimeout: 300_000,
-        keepAliveTimeout: 5_000,
-        maxConnections: 1024,
-      }),
-    inbound: z
-      .strictObject({
-        apiKeys: z.array(apiKeySchema).optional(),
-        apiKeyHeader: z
-          .string()
-          .transform((h) => h.toLowerCase())
-          .default('x-api-key'),
-        /** Require a key for /metrics and /status. Default: true when apiKeys are set (see docs/gateway.md). */
-        protectOperations: bool().optional(),
-        /** Wrong keys allowed per client address before 429 (valid keys are never counted or refused). */
-        failedKeyLimit: z
-          .strictObject({ limit: positiveInt, window: duration })
-          .default({ limit: 10, window: 60_000 }),
-        rateLimit: z
-          .strictObject({
-            limit: positiveInt,
-            window: duration,
-            burst: positiveInt.optional(),
-            by: z.enum(['global', 'ip', 'key']).default('ip'),
-            ...sharedLimit,
-          })
-          .optional(),
-      })
-      .default({ apiKeyHeader: 'x-api-key', failedKeyLimit: { limit: 10, window: 60_000 } }),
-    shutdown: z.strictObject({ grace: duration.default(10_000) }).default({ grace: 10_000 }),
-    /** Trust one proxy in front: keep its Forwarded / X-Forwarded-* / X-Real-IP and take the client address from it. */
-    trustProxy: bool().default(false),
-    /** `Strict-Transport-Security` on responses the gateway writes, for gateways reached over TLS. */
-    hsts: z.strictObject({ maxAge: duration, includeSubDomains: bool().default(false) }).optional(),
-    store: storeSchema.default({ type: 'memory' }),
-    metrics: z
-      .strictObject({
-        enabled: bool().default(true),
-        prefix: z
-          .string()
-          .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/)
-          .default(''),
-        defaultMetrics: bool().default(true),
-      })
-      .default({ enabled: true, prefix: '', defaultMetrics: true }),
-    status: z
-      .strictObject({ enabled: bool().default(true), refresh: duration.default(5_000) })
-      .default({ enabled: true, refresh: 5_000 }),
-    /** Serve /metrics, /health, /ready and /status on their own address (and not on `listen`). */
-    operations: z
-      .strictObject({
-        listen: z.strictObject({
-          host: z.string().min(1).default('127.0.0.1'),
-          port: numeric(z.number().int().min(0).max(65535)),
-        }),
-      })
-      .optional(),
-    // requireStore defaults off: on Kubernetes a shared store outage would take every replica out of service,
-    // while each one can still serve from its in-process fallback.
-    ready: z.strictObject({ requireStore: bool().default(false) }).default({ requireStore: false }),
-    upstreams: z.record(z.string(), upstreamSchema).superRefine((upstreams, ctx) => {
-      for (const name of Object.keys(upstreams)) {
-        if (!NAME.test(name)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [name],
-            message:
-              'upstream names are 1-63 letters, digits, "-" or "_" (they become the first path segment)',
-          });
-        } else if (RESERVED.has(name.toLowerCase())) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [name],
-            message: `"${name}" is reserved for an operations endpoint`,
-          });
-        }
-      }
+// The configuration's fields; the exported schema adds the checks that span sections.
+const gatewayConfigFields = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: numeric(z.number().int().min(0).max(65535)).default(8787),
+    })
+    .default({ host: '127.0.0.1', port: 8787 }),
+  requestIdHeader: z
+    .string()
+    .regex(/^[a-z0-9-]+$/i)
+    .transform((h) => h.toLowerCase())
+    .default('x-request-id'),
+  limits: z
+    .strictObject({
+      bodySize: size.default(10 * 1024 * 1024),
+      // Bodies of requests that may be retried are held in memory up to this size (per request in flight).
+      retryBodySize: size.default(64 * 1024),
+      headersTimeout: duration.default(10_000),
+      requestTimeout: duration.default(300_000),
+      keepAliveTimeout: duration.default(5_000),
+      /** Connections open at once; more are closed on arrival (a flood of idle connections). */
+      maxConnections: positiveInt.default(1024),
+    })
+    .default({
+      bodySize: 10 * 1024 * 1024,
+      retryBodySize: 64 * 1024,
+      headersTimeout: 10_000,
+      requestTimeout: 300_000,
+      keepAliveTimeout: 5_000,
+      maxConnections: 1024,
     }),
-  })
-  .superRefine((config, ctx) => {
-    const limits: [(string | number)[], { shared?: boolean | undefined } | undefined][] = [
-      [['inbound', 'rateLimit'], config.inbound.rateLimit],
-      ...Object.entries(config.upstreams).map(([name, u]): [(string | number)[], typeof u.rateLimit] => [
-        ['upstreams', name, 'rateLimit'],
-        u.rateLimit,
-      ]),
-    ];
-    for (const [path, limit] of limits) {
-      if (!limit) continue;
-      if (limit.shared && config.store.type !== 'redis') {
+  inbound: z
+    .strictObject({
+      apiKeys: z.array(apiKeySchema).optional(),
+      apiKeyHeader: z
+        .string()
+        .transform((h) => h.toLowerCase())
+        .default('x-api-key'),
+      /** Require a key for /metrics and /status. Default: true when apiKeys are set (see docs/gateway.md). */
+      protectOperations: bool().optional(),
+      /** Wrong keys allowed per client address before 429 (valid keys are never counted or refused). */
+      failedKeyLimit: z
+        .strictObject({ limit: positiveInt, window: duration })
+        .default({ limit: 10, window: 60_000 }),
+      rateLimit: z
+        .strictObject({
+          limit: positiveInt,
+          window: duration,
+          burst: positiveInt.optional(),
+          by: z.enum(['global', 'ip', 'key']).default('ip'),
+          ...sharedLimit,
+        })
+        .optional(),
+    })
+    .default({ apiKeyHeader: 'x-api-key', failedKeyLimit: { limit: 10, window: 60_000 } }),
+  shutdown: z.strictObject({ grace: duration.default(10_000) }).default({ grace: 10_000 }),
+  /** Trust one proxy in front: keep its Forwarded / X-Forwarded-* / X-Real-IP and take the client address from it. */
+  trustProxy: bool().default(false),
+  /** `Strict-Transport-Security` on responses the gateway writes, for gateways reached over TLS. */
+  hsts: z.strictObject({ maxAge: duration, includeSubDomains: bool().default(false) }).optional(),
+  store: storeSchema.default({ type: 'memory' }),
+  metrics: z
+    .strictObject({
+      enabled: bool().default(true),
+      prefix: z
+        .string()
+        .regex(/^[a-zA-Z_:][a-zA-Z0-9_:]*$|^$/)
+        .default(''),
+      defaultMetrics: bool().default(true),
+    })
+    .default({ enabled: true, prefix: '', defaultMetrics: true }),
+  status: z
+    .strictObject({ enabled: bool().default(true), refresh: duration.default(5_000) })
+    .default({ enabled: true, refresh: 5_000 }),
+  /** Serve /metrics, /health, /ready and /status on their own address (and not on `listen`). */
+  operations: z
+    .strictObject({
+      listen: z.strictObject({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: numeric(z.number().int().min(0).max(65535)),
+      }),
+    })
+    .optional(),
+  // requireStore defaults off: on Kubernetes a shared store outage would take every replica out of service,
+  // while each one can still serve from its in-process fallback.
+  ready: z.strictObject({ requireStore: bool().default(false) }).default({ requireStore: false }),
+  upstreams: z.record(z.string(), upstreamSchema).superRefine((upstreams, ctx) => {
+    for (const name of Object.keys(upstreams)) {
+      if (!NAME.test(name)) {
         ctx.addIssue({
           code: 'custom',
-          path: [...path, 'shared'],
-          message:
-            `a shared limit lives in Redis, and the gateway's store is "${config.store.type}": ` +
-            'add store: { type: redis, url: redis://… } (or drop shared: true for a limit per replica)',
+          path: [name],
+          message: 'upstream names are 1-63 letters, digits, "-" or "_" (they become the first path segment)',
         });
-      }
-      if (limit.shared) continue;
-      for (const key of Object.keys(sharedLimitFields)) {
-        if ((limit as Record<string, unknown>)[key] === undefined) continue;
+      } else if (RESERVED.has(name.toLowerCase())) {
         ctx.addIssue({
           code: 'custom',
-          path: [...path, key],
-          message: 'applies to a shared limit only: add shared: true (with a Redis store)',
+          path: [name],
+          message: `"${name}" is reserved for an operations endpoint`,
         });
       }
     }
-  });
+  }),
+});
+
+/** The zod schema of a gateway configuration (after `${ENV}` interpolation). */
+export const gatewayConfigSchema = gatewayConfigFields.superRefine((config, ctx) => {
+  const limits: [(string | number)[], { shared?: boolean | undefined } | undefined][] = [
+    [['inbound', 'rateLimit'], config.inbound.rateLimit],
+    ...Object.entries(config.upstreams).map(([name, u]): [(string | number)[], typeof u.rateLimit] => [
+      ['upstreams', name, 'rateLimit'],
+      u.rateLimit,
+    ]),
+  ];
+  for (const [path, limit] of limits) {
+    if (!limit) continue;
+    if (limit.shared && config.store.type !== 'redis') {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'shared'],
+        message:
+          `a shared limit lives in Redis, and the gateway's store is "${config.store.type}": ` +
+          'add store: { type: redis, url: redis://… } (or drop shared: true for a limit per replica)',
+      });
+    }
+    if (limit.shared) continue;
+    for (const key of Object.keys(sharedLimitFields)) {
+      if ((limit as Record<string, unknown>)[key] === undefined) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, key],
+        message: 'applies to a shared limit only: add shared: true (with a Redis store)',
+      });
+    }
+  }
+});
 
 /** A validated gateway configuration: durations in ms, sizes in bytes, secrets wrapped in {@link Secret}. */
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
