@@ -84,7 +84,11 @@ export function wellKnownUrls(issuer: string): [openid: string, oauth: string] {
 async function read(issuer: string, given: Client | undefined): Promise<IssuerMetadata> {
   const client =
     given ??
-    createClient({ name: 'oauth2-discovery', timeout: { total: 10_000, attempt: 5_000 }, throwHttpErrors: false });
+    createClient({
+      name: 'oauth2-discovery',
+      timeout: { total: 10_000, attempt: 5_000 },
+      throwHttpErrors: false,
+    });
   try {
     const [openid, oauth] = wellKnownUrls(issuer);
     const first = await fetchDocument(client, openid);

@@ -89,7 +89,6 @@ export interface RefreshTokenGrantOptions extends OAuth2ClientOptions {
   readonly refreshToken: string | Secret;
 }
 
-
 function checkBase(options: unknown, extra: readonly string[]): asserts options is OAuth2ClientOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TokenOptionError('options', 'expected an options object');

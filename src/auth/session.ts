@@ -7,8 +7,8 @@ import { EventHub } from '../core/events.js';
 import { parseOptions } from '../core/options/index.js';
 import { isSecret, type Secret } from '../core/secret.js';
 import type { Policy } from '../core/types.js';
-import type { TokenStore } from '../stores/types.js';
 import type { RateLimitOptions } from '../policies/rate-limit.js';
+import type { TokenStore } from '../stores/types.js';
 import { type ClientAuthMethod, clientCredentials } from './oauth2.js';
 import { tokenAuth } from './policy.js';
 import {

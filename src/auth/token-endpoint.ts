@@ -42,7 +42,7 @@ export class TokenEndpoint {
   readonly #issuer: string | undefined;
   /** The configured method; with an issuer and none configured, chosen from what the issuer supports. */
   readonly #givenMethod: ClientAuthMethod | undefined;
-  #resolved: Promise<{ url: string; method: ClientAuthMethod; meta: IssuerMetadata | undefined }> | undefined;
+  #resolved: Promise<{ url: string; meta: IssuerMetadata | undefined }> | undefined;
   readonly #extra: Readonly<Record<string, string>>;
   readonly #revocationUrl: string | undefined;
   readonly #client: Client;
@@ -112,17 +112,15 @@ export class TokenEndpoint {
   }
 
   /** Where to post and how to authenticate: from the options, or from the issuer's metadata on first use. */
-  #resolve(): Promise<{ url: string; method: ClientAuthMethod; meta: IssuerMetadata | undefined }> {
+  #resolve(): Promise<{ url: string; meta: IssuerMetadata | undefined }> {
     if (this.#resolved) return this.#resolved;
-    const fallback: ClientAuthMethod = this.#secret ? 'client_secret_basic' : 'none';
     const issuer = this.#issuer;
     if (issuer === undefined) {
-      this.#resolved = Promise.resolve({ url: this.url, method: this.#givenMethod ?? fallback, meta: undefined });
+      this.#resolved = Promise.resolve({ url: this.url, meta: undefined });
       return this.#resolved;
     }
     const resolved = discoverIssuer(issuer, { client: this.#client }).then((meta) => ({
       url: meta.tokenEndpoint,
-      method: this.#methodFor(meta),
       meta,
     }));
     this.#resolved = resolved;
@@ -133,8 +131,12 @@ export class TokenEndpoint {
     return resolved;
   }
 
-  /** The configured method when the issuer supports it; else the best one it supports for this client. */
-  #methodFor(meta: IssuerMetadata): ClientAuthMethod {
+  /**
+   * The configured method (or `client_secret_basic`, `none` without a secret); with an issuer, the configured one
+   * when the issuer supports it, else the best one it supports for this client.
+   */
+  #methodFor(meta: IssuerMetadata | undefined): ClientAuthMethod {
+    if (meta === undefined) return this.#givenMethod ?? (this.#secret ? 'client_secret_basic' : 'none');
     const supported = meta.tokenEndpointAuthMethods;
     if (this.#givenMethod !== undefined) {
       if (supported.includes(this.#givenMethod)) return this.#givenMethod;
@@ -143,7 +145,9 @@ export class TokenEndpoint {
         `the issuer does not support '${this.#givenMethod}' (it supports ${supported.map((m) => `'${m}'`).join(', ')})`,
       );
     }
-    const wanted: ClientAuthMethod[] = this.#secret ? ['client_secret_basic', 'client_secret_post'] : ['none'];
+    const wanted: ClientAuthMethod[] = this.#secret
+      ? ['client_secret_basic', 'client_secret_post']
+      : ['none'];
     const method = wanted.find((m) => supported.includes(m));
     if (method) return method;
     throw new TokenOptionError(
@@ -173,7 +177,8 @@ export class TokenEndpoint {
    * for tokens it does not know too; a refusal is a {@link TokenEndpointError}.
    */
   async revoke(token: Token | Secret | string, hint?: 'access_token' | 'refresh_token'): Promise<void> {
-    const { method, meta } = await this.#resolve();
+    const { meta } = await this.#resolve();
+    const method = this.#methodFor(meta);
     const url = this.#revocationUrl ?? meta?.revocationEndpoint;
     if (url === undefined) {
       throw new TokenOptionError(
@@ -192,7 +197,9 @@ export class TokenEndpoint {
       response = await this.#client.post(url, { form, headers, throwHttpErrors: false, retry: false });
     } catch (error) {
       const detail = isReqforgeError(error) ? `${error.code}: ${error.message}` : 'request failed';
-      throw new TokenEndpointError(`The revocation endpoint could not be reached (${detail})`, { cause: error });
+      throw new TokenEndpointError(`The revocation endpoint could not be reached (${detail})`, {
+        cause: error,
+      });
     }
     await response.dump();
     if (!response.ok) {
@@ -208,7 +215,8 @@ export class TokenEndpoint {
     request: TokenRequest,
     extraSecrets: readonly Secret[] = [],
   ): Promise<TokenInit> {
-    const { url, method } = await this.#resolve();
+    const { url, meta } = await this.#resolve();
+    const method = this.#methodFor(meta);
     const form = new URLSearchParams(this.#extra);
     for (const [k, v] of Object.entries(params)) form.set(k, v);
     if (request.scopes && request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
