@@ -26,6 +26,7 @@ import {
   startChecks,
   storeUrlSchema,
 } from './config-checks.js';
+import { applyUpstreamDefaults } from './config-defaults.js';
 import { ConfigSyntaxError, parseConfigText } from './config-text.js';
 
 /** One problem found in a gateway configuration, with the dotted path of the offending key. */
@@ -152,6 +153,9 @@ const upstreamSchema = z.strictObject({
   /** Overrides `limits.retryBodySize` for this upstream. */
   retryBodySize: size.optional(),
 });
+
+/** `defaults:`: any upstream setting but `baseUrl`, inherited by every upstream field by field. */
+const upstreamDefaultsSchema = upstreamSchema.omit({ baseUrl: true }).partial();
 
 const apiKeySchema = z.strictObject({
   name: z.string().min(1),
@@ -283,6 +287,8 @@ export const gatewayConfigSchema = z.strictObject({
   // requireStore defaults off: on Kubernetes a shared store outage would take every replica out of service,
   // while each one can still serve from its in-process fallback.
   ready: z.strictObject({ requireStore: bool().default(false) }).default({ requireStore: false }),
+  /** Settings every upstream inherits, each overridable per upstream field by field (see config-defaults.ts). */
+  defaults: upstreamDefaultsSchema.optional(),
   upstreams: z.record(z.string(), upstreamSchema).superRefine((upstreams, ctx) => {
     for (const name of Object.keys(upstreams)) {
       if (!NAME.test(name)) {
@@ -369,9 +375,12 @@ export function interpolateEnv(
  */
 export function parseGatewayConfig(input: unknown, options: ParseConfigOptions = {}): GatewayConfig {
   const issues: ConfigIssue[] = [];
-  const interpolated = coerceText(
-    interpolateEnv(input ?? {}, options.env ?? process.env, issues),
-    unwrap(gatewayConfigSchema as unknown as Schema),
+  const interpolated = applyUpstreamDefaults(
+    coerceText(
+      interpolateEnv(input ?? {}, options.env ?? process.env, issues),
+      unwrap(gatewayConfigSchema as unknown as Schema),
+    ),
+    (defaults) => upstreamDefaultsSchema.safeParse(defaults).success,
   );
   // reportInput: each issue carries the offending value, so describeIssues can make sure no message shows it.
   const result = gatewayConfigSchema.safeParse(interpolated, { reportInput: true });
