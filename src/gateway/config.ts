@@ -97,18 +97,33 @@ const bulkheadSchema = z.union([z.literal(false), z.strictObject(bulkheadFields)
 
 const headerSecret = headerValueSchema.transform((value) => new Secret(value));
 const authSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('oauth2'),
-    tokenUrl: httpUrl,
-    clientId: z.string().min(1),
-    clientSecret: secret,
-    scopes: z.array(z.string()).optional(),
-    audience: z.string().optional(),
-    /** RFC 8707 resource indicator(s), each sent as a `resource` form field. */
-    resource: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-    /** Where the client credentials go: HTTP basic auth (default) or the form body. */
-    credentials: z.enum(['basic', 'body']).optional(),
-  }),
+  z
+    .strictObject({
+      type: z.literal('oauth2'),
+      /** The token endpoint; or `issuer`, whose metadata names it (read once, see auth/discovery.ts). */
+      tokenUrl: httpUrl.optional(),
+      issuer: httpUrl.optional(),
+      clientId: z.string().min(1),
+      clientSecret: secret,
+      scopes: z.array(z.string()).optional(),
+      audience: z.string().optional(),
+      /** RFC 8707 resource indicator(s), each sent as a `resource` form field. */
+      resource: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+      /** Where the client credentials go: HTTP basic auth (default; with `issuer`, what its metadata lists) or the form body. */
+      credentials: z.enum(['basic', 'body']).optional(),
+    })
+    .superRefine((a, ctx) => {
+      if ((a.tokenUrl === undefined) === (a.issuer === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [a.tokenUrl === undefined ? 'tokenUrl' : 'issuer'],
+          message:
+            a.tokenUrl === undefined
+              ? 'required (the token endpoint), unless an issuer is given'
+              : 'give tokenUrl or issuer, not both',
+        });
+      }
+    }),
   // Both go into a header as they are: CR/LF would pass here and then fail every request.
   z.strictObject({ type: z.literal('bearer'), token: headerSecret }),
   z.strictObject({

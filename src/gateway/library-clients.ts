@@ -187,15 +187,23 @@ function authPolicy(
   if (a === undefined) return undefined;
   if (a.type === 'bearer') return bearerAuth(a.token);
   if (a.type === 'header') return headerAuth(a.name, a.value);
-  const authMethod = a.credentials === 'body' ? 'client_secret_post' : 'client_secret_basic';
-  const key = [a.tokenUrl, a.clientId, authMethod, fingerprint(a.clientSecret.reveal())].join('\n');
+  const authMethod =
+    a.credentials === undefined
+      ? undefined
+      : a.credentials === 'body'
+        ? 'client_secret_post'
+        : 'client_secret_basic';
+  const endpoint = a.issuer !== undefined ? { issuer: a.issuer } : { tokenUrl: a.tokenUrl as string };
+  const key = [a.issuer ?? a.tokenUrl, a.clientId, authMethod, fingerprint(a.clientSecret.reveal())].join(
+    '\n',
+  );
   let manager = managers.get(key);
   if (!manager) {
     const provider = clientCredentials({
-      tokenUrl: a.tokenUrl,
+      ...endpoint,
       clientId: a.clientId,
       clientSecret: a.clientSecret,
-      authMethod,
+      ...(authMethod && { authMethod }),
     });
     manager = new TokenManager({ provider, ...(store && { store }) });
     managers.set(key, manager);
