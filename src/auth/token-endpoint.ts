@@ -308,7 +308,7 @@ export class TokenEndpoint {
   }
 }
 
-export function formEncode(text: string): string {
+function formEncode(text: string): string {
   return new URLSearchParams({ x: text }).toString().slice(2);
 }
 
