@@ -1,4 +1,6 @@
 import { describe, expectTypeOf, it } from 'vitest';
+import type { Token } from '../src/auth/index.js';
+import { loadClients } from '../src/config.js';
 import {
   type CallOptions,
   type Client,
@@ -54,5 +56,19 @@ describe('public types', () => {
   it('types policies as handler wrappers', () => {
     expectTypeOf<Policy['wrap']>().toEqualTypeOf<(next: Handler) => Handler>();
     expectTypeOf<CallOptions['timeout']>().toEqualTypeOf<TimeoutOptions | Duration | false | undefined>();
+  });
+
+  it('types config-file clients by the upstreams the program names, and session tokens', () => {
+    const named = () => loadClients('reqforge.yaml', { upstreams: ['care', 'ztp'] });
+    expectTypeOf<Awaited<ReturnType<typeof named>>['clients']>().toEqualTypeOf<
+      Readonly<Record<'care' | 'ztp', Client>>
+    >();
+    const any = () => loadClients('reqforge.yaml');
+    expectTypeOf<Awaited<ReturnType<typeof any>>['clients']>().toEqualTypeOf<
+      Readonly<Record<string, Client>>
+    >();
+    expectTypeOf<ReturnType<import('../src/auth/session.js').Session['getToken']>>().toEqualTypeOf<
+      Promise<Token>
+    >();
   });
 });

@@ -2,6 +2,13 @@
  * Authentication: static credentials, the TokenManager, OAuth2 grants, token pipelines and sessions.
  * @packageDocumentation
  */
+export {
+  clearDiscoveryCache,
+  type DiscoveryOptions,
+  discoverIssuer,
+  type IssuerMetadata,
+  wellKnownUrls,
+} from './discovery.js';
 export * from './errors.js';
 export { checkIdentityForStore, credentialKey, type GrantIdentity, grantIdentity } from './identity.js';
 export * from './oauth2.js';

@@ -1,27 +1,37 @@
-import { type Client, createClient } from '../client/client.js';
-import { isReqforgeError, InvalidOptionError as TokenOptionError } from '../core/errors.js';
-import { Redactor } from '../core/redact.js';
+import type { Client } from '../client/client.js';
+import { InvalidOptionError as TokenOptionError } from '../core/errors.js';
 import { isSecret, Secret } from '../core/secret.js';
+import type { IssuerMetadata } from './discovery.js';
 import { TokenEndpointError } from './errors.js';
-import { grantIdentity, resourceList } from './identity.js';
 import type { Token, TokenInit } from './token.js';
+import { TokenEndpoint } from './token-endpoint.js';
 import type { FetchTokenContext, TokenProvider, TokenRequest } from './types.js';
-import { describe, knownKeys, numberOption, stringOption, urlOption } from './validate.js';
+import { describe, knownKeys, stringOption } from './validate.js';
 
 /** How the client authenticates to the token endpoint (RFC 6749 §2.3.1). */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
 
 /** Options shared by every OAuth2 grant. */
 export interface OAuth2ClientOptions {
-  /** The token endpoint, such as `https://idp.example.com/oauth/token`. */
-  readonly tokenUrl: string;
+  /** The token endpoint, such as `https://idp.example.com/oauth/token`. Give this or `issuer`. */
+  readonly tokenUrl?: string | undefined;
+  /**
+   * The issuer, such as `https://idp.example.com`: the token endpoint, the client authentication methods it
+   * supports and its revocation endpoint are read from its metadata (`/.well-known/openid-configuration`, else RFC
+   * 8414's `/.well-known/oauth-authorization-server`) on the first token request, once per issuer, and the
+   * metadata's `issuer` must equal this value. Give this or `tokenUrl`.
+   */
+  readonly issuer?: string | undefined;
+  /** The revocation endpoint (RFC 7009) for `revoke()`; with an `issuer`, its metadata's when left out. */
+  readonly revocationUrl?: string | undefined;
   /** The OAuth2 client id. */
   readonly clientId: string;
   /** The client secret; omit it for public clients. Kept as a {@link Secret}. */
   readonly clientSecret?: string | Secret | undefined;
   /**
    * How the client id and secret are sent.
-   * @default 'client_secret_basic' (the method every server must support), or 'none' without a secret
+   * @default 'client_secret_basic' (the method every server must support), or 'none' without a secret; with an
+   * `issuer`, the first of `client_secret_basic`, `client_secret_post` its metadata lists
    */
   readonly authMethod?: ClientAuthMethod | undefined;
   /** Default scopes to ask for. */
@@ -52,6 +62,8 @@ export interface OAuth2ClientOptions {
 
 const BASE_KEYS = [
   'tokenUrl',
+  'issuer',
+  'revocationUrl',
   'clientId',
   'clientSecret',
   'authMethod',
@@ -75,205 +87,6 @@ export interface PasswordGrantOptions extends OAuth2ClientOptions {
 export interface RefreshTokenGrantOptions extends OAuth2ClientOptions {
   /** The refresh token to start from; later ones come from rotation. Kept as a {@link Secret}. */
   readonly refreshToken: string | Secret;
-}
-
-/** The JSON a token endpoint answers with (RFC 6749 §5.1), plus `refresh_in`. */
-interface TokenResponseBody {
-  access_token?: unknown;
-  token_type?: unknown;
-  expires_in?: unknown;
-  refresh_in?: unknown;
-  refresh_token?: unknown;
-  refresh_expires_in?: unknown;
-  scope?: unknown;
-  error?: unknown;
-  error_description?: unknown;
-}
-
-/**
- * The token-endpoint side shared by the grants: client authentication, the form post through a
- * reqforge client, and turning answers into tokens or typed errors without leaking secrets.
- */
-class TokenEndpoint {
-  readonly url: string;
-  readonly clientId: string;
-  readonly #secret: Secret | undefined;
-  readonly #method: ClientAuthMethod;
-  readonly #extra: Readonly<Record<string, string>>;
-  readonly #client: Client;
-  readonly #ownsClient: boolean;
-  readonly #secrets: Secret[] = [];
-
-  constructor(options: OAuth2ClientOptions) {
-    this.url = urlOption('tokenUrl', options.tokenUrl);
-    this.clientId = stringOption('clientId', options.clientId);
-    if (options.clientSecret !== undefined) {
-      if (!isSecret(options.clientSecret) && typeof options.clientSecret !== 'string') {
-        throw new TokenOptionError(
-          'clientSecret',
-          `expected a string or Secret, got ${describe(options.clientSecret)}`,
-        );
-      }
-      this.#secret = Secret.from(options.clientSecret);
-      this.#secrets.push(this.#secret);
-    }
-    const method = options.authMethod ?? (this.#secret ? 'client_secret_basic' : 'none');
-    if (!['client_secret_basic', 'client_secret_post', 'none'].includes(method)) {
-      throw new TokenOptionError(
-        'authMethod',
-        `expected 'client_secret_basic', 'client_secret_post' or 'none', got ${describe(method)}`,
-      );
-    }
-    if (method !== 'none' && !this.#secret) {
-      throw new TokenOptionError('clientSecret', `is required for authMethod '${method}'`);
-    }
-    this.#method = method;
-    this.#extra = options.extraParams ?? {};
-    if (options.client !== undefined) {
-      this.#client = options.client;
-      this.#ownsClient = false;
-    } else {
-      const timeout = numberOption('timeout', options.timeout, 10_000, 1);
-      this.#client = createClient({
-        name: 'oauth2',
-        timeout: { total: timeout, attempt: Math.min(timeout, 5_000) },
-        throwHttpErrors: false,
-        // A token endpoint has no reason to redirect, and a 307 would resend the client secret in the body.
-        redirect: false,
-      });
-      this.#ownsClient = true;
-    }
-  }
-
-  /** Registers another credential that must be scrubbed from error descriptions. */
-  guard(secret: Secret): void {
-    this.#secrets.push(secret);
-  }
-
-  async request(
-    params: Record<string, string>,
-    request: TokenRequest,
-    extraSecrets: readonly Secret[] = [],
-  ): Promise<TokenInit> {
-    const form = new URLSearchParams(this.#extra);
-    for (const [k, v] of Object.entries(params)) form.set(k, v);
-    if (request.scopes && request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
-    if (request.audience) form.set('audience', request.audience);
-    for (const resource of resourceList(request.resource)) form.append('resource', resource);
-    const headers: Record<string, string | Secret> = { accept: 'application/json' };
-    if (this.#method === 'client_secret_basic' && this.#secret) {
-      const user = formEncode(this.clientId);
-      const pass = formEncode(this.#secret.reveal());
-      headers.authorization = new Secret(`Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`);
-    } else {
-      form.set('client_id', this.clientId);
-      if (this.#method === 'client_secret_post' && this.#secret)
-        form.set('client_secret', this.#secret.reveal());
-    }
-    let response: Awaited<ReturnType<Client['post']>>;
-    try {
-      response = await this.#client.post(this.url, { form, headers, throwHttpErrors: false, retry: false });
-    } catch (error) {
-      const detail = isReqforgeError(error) ? `${error.code}: ${error.message}` : 'request failed';
-      throw new TokenEndpointError(`The token endpoint could not be reached (${detail})`, {
-        cause: error,
-        request: isReqforgeError(error) ? error.request : undefined,
-      });
-    }
-    const secrets = [...this.#secrets, ...extraSecrets];
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      throw new TokenEndpointError('The token endpoint response body could not be read', {
-        status: response.status,
-        cause: error,
-        request: response.request,
-      });
-    }
-    let body: TokenResponseBody | undefined;
-    try {
-      const parsed: unknown = JSON.parse(text);
-      body = typeof parsed === 'object' && parsed !== null ? (parsed as TokenResponseBody) : undefined;
-    } catch {
-      body = undefined;
-    }
-    const type = String(response.headers['content-type'] ?? 'no content type');
-    if (!response.ok) {
-      const error = typeof body?.error === 'string' ? safe(body.error, secrets, 64) : undefined;
-      const description =
-        typeof body?.error_description === 'string' ? safe(body.error_description, secrets, 300) : undefined;
-      throw new TokenEndpointError(
-        error
-          ? `The token endpoint refused the request: ${error} (status ${response.status})${description ? `: ${description}` : ''}`
-          : `The token endpoint answered status ${response.status} (${body ? 'no OAuth2 error field' : type})`,
-        { status: response.status, error, errorDescription: description, request: response.request },
-      );
-    }
-    if (!body) {
-      throw new TokenEndpointError(
-        `The token endpoint answered status ${response.status} with a body that is not a JSON object (${type})`,
-        { status: response.status, request: response.request },
-      );
-    }
-    if (typeof body.access_token !== 'string' || body.access_token.length === 0) {
-      throw new TokenEndpointError('The token endpoint answered without an access_token', {
-        status: response.status,
-        request: response.request,
-      });
-    }
-    const date = response.headers.date;
-    const serverDate = typeof date === 'string' ? Date.parse(date) : Number.NaN;
-    return {
-      accessToken: new Secret(body.access_token),
-      tokenType: typeof body.token_type === 'string' ? body.token_type : undefined,
-      expiresIn: toNumber(body.expires_in),
-      refreshIn: toNumber(body.refresh_in),
-      refreshToken:
-        typeof body.refresh_token === 'string' && body.refresh_token
-          ? new Secret(body.refresh_token)
-          : undefined,
-      refreshExpiresIn: toNumber(body.refresh_expires_in),
-      scope: typeof body.scope === 'string' ? body.scope : undefined,
-      serverDate: Number.isFinite(serverDate) ? serverDate : undefined,
-    };
-  }
-
-  /** The identity of the tokens a grant gets from this endpoint (see {@link grantIdentity}). */
-  identity(grant: string, subject?: string): string {
-    return grantIdentity({
-      tokenUrl: this.url,
-      grant,
-      clientId: this.clientId,
-      subject,
-      params: this.#extra,
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.#ownsClient) await this.#client.close();
-  }
-}
-
-function formEncode(text: string): string {
-  return new URLSearchParams({ x: text }).toString().slice(2);
-}
-
-function toNumber(value: unknown): number | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
-    return Number(value);
-  return undefined;
-}
-
-const scrubber = new Redactor();
-
-/** Text from the server with every known credential and secret JSON field removed, bounded in length. */
-function safe(text: string, secrets: readonly Secret[], max: number): string {
-  const raw = secrets.map((s) => s.reveal());
-  const cleaned = scrubber.text(Redactor.values(text, raw));
-  const bounded = cleaned.length > max ? `${cleaned.slice(0, max)}…` : cleaned;
-  return bounded.replace(/[\r\n]+/g, ' ');
 }
 
 function checkBase(options: unknown, extra: readonly string[]): asserts options is OAuth2ClientOptions {
@@ -321,7 +134,23 @@ function defaultsOf(options: OAuth2ClientOptions): TokenRequest {
 export interface OAuth2Provider extends TokenProvider {
   /** The grant type, such as `client_credentials`. */
   readonly grant: string;
+  /** The issuer's metadata (read once per issuer, on first use), or undefined when configured with `tokenUrl`. */
+  metadata(): Promise<IssuerMetadata | undefined>;
+  /**
+   * Revokes a token (RFC 7009) at `revocationUrl` or the issuer's `revocation_endpoint`, authenticated like token
+   * requests. Pair it with `manager.invalidate(token)` so the manager stops serving it.
+   */
+  revoke(token: Token | Secret | string, hint?: 'access_token' | 'refresh_token'): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The parts every grant's provider shares. */
+function endpointParts(endpoint: TokenEndpoint): Pick<OAuth2Provider, 'metadata' | 'revoke' | 'close'> {
+  return {
+    metadata: () => endpoint.metadata(),
+    revoke: (token, hint) => endpoint.revoke(token, hint),
+    close: () => endpoint.close(),
+  };
 }
 
 /**
@@ -340,7 +169,7 @@ export function clientCredentials(options: OAuth2ClientOptions): OAuth2Provider 
     grant: 'client_credentials',
     defaults: defaultsOf(options),
     fetchToken: (ctx) => endpoint.request({ grant_type: 'client_credentials' }, ctx.request),
-    close: () => endpoint.close(),
+    ...endpointParts(endpoint),
   };
 }
 
@@ -419,7 +248,7 @@ export function passwordGrant(options: PasswordGrantOptions): OAuth2Provider {
       }
       return endpoint.request({ grant_type: 'password', username, password: password.reveal() }, ctx.request);
     },
-    close: () => endpoint.close(),
+    ...endpointParts(endpoint),
   };
 }
 
@@ -454,6 +283,6 @@ export function refreshTokenGrant(options: RefreshTokenGrantOptions): OAuth2Prov
         error: 'invalid_grant',
       });
     },
-    close: () => endpoint.close(),
+    ...endpointParts(endpoint),
   };
 }

@@ -8,23 +8,40 @@ import { EventHub } from '../core/events.js';
 import { parseOptions } from '../core/options/index.js';
 import { isSecret, type Secret } from '../core/secret.js';
 import type { Policy } from '../core/types.js';
+import type { RateLimitOptions } from '../policies/rate-limit.js';
 import type { UsageOption } from '../policies/usage.js';
 import type { TokenStore } from '../stores/types.js';
 import { type ClientAuthMethod, clientCredentials } from './oauth2.js';
 import { tokenAuth } from './policy.js';
-import { sessionClientOverridesSchema, sessionOptionsSchema } from './session-schema.js';
+import {
+  sessionClientEntrySchema,
+  sessionClientOverridesSchema,
+  sessionOptionsSchema,
+} from './session-schema.js';
+import { mergeSettings, type SessionClientSettings, SessionLimits } from './session-settings.js';
 import { type SessionUsage, SessionUsageTrackers } from './session-usage.js';
+import type { Token } from './token.js';
 import { relayTokenEvents, type TokenHubEvents } from './token-events.js';
 import { TokenManager, type TokenManagerOptions } from './token-manager.js';
-import type { TokenInfo, TokenProvider } from './types.js';
+import type { TokenInfo, TokenProvider, TokenRequest } from './types.js';
 import { describe, urlOption } from './validate.js';
 
-/** The credentials of one OAuth2 client in a session. */
+export type { SessionClientSettings } from './session-settings.js';
+
+/** The credentials of one OAuth2 client in a session, and what its tokens are for by default. */
 export interface SessionClientCredentials {
   /** The client secret. Kept as a {@link Secret}. */
   readonly clientSecret: string | Secret;
-  /** @default 'client_secret_basic' */
+  /** @default 'client_secret_basic' (with an `issuer`: the first of basic and post its metadata lists) */
   readonly authMethod?: ClientAuthMethod;
+  /** Scopes asked for when a service or `getToken()` names none. Part of the token's identity. */
+  readonly scopes?: readonly string[];
+  /** Audience (Auth0's `audience` form field) asked for when a service names none. */
+  readonly audience?: string;
+  /** RFC 8707 resource indicator(s) asked for when a service names none (Okta, Keycloak, Azure AD v1). */
+  readonly resource?: string | readonly string[];
+  /** Extra form fields of every token request of this client id; part of the token's identity (hashed). */
+  readonly extraParams?: Readonly<Record<string, string>>;
 }
 
 /** A service a session talks to: client options plus which client id's token it uses. */
@@ -37,6 +54,8 @@ export interface SessionServiceOptions extends Omit<ClientOptions, 'policies' | 
   readonly scopes?: readonly string[];
   /** Audience to ask for. */
   readonly audience?: string;
+  /** RFC 8707 resource indicator(s) to ask for (part of the token's cache key). */
+  readonly resource?: string | readonly string[];
   /** Replaces the session-wide policies for this service. */
   readonly policies?: readonly Policy[];
 }
@@ -49,10 +68,21 @@ export interface SessionClientOverrides extends Omit<ClientOptions, 'policies' |
   readonly policies?: readonly Policy[];
 }
 
-/** Options of {@link createSession}. */
-export interface SessionOptions {
-  /** The token endpoint of the client credentials grant. Needed unless every client id has a provider. */
+/**
+ * Options of {@link createSession}. The client settings (`timeout`, `retry`, `circuitBreaker`, `rateLimit`,
+ * `bulkhead`, `headers`, …) apply to every client of the session; a service and `session.client()` override them
+ * field by field. The session's `rateLimit` is one bucket shared by every client that does not override it.
+ */
+export interface SessionOptions extends Omit<SessionClientSettings, 'clock'> {
+  /**
+   * The token endpoint of the client credentials grant. Needed (or `issuer`) unless every client id has a provider.
+   */
   readonly tokenUrl?: string;
+  /**
+   * The issuer, instead of `tokenUrl`: its token endpoint and supported client authentication methods are read
+   * from its metadata (`/.well-known/openid-configuration`, else RFC 8414) once, on the first token request.
+   */
+  readonly issuer?: string;
   /** Credentials per client id: a secret, or `{ clientSecret, authMethod }`. */
   readonly clients?: Readonly<Record<string, string | Secret | SessionClientCredentials>>;
   /** Custom token providers per client id (a token pipeline, another grant), used instead of `clients`. */
@@ -70,7 +100,7 @@ export interface SessionOptions {
   readonly policies?: readonly Policy[];
   /** A shared token store (one token per client id across processes). */
   readonly store?: TokenStore;
-  /** The clock for token expiry and refresh timers. */
+  /** The clock for token expiry and refresh timers, and of every client (and the shared rate limit). */
   readonly clock?: Clock;
   /** Options for every TokenManager the session creates. */
   readonly tokens?: Omit<TokenManagerOptions, 'provider' | 'store' | 'clock'>;
@@ -118,6 +148,7 @@ interface MadeClient {
   readonly baseUrl: string;
   readonly scopes: readonly string[] | undefined;
   readonly audience: string | undefined;
+  readonly resource: string | readonly string[] | undefined;
   readonly client: Client;
 }
 
@@ -137,21 +168,32 @@ export class Session {
   /** Usage trackers of the clients, by client name (see `usage`). */
   readonly #usage: SessionUsageTrackers;
   readonly #defaultClientId: string;
+  readonly #limits: SessionLimits;
   #closed = false;
 
   /** @internal use {@link createSession}. */
   constructor(options: SessionOptions) {
     parseOptions(sessionOptionsSchema, options);
+    if (options.policies) refusePresetOptions(options as ClientOptions, "the session's policies");
     const ids = new Set([...Object.keys(options.clients ?? {}), ...Object.keys(options.providers ?? {})]);
     if (ids.size === 0)
       throw new InvalidOptionError('clients', 'give at least one client id with its credentials');
     for (const [id, cred] of Object.entries(options.clients ?? {})) {
+      if (typeof cred === 'object' && cred !== null && !isSecret(cred)) {
+        parseOptions(sessionClientEntrySchema, cred, `clients.${id}`);
+      }
       const secret = typeof cred === 'object' && !isSecret(cred) ? cred.clientSecret : cred;
       if (!isSecret(secret) && (typeof secret !== 'string' || secret === '')) {
         throw new InvalidOptionError(`clients.${id}`, `expected a client secret, got ${describe(secret)}`);
       }
     }
-    if (Object.keys(options.clients ?? {}).length > 0) urlOption('tokenUrl', options.tokenUrl);
+    if (Object.keys(options.clients ?? {}).length > 0) {
+      if (options.issuer !== undefined && options.tokenUrl !== undefined) {
+        throw new InvalidOptionError('issuer', 'give tokenUrl or issuer, not both');
+      }
+      if (options.issuer !== undefined) urlOption('issuer', options.issuer);
+      else urlOption('tokenUrl', options.tokenUrl);
+    }
     if (options.defaultClientId !== undefined) {
       if (!ids.has(options.defaultClientId)) {
         throw new InvalidOptionError(
@@ -183,6 +225,7 @@ export class Session {
     this.#options = options;
     this.#usage = new SessionUsageTrackers(options.usage, options.clock);
     this.#ids = ids;
+    this.#limits = new SessionLimits(options.clock);
   }
 
   readonly #ids: ReadonlySet<string>;
@@ -207,8 +250,32 @@ export class Session {
   }
 
   /**
-   * A client for a service, authenticated with its client id's shared token. `overrides` may pick
-   * another client id, other policies, or any client option.
+   * A valid token of a client id (the default one when omitted), fetching it if none is cached; concurrent callers
+   * and every client of that client id share it. `request` asks for other scopes, audience or resource than the
+   * client id's defaults (another token, cached apart).
+   */
+  getToken(clientId: string = this.#defaultClientId, request?: TokenRequest): Promise<Token> {
+    if (this.#closed) return Promise.reject(new InvalidOptionError('session', 'the session is closed'));
+    try {
+      return this.tokenManager(clientId).getToken(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * What is known about a client id's cached token, without the token (`expiresIn`, `state`, `refreshAt`, …):
+   * undefined before the first fetch.
+   */
+  getTokenInfo(clientId: string = this.#defaultClientId, request?: TokenRequest): TokenInfo | undefined {
+    if (!this.#ids.has(clientId)) throw new InvalidOptionError('clientId', `unknown client id "${clientId}"`);
+    return this.#managers.get(clientId)?.getTokenInfo(request);
+  }
+
+  /**
+   * A client for a service, authenticated with its client id's shared token. `overrides` may pick another client
+   * id, other policies, or any client option; settings merge field by field over the service's and the session's
+   * (`{ rateLimit: { limit: 50 } }` keeps the inherited window and strategy, and gives this client its own bucket).
    */
   client(service: string, overrides: SessionClientOverrides = {}): Client {
     if (this.#closed) throw new InvalidOptionError('session', 'the session is closed');
@@ -220,16 +287,23 @@ export class Session {
       );
     }
     parseOptions(sessionClientOverridesSchema, overrides);
-    const { clientId: sId, scopes, audience, policies: sPolicies, ...serviceClient } = s;
+    const { clientId: sId, scopes, audience, resource, policies: sPolicies, ...serviceClient } = s;
     const { clientId: oId, policies: oPolicies, ...clientOverrides } = overrides;
     const clientId = oId ?? sId ?? this.#defaultClientId;
     const manager = this.tokenManager(clientId);
     const auth = tokenAuth(manager, {
-      request: { ...(scopes ? { scopes } : {}), ...(audience ? { audience } : {}) },
+      request: {
+        ...(scopes ? { scopes } : {}),
+        ...(audience ? { audience } : {}),
+        ...(resource ? { resource } : {}),
+      },
     });
     const base = oPolicies ?? sPolicies ?? this.#options.policies;
     const name = overrides.name ?? service;
-    const merged: ClientOptions = this.#usage.withUsage(name, { ...serviceClient, ...clientOverrides });
+    const merged: ClientOptions = this.#usage.withUsage(
+      name,
+      this.#settings(service, serviceClient, clientOverrides),
+    );
     let client: Client;
     if (base) {
       const from = oPolicies
@@ -242,8 +316,38 @@ export class Session {
     } else {
       client = createClient({ ...merged, name, auth });
     }
-    this.#made.push({ name, service, clientId, baseUrl: s.baseUrl, scopes, audience, client });
+    this.#made.push({ name, service, clientId, baseUrl: s.baseUrl, scopes, audience, resource, client });
     return client;
+  }
+
+  /** Session settings, then the service's, then the client's, merged field by field; limits shared by level. */
+  #settings(service: string, own: object, overrides: object): ClientOptions {
+    const {
+      tokenUrl: _t,
+      issuer: _i,
+      clients: _c,
+      providers: _p,
+      defaultClientId: _d,
+      services: _s,
+      policies: _policies,
+      store: _store,
+      tokens: _tokens,
+      // The session's usage is its aggregate tracker (see SessionUsageTrackers), not a client setting.
+      usage: _usage,
+      ...session
+    } = this.#options;
+    const merged = mergeSettings(session, own, overrides) as ClientOptions & Record<string, unknown>;
+    const rateLimit = this.#limits.resolve(
+      service,
+      session.rateLimit,
+      {
+        service: (own as { rateLimit?: RateLimitOptions | false }).rateLimit,
+        client: (overrides as { rateLimit?: RateLimitOptions | false }).rateLimit,
+      },
+      merged.clock,
+    );
+    const { rateLimit: _r, ...rest } = merged;
+    return rateLimit === undefined ? rest : { ...rest, rateLimit };
   }
 
   /** Tokens per client id and every client made so far, without any token. */
@@ -294,6 +398,7 @@ export class Session {
     const request = {
       ...(m.scopes ? { scopes: m.scopes } : {}),
       ...(m.audience ? { audience: m.audience } : {}),
+      ...(m.resource ? { resource: m.resource } : {}),
     };
     return {
       name: m.name,
@@ -308,12 +413,18 @@ export class Session {
     const cred = this.#options.clients?.[clientId];
     if (cred === undefined)
       throw new InvalidOptionError('clients', `no credentials for client id "${clientId}"`);
-    const object = typeof cred === 'object' && !isSecret(cred) ? cred : { clientSecret: cred };
+    const o: SessionClientCredentials =
+      typeof cred === 'object' && !isSecret(cred) ? cred : { clientSecret: cred };
+    const { tokenUrl, issuer } = this.#options;
     return clientCredentials({
-      tokenUrl: this.#options.tokenUrl!,
+      ...(issuer !== undefined ? { issuer } : { tokenUrl: tokenUrl as string }),
       clientId,
-      clientSecret: object.clientSecret,
-      ...(object.authMethod ? { authMethod: object.authMethod } : {}),
+      clientSecret: o.clientSecret,
+      ...(o.authMethod ? { authMethod: o.authMethod } : {}),
+      ...(o.scopes ? { scopes: o.scopes } : {}),
+      ...(o.audience ? { audience: o.audience } : {}),
+      ...(o.resource ? { resource: o.resource } : {}),
+      ...(o.extraParams ? { extraParams: o.extraParams } : {}),
     });
   }
 }

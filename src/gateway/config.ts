@@ -28,6 +28,7 @@ import {
   startChecks,
   storeUrlSchema,
 } from './config-checks.js';
+import { applyUpstreamDefaults } from './config-defaults.js';
 import { ConfigSyntaxError, parseConfigText } from './config-text.js';
 
 /** One problem found in a gateway configuration, with the dotted path of the offending key. */
@@ -100,18 +101,33 @@ const bulkheadSchema = z.union([z.literal(false), z.strictObject(bulkheadFields)
 
 const headerSecret = headerValueSchema.transform((value) => new Secret(value));
 const authSchema = z.discriminatedUnion('type', [
-  z.strictObject({
-    type: z.literal('oauth2'),
-    tokenUrl: httpUrl,
-    clientId: z.string().min(1),
-    clientSecret: secret,
-    scopes: z.array(z.string()).optional(),
-    audience: z.string().optional(),
-    /** RFC 8707 resource indicator(s), each sent as a `resource` form field. */
-    resource: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
-    /** Where the client credentials go: HTTP basic auth (default) or the form body. */
-    credentials: z.enum(['basic', 'body']).optional(),
-  }),
+  z
+    .strictObject({
+      type: z.literal('oauth2'),
+      /** The token endpoint; or `issuer`, whose metadata names it (read once, see auth/discovery.ts). */
+      tokenUrl: httpUrl.optional(),
+      issuer: httpUrl.optional(),
+      clientId: z.string().min(1),
+      clientSecret: secret,
+      scopes: z.array(z.string()).optional(),
+      audience: z.string().optional(),
+      /** RFC 8707 resource indicator(s), each sent as a `resource` form field. */
+      resource: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+      /** Where the client credentials go: HTTP basic auth (default; with `issuer`, what its metadata lists) or the form body. */
+      credentials: z.enum(['basic', 'body']).optional(),
+    })
+    .superRefine((a, ctx) => {
+      if ((a.tokenUrl === undefined) === (a.issuer === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [a.tokenUrl === undefined ? 'tokenUrl' : 'issuer'],
+          message:
+            a.tokenUrl === undefined
+              ? 'required (the token endpoint), unless an issuer is given'
+              : 'give tokenUrl or issuer, not both',
+        });
+      }
+    }),
   // Both go into a header as they are: CR/LF would pass here and then fail every request.
   z.strictObject({ type: z.literal('bearer'), token: headerSecret }),
   z.strictObject({
@@ -158,6 +174,9 @@ const upstreamSchema = z.strictObject({
   /** Overrides `limits.retryBodySize` for this upstream. */
   retryBodySize: size.optional(),
 });
+
+/** `defaults:`: any upstream setting but `baseUrl`, inherited by every upstream field by field. */
+const upstreamDefaultsSchema = upstreamSchema.omit({ baseUrl: true }).partial();
 
 const apiKeySchema = z.strictObject({
   name: z.string().min(1),
@@ -290,6 +309,8 @@ const gatewayConfigFields = z.strictObject({
   // requireStore defaults off: on Kubernetes a shared store outage would take every replica out of service,
   // while each one can still serve from its in-process fallback.
   ready: z.strictObject({ requireStore: bool().default(false) }).default({ requireStore: false }),
+  /** Settings every upstream inherits, each overridable per upstream field by field (see config-defaults.ts). */
+  defaults: upstreamDefaultsSchema.optional(),
   upstreams: z.record(z.string(), upstreamSchema).superRefine((upstreams, ctx) => {
     for (const name of Object.keys(upstreams)) {
       if (!NAME.test(name)) {
@@ -408,9 +429,12 @@ export function interpolateEnv(
  */
 export function parseGatewayConfig(input: unknown, options: ParseConfigOptions = {}): GatewayConfig {
   const issues: ConfigIssue[] = [];
-  const interpolated = coerceText(
-    interpolateEnv(input ?? {}, options.env ?? process.env, issues),
-    unwrap(gatewayConfigSchema as unknown as Schema),
+  const interpolated = applyUpstreamDefaults(
+    coerceText(
+      interpolateEnv(input ?? {}, options.env ?? process.env, issues),
+      unwrap(gatewayConfigSchema as unknown as Schema),
+    ),
+    (defaults) => upstreamDefaultsSchema.safeParse(defaults).success,
   );
   // reportInput: each issue carries the offending value, so describeIssues can make sure no message shows it.
   const result = gatewayConfigSchema.safeParse(interpolated, { reportInput: true });

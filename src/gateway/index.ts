@@ -21,6 +21,12 @@ export {
   type UpstreamConfig,
 } from './config.js';
 export {
+  type ConfiguredClients,
+  clientsFromConfig,
+  type LoadClientsOptions,
+  loadClients,
+} from './library-clients.js';
+export {
   type GatewayProblem,
   makeProblem,
   PROBLEM_TYPE_BASE,

@@ -101,6 +101,7 @@ export function upstreamClientOptions(
       auth = wiring.auth.gatewayOAuth2(
         defined({
           tokenUrl: a.tokenUrl,
+          issuer: a.issuer,
           clientId: a.clientId,
           clientSecret: a.clientSecret.reveal(),
           scopes: a.scopes,

@@ -46,7 +46,10 @@ export interface UpstreamAuth {
 
 /** An OAuth2 client-credentials setting from the gateway configuration. */
 export interface OAuth2Settings {
-  readonly tokenUrl: string;
+  /** The token endpoint, or undefined with an `issuer`. */
+  readonly tokenUrl?: string;
+  /** The issuer whose metadata names the token endpoint (instead of `tokenUrl`). */
+  readonly issuer?: string;
   readonly clientId: string;
   /** Raw secret, wrapped in a Secret again before it leaves this file. */
   readonly clientSecret: string;
@@ -97,10 +100,13 @@ const POLICIES: PoliciesModule = { standardPolicies: (options) => standardPolici
 const AUTH: AuthModule = {
   gatewayOAuth2(settings, deps) {
     const provider = clientCredentials({
-      tokenUrl: settings.tokenUrl,
+      ...(settings.issuer !== undefined ? { issuer: settings.issuer } : { tokenUrl: settings.tokenUrl }),
       clientId: settings.clientId,
       clientSecret: new Secret(settings.clientSecret),
-      authMethod: settings.credentials === 'body' ? 'client_secret_post' : 'client_secret_basic',
+      // Without `credentials`, basic (or with an issuer, the first of basic and post its metadata lists).
+      ...(settings.credentials && {
+        authMethod: settings.credentials === 'body' ? 'client_secret_post' : 'client_secret_basic',
+      }),
       scopes: settings.scopes,
       audience: settings.audience,
       resource: settings.resource,

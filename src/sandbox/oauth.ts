@@ -38,6 +38,14 @@ export interface OAuthSandboxOptions {
   readonly now?: () => number;
   /** Initial fault settings. */
   readonly fault?: OAuthFault;
+  /**
+   * Which discovery documents are served: `openid` (`/.well-known/openid-configuration`), `oauth` (RFC 8414
+   * `/.well-known/oauth-authorization-server`), `both`, or `false` for none.
+   * @default 'both'
+   */
+  readonly discovery?: 'openid' | 'oauth' | 'both' | false;
+  /** The `issuer` the discovery documents name. @default the URL the request came to (`http://<host header>`) */
+  readonly issuer?: string;
 }
 
 /** Faults injected into the token endpoints (`/oauth/token` and `/chain/*`). */
@@ -73,6 +81,8 @@ export interface OAuthSandboxStats {
   api: { calls: number; unauthorized: number };
   /** Tokens revoked. */
   revoked: number;
+  /** Discovery documents served. */
+  discovery: number;
 }
 
 interface IssuedToken {
@@ -109,6 +119,8 @@ export interface OAuthServer extends Omit<OAuthSandbox, 'handle'> {
   readonly url: string;
   /** `${url}/oauth/token`. */
   readonly tokenUrl: string;
+  /** The issuer for discovery (`issuer` in the options, else `url`). */
+  readonly issuer: string;
   /** Stops listening and closes every connection. */
   close(): Promise<void>;
 }
@@ -122,6 +134,7 @@ function newStats(): OAuthSandboxStats {
     chain: { device: 0, app: 0, user: 0 },
     api: { calls: 0, unauthorized: 0 },
     revoked: 0,
+    discovery: 0,
   };
 }
 
@@ -134,6 +147,8 @@ function newStats(): OAuthSandboxStats {
  *   → JSON `{ data: { app_token } }`; `POST /chain/user` (Bearer app token, `username`/`password` form)
  *   → token in the `x-user-token` response header;
  * - `GET /api/me`: a protected resource; 401 for missing, unknown, expired or revoked tokens;
+ * - `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server` (RFC 8414): the issuer,
+ *   token and revocation endpoints and the client authentication methods (see `discovery`);
  * - `GET /_sandbox/stats`, `POST /_sandbox/fault` (JSON {@link OAuthFault}).
  */
 export function createOAuthSandbox(options: OAuthSandboxOptions = {}): OAuthSandbox {
@@ -353,10 +368,29 @@ export function createOAuthSandbox(options: OAuthSandboxOptions = {}): OAuthSand
     return true;
   };
 
+  const discovery = options.discovery ?? 'both';
+  const metadata = (req: IncomingMessage, res: ServerResponse, kind: 'openid' | 'oauth') => {
+    if (discovery !== 'both' && discovery !== kind) return send(res, 404, { error: 'not_found' });
+    stats.discovery++;
+    const issuer = options.issuer ?? `http://${req.headers.host ?? '127.0.0.1'}`;
+    send(res, 200, {
+      issuer,
+      token_endpoint: `${issuer}/oauth/token`,
+      revocation_endpoint: `${issuer}/oauth/revoke`,
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      grant_types_supported: ['client_credentials', 'password', 'refresh_token'],
+      response_types_supported: ['token'],
+    });
+  };
+
   const route = (req: IncomingMessage, res: ServerResponse, body: string, next?: () => void) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const method = req.method ?? 'GET';
     const form = () => new URLSearchParams(body);
+    if (method === 'GET' && path === '/.well-known/openid-configuration') return metadata(req, res, 'openid');
+    if (method === 'GET' && path === '/.well-known/oauth-authorization-server')
+      return metadata(req, res, 'oauth');
     if (method === 'POST' && path === '/oauth/token') return token(req, res, form());
     if (method === 'POST' && path.startsWith('/chain/')) return chain(path.slice(7), req, res, form());
     if (method === 'GET' && path === '/api/me') return api(req, res);
@@ -382,6 +416,7 @@ export function createOAuthSandbox(options: OAuthSandboxOptions = {}): OAuthSand
     path === '/oauth/revoke' ||
     path.startsWith('/chain/') ||
     path === '/api/me' ||
+    path.startsWith('/.well-known/') ||
     path.startsWith('/_sandbox/');
 
   const sandbox: OAuthSandbox = {
@@ -452,6 +487,7 @@ export async function startOAuthServer(options: StartOAuthServerOptions = {}): P
   return {
     url,
     tokenUrl: `${url}/oauth/token`,
+    issuer: options.issuer ?? url,
     stats: sandbox.stats,
     setFault: sandbox.setFault,
     revoke: sandbox.revoke,

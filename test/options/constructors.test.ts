@@ -224,10 +224,19 @@ describe('options that vanished (issue 10, defect 3)', () => {
     expect(limited.handler).toBeTypeOf('function');
   });
 
-  it('session-wide limits are refused as not supported yet', () => {
-    expect(refusal(() => session({ rateLimit: { limit: 1 } })).message).toMatch(
-      /^Invalid option "rateLimit": not supported yet; session-wide limits come in a later version/,
+  it("session-wide settings are accepted, and refused next to the session's own policies", () => {
+    expect(session({ rateLimit: { limit: 1 }, retry: { retries: 1 } }).client('billing').handler).toBeTypeOf(
+      'function',
     );
+    expect(refusal(() => session({ policies: [policy], rateLimit: { limit: 1 } }))).toEqual({
+      option: 'rateLimit',
+      message:
+        'Invalid option "rateLimit": the session\'s policies replace the preset, so it would be ignored; put `rateLimit(…)` into `policies`, or drop `policies` to use the preset',
+    });
+    expect(refusal(() => session({ rateLimit: { limit: 1, limt: SECRET } }))).toEqual({
+      option: 'rateLimit.limt',
+      message: 'Invalid option "rateLimit.limt": unknown option; did you mean "limit"?',
+    });
   });
 
   it('UsageLimits compares errorsPerHour (issue 13) instead of reporting withinLimits: true', () => {
