@@ -138,6 +138,8 @@ class TokenEndpoint {
         name: 'oauth2',
         timeout: { total: timeout, attempt: Math.min(timeout, 5_000) },
         throwHttpErrors: false,
+        // A token endpoint has no reason to redirect, and a 307 would resend the client secret in the body.
+        redirect: false,
       });
       this.#ownsClient = true;
     }

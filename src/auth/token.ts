@@ -95,6 +95,17 @@ export class Token {
     return this.expiresAt - this.issuedAt;
   }
 
+  /**
+   * Whether the token is past its hard expiry at `now` (wall-clock epoch ms, as {@link Token.expiresAt}), less
+   * `skew` ms of margin: `isExpired(Date.now(), 30_000)` is true 30 s before the expiry. A manager refreshes well
+   * before this; use it for a token you hold yourself.
+   * @param now defaults to `Date.now()`; pass a fake clock's `wallNow()` in tests
+   * @param skew defaults to 0
+   */
+  isExpired(now: number = Date.now(), skew = 0): boolean {
+    return now + skew >= this.expiresAt;
+  }
+
   /** The `Authorization` header value, such as `Bearer eyJ…`. Reveals the token: send it, never log it. */
   authorization(): string {
     return `${this.tokenType} ${this.value.reveal()}`;

@@ -6,6 +6,20 @@ import type { CallOptions } from './options.js';
 import { CALL_OPTION_KEYS, CALL_OPTIONS_NOT_YET } from './schema.js';
 
 const TIMEOUT_KEYS: ReadonlySet<string> = Object.freeze(new Set(['total', 'attempt']));
+const REDIRECT_KEYS: ReadonlySet<string> = Object.freeze(new Set(['max']));
+
+/** Checks a per-call `redirect`: `false` or `{ max }` with a whole number ≥ 0. */
+function checkRedirect(redirect: unknown): void {
+  if (redirect === false) return;
+  if (typeof redirect !== 'object' || redirect === null) {
+    throw new InvalidOptionError('redirect', 'expected false (return redirects as they are) or { max: n }');
+  }
+  checkKeys(redirect, REDIRECT_KEYS, 'redirect');
+  const max = (redirect as { max?: unknown }).max;
+  if (max !== undefined && !(typeof max === 'number' && Number.isInteger(max) && max >= 0)) {
+    throw new InvalidOptionError('redirect.max', 'expected a whole number >= 0');
+  }
+}
 
 const isMs = (v: unknown): boolean => v === undefined || (typeof v === 'number' && v >= 0);
 
@@ -21,8 +35,9 @@ export function checkCallOptions(
   keys: ReadonlySet<string> = CALL_OPTION_KEYS,
 ): CallOptions {
   checkKeys(options, keys, '', CALL_OPTIONS_NOT_YET);
-  const { retry, idempotent, throwHttpErrors } = options;
+  const { retry, idempotent, throwHttpErrors, redirect } = options;
   let checked = options;
+  if (redirect !== undefined) checkRedirect(redirect);
   if (retry !== undefined && retry !== false) {
     if (typeof retry !== 'object' || retry === null || Array.isArray(retry)) {
       throw new InvalidOptionError(

@@ -3,6 +3,7 @@ import { getContext } from '../core/ambient.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { CallAbort, createCallContext } from '../core/context.js';
 import { type DeadlineAwareHandler, deadlineEntry } from '../core/deadlines.js';
+import { ACCEPT_ENCODING } from '../core/decompress.js';
 import {
   ClientClosedError,
   InvalidOptionError,
@@ -36,6 +37,7 @@ import { standardPolicies } from '../policies/standard.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
 import { checkCallOptions, NO_RETRY_POLICY } from './call-options.js';
+import { correlationIdSource } from './correlation.js';
 import type { BodyInit, CallArgs, CallOptions, ClientOptions } from './options.js';
 import { CALL_OPTION_KEYS, clientOptionsSchema, PRESET_OPTIONS, SEND_OPTION_KEYS } from './schema.js';
 
@@ -101,12 +103,16 @@ export class Client {
   readonly #throw: (status: number) => boolean;
   readonly #requestIdHeader: string | undefined;
   readonly #correlationIdHeader: string | undefined;
+  readonly #newCorrelationId: (() => string) | undefined;
+  readonly #decompress: boolean;
   readonly #service: string | undefined;
   readonly #baseTags: CallTags;
   /** Whether the pipeline has a timeout policy that a per-call `timeout` can override. */
   #timeouts = false;
   /** Whether the pipeline has a retry policy that a per-call `retry` object can shape. */
   #retries = false;
+  /** Whether the pipeline follows redirects, so a per-call `redirect: { max }` applies. */
+  #redirects = false;
   /** The pipeline's policy names, outermost first, for printing. */
   #policyNames: readonly string[] = [];
 
@@ -137,13 +143,20 @@ export class Client {
       this.#basePath = '';
     }
     this.#redactor = new Redactor(options.redact);
+    this.#decompress = options.decompress !== false;
     try {
-      this.#headers = Object.freeze(
-        mergeHeaders(
-          { 'user-agent': `reqforge/${VERSION}`, accept: 'application/json, */*;q=0.5' },
-          options.headers,
-        ),
+      const headers = mergeHeaders(
+        {
+          'user-agent': `reqforge/${VERSION}`,
+          accept: 'application/json, */*;q=0.5',
+          ...(this.#decompress && { 'accept-encoding': ACCEPT_ENCODING }),
+        },
+        options.headers,
       );
+      // A client derived with `decompress: false` drops the default its parent added (it would not decode).
+      if (!this.#decompress && headers['accept-encoding'] === ACCEPT_ENCODING)
+        delete headers['accept-encoding'];
+      this.#headers = Object.freeze(headers);
     } catch (error) {
       throw new InvalidOptionError('headers', (error as Error).message);
     }
@@ -158,6 +171,7 @@ export class Client {
       propagate === false ? undefined : (propagate.requestIdHeader ?? 'x-request-id').toLowerCase();
     this.#correlationIdHeader =
       propagate === false ? undefined : (propagate.correlationIdHeader ?? 'x-correlation-id').toLowerCase();
+    this.#newCorrelationId = correlationIdSource(options.propagate);
     this.#service = options.name;
     this.#baseTags = options.name === undefined ? {} : { service: options.name };
 
@@ -179,6 +193,7 @@ export class Client {
             rateLimit: options.rateLimit,
             bulkhead: options.bulkhead,
             auth: options.auth,
+            redirect: options.redirect,
           },
           options.preset ?? 'default',
         );
@@ -186,6 +201,7 @@ export class Client {
     this.#policyNames = policies.map((p) => p.name);
     this.#timeouts = policies.some((p) => p.name === 'totalTimeout' || p.name === 'attemptTimeout');
     this.#retries = policies.some((p) => p.name === 'retry');
+    this.#redirects = policies.some((p) => p.name === 'redirect');
     this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
     for (const p of policies) {
       const detach = p.attach?.(this.#shared.events);
@@ -368,6 +384,13 @@ export class Client {
     }
     if (typeof options.retry === 'object' && !this.#retries)
       throw new InvalidOptionError('retry', NO_RETRY_POLICY);
+    if (typeof options.redirect === 'object' && !this.#redirects) {
+      throw new InvalidOptionError(
+        'redirect',
+        'this client does not follow redirects (it was created with `redirect: false`, or with `policies` without ' +
+          '`followRedirects()`); give the client a `redirect` setting, or drop this option',
+      );
+    }
     return options;
   }
 
@@ -381,6 +404,7 @@ export class Client {
       events,
       options: options as CallPolicyOptions,
       maxBodySize: this.#maxBodySize,
+      decompress: this.#decompress,
     });
     if (events.has('request')) events.emit('request', { request, ctx });
     try {
@@ -454,6 +478,11 @@ export class Client {
       ) {
         mergeHeaders(own(), { [this.#correlationIdHeader]: ambient.correlationId });
       }
+    }
+    // Generated once per call, so every attempt and redirect hop carries the same id.
+    const generate = this.#newCorrelationId;
+    if (generate && this.#correlationIdHeader && headers[this.#correlationIdHeader] === undefined) {
+      mergeHeaders(own(), { [this.#correlationIdHeader]: generate() });
     }
     const body = buildBody(options, headers, own);
     return new HttpRequest({ method, origin, path: target, headers, body, redactor: this.#redactor });

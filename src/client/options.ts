@@ -9,6 +9,7 @@ import type { BulkheadOptions } from '../policies/bulkhead.js';
 import type { CircuitBreakerOptions } from '../policies/circuit-breaker.js';
 import type { Hooks } from '../policies/hooks.js';
 import type { RateLimitOptions } from '../policies/rate-limit.js';
+import type { RedirectOptions } from '../policies/redirect.js';
 import type { CallRetryOptions, RetryOptions } from '../policies/retry.js';
 import type { Preset } from '../policies/standard.js';
 import type { HttpTransportOptions } from '../transport/undici.js';
@@ -25,6 +26,13 @@ export interface PropagationOptions {
    * @default 'x-correlation-id'
    */
   readonly correlationIdHeader?: string;
+  /**
+   * When no correlation id is ambient (see `runWithContext`) and the call sets none, generate one for the call:
+   * `true` for a random UUID, or a function returning the id. It is sent on every attempt and redirect hop of the
+   * call, and readable afterwards on `response.request` (and `error.request`).
+   * @default false (a header nobody asked for can break strict upstreams)
+   */
+  readonly generateCorrelationId?: boolean | (() => string);
 }
 
 /** Options of {@link createClient}. Every one is optional. */
@@ -73,6 +81,12 @@ export interface ClientOptions {
   readonly rateLimit?: RateLimitOptions | false;
   /** A concurrency limit for the preset. */
   readonly bulkhead?: BulkheadOptions | false;
+  /**
+   * Redirect following for the preset (`followRedirects`), or `false` to return 3xx responses as they are. A hop to
+   * another origin carries no credentials.
+   * @default { max: 10 }
+   */
+  readonly redirect?: RedirectOptions | false;
   /** Hooks run once per call, around the whole pipeline. */
   readonly hooks?: Hooks | readonly Hooks[];
   /**
@@ -96,6 +110,13 @@ export interface ClientOptions {
    * @default 52428800 (50 MiB): protects memory from an upstream that sends without end; stream larger bodies.
    */
   readonly maxBodySize?: Size;
+  /**
+   * Send `Accept-Encoding: gzip, deflate, br` (and `zstd` where Node.js decodes it) and decode compressed bodies in
+   * `json()`, `text()`, `bytes()`, `body` and `stream()`, with `maxBodySize` bounding the decoded size. `pipeTo()`
+   * always relays the bytes as they came. `false` sends no `Accept-Encoding` of its own and never decodes (proxies).
+   * @default true
+   */
+  readonly decompress?: boolean;
   /**
    * Bytes of a failed response's body kept on the `HttpError`.
    * @default 8192: enough for any problem document, small enough to log.
@@ -150,6 +171,11 @@ export interface CallOptions {
    * retry policy, as a per-call `timeout` is without a timeout policy.
    */
   readonly retry?: false | CallRetryOptions;
+  /**
+   * Redirects for this call: `false` returns a 3xx as it is, `{ max }` bounds the hops. Needs a client that follows
+   * redirects (the preset does, unless created with `redirect: false`).
+   */
+  readonly redirect?: RedirectOptions | false;
   /** Extra tags for this call; `route` defaults to the path template. */
   readonly tags?: CallTags;
 }

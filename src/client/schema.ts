@@ -42,10 +42,12 @@ export const clientOptionFields = {
       z.strictObject({
         requestIdHeader: z.string().min(1).optional(),
         correlationIdHeader: z.string().min(1).optional(),
+        generateCorrelationId: z.union([z.boolean(), fn<() => string>()]).optional(),
       }),
     ])
     .optional(),
   maxBodySize: size({ positive: true }).optional(),
+  decompress: z.boolean().optional(),
   errorBodyLimit: size({ positive: true }).optional(),
   clock: objectWith<Clock>('a clock with now(), setTimeout() and clearTimeout()', ['now']).optional(),
   name: z.string().optional(),
@@ -66,6 +68,8 @@ export const PRESET_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
   circuitBreaker: 'put `circuitBreaker(…)` into `policies`, or drop `policies` to use the preset',
   rateLimit: 'put `rateLimit(…)` into `policies`, or drop `policies` to use the preset',
   bulkhead: 'put `bulkhead(…)` into `policies`, or drop `policies` to use the preset',
+  redirect:
+    'put `followRedirects(…)` into `policies` (just inside `totalTimeout(…)`), or drop `policies` to use the preset',
   auth: 'put the auth policy into `policies` (inside the limiters, before `attemptTimeout(…)`), or drop `policies` to use the preset',
 });
 
@@ -83,22 +87,23 @@ export const CALL_OPTION_KEYS: ReadonlySet<string> = Object.freeze(
     'throwHttpErrors',
     'idempotent',
     'retry',
+    'redirect',
     'tags',
   ]),
 );
 
 const REDIRECTS =
-  'redirects are not followed yet; a 3xx response is returned as it is (read its location header and call it)';
-/** Per-call options a later version adds, with what to do until then. */
+  'reqforge spells it `redirect: { max: n }`, or `redirect: false` to get 3xx responses as they are';
 /** The keys {@link Client.send} accepts: what may still be said about a request that is already built. */
 export const SEND_OPTION_KEYS: ReadonlySet<string> = Object.freeze(
-  new Set(['signal', 'timeout', 'throwHttpErrors', 'idempotent', 'retry', 'tags']),
+  new Set(['signal', 'timeout', 'throwHttpErrors', 'idempotent', 'retry', 'redirect', 'tags']),
 );
 
+/** Per-call options a later version adds (or that other clients spell differently), with what to do instead. */
 export const CALL_OPTIONS_NOT_YET: ReadonlyMap<string, string> = new Map([
-  ['redirect', REDIRECTS],
   ['maxRedirects', REDIRECTS],
   ['followRedirects', REDIRECTS],
+  ['followRedirect', REDIRECTS],
   [
     'rateLimit',
     'per-call limits are not supported; give the client a `rateLimit`, or derive one with `api.with({ rateLimit })`',

@@ -177,6 +177,8 @@ class Call implements CallContext {
   readonly events: EventHub<ClientEvents>;
   readonly options: CallPolicyOptions;
   readonly maxBodySize: number;
+  readonly decompress: boolean;
+  crossOrigin = false;
   readonly startedAt: number;
   #bag: Map<unknown, unknown> | undefined;
 
@@ -188,6 +190,7 @@ class Call implements CallContext {
     this.events = init.events;
     this.options = init.options;
     this.maxBodySize = init.maxBodySize;
+    this.decompress = init.decompress ?? false;
     this.startedAt = init.clock.now();
   }
 
@@ -249,6 +252,8 @@ interface CallInit {
   readonly events: EventHub<ClientEvents>;
   readonly options: CallPolicyOptions;
   readonly maxBodySize: number;
+  /** Whether responses decode their `Content-Encoding`. @default false */
+  readonly decompress?: boolean | undefined;
 }
 
 /**

@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_PARSE'
   | 'ERR_BODY_TOO_LARGE'
+  | 'ERR_DECOMPRESSION'
+  | 'ERR_REDIRECT'
   | 'ERR_BODY_USED'
   | 'ERR_CLIENT_CLOSED'
   | 'ERR_RETRIES_EXHAUSTED'
@@ -312,16 +314,78 @@ export class ParseError extends ReqforgeError {
 }
 brand(ParseError, 'ParseError');
 
-/** A body was larger than the configured limit; reading stopped and the rest was discarded. */
+/**
+ * A body was larger than the configured limit; reading stopped and the rest was discarded. For a compressed body the
+ * limit applies to the decoded size, and `encoding` names the coding being decoded when it was reached (a
+ * compression bomb stops here, having produced at most `limit` bytes).
+ */
 export class BodyTooLargeError extends ReqforgeError {
   readonly limit: number;
+  /** The content coding (`gzip`, `br`…) whose decoded output passed the limit; undefined for a plain body. */
+  readonly encoding: string | undefined;
 
-  constructor(limit: number, options: ReqforgeErrorOptions = {}) {
-    super(`Response body exceeds the limit of ${limit} bytes`, 'ERR_BODY_TOO_LARGE', options);
+  constructor(limit: number, options: ReqforgeErrorOptions = {}, encoding?: string) {
+    super(
+      encoding === undefined
+        ? `Response body exceeds the limit of ${limit} bytes`
+        : `Response body exceeds the limit of ${limit} bytes once decoded (content-encoding ${encoding}); decoding stopped there`,
+      'ERR_BODY_TOO_LARGE',
+      options,
+    );
     this.limit = limit;
+    this.encoding = encoding;
   }
 }
 brand(BodyTooLargeError, 'BodyTooLargeError');
+
+/** A compressed response body could not be decoded (corrupt or truncated data); `cause` is zlib's error. */
+export class DecompressionError extends ReqforgeError {
+  /** The content coding that failed, such as `gzip`. */
+  readonly encoding: string;
+
+  constructor(encoding: string, options: ReqforgeErrorOptions = {}) {
+    super(`Response body could not be decoded (content-encoding ${encoding})`, 'ERR_DECOMPRESSION', options);
+    this.encoding = encoding;
+  }
+}
+brand(DecompressionError, 'DecompressionError');
+
+/** Why a redirect was not followed: see {@link RedirectError}. */
+export type RedirectRefusal = 'too-many' | 'body-not-replayable' | 'bad-location';
+
+/**
+ * A redirect could not be followed: more hops than `redirect.max` (`too-many`), a 307/308 whose request body was a
+ * stream sent once (`body-not-replayable`: give a function returning the body instead), or a `Location` that is not
+ * an http(s) URL (`bad-location`). The redirect responses were discarded; `redirects` lists the hops followed.
+ */
+export class RedirectError extends ReqforgeError {
+  readonly reason: RedirectRefusal;
+  /** The status of the redirect that was not followed. */
+  readonly status: number;
+  /** The hops followed before it, oldest first (their requests print redacted). */
+  readonly redirects: readonly RedirectHop[];
+
+  constructor(
+    reason: RedirectRefusal,
+    status: number,
+    redirects: readonly RedirectHop[],
+    message: string,
+    options: ReqforgeErrorOptions = {},
+  ) {
+    super(message, 'ERR_REDIRECT', options);
+    this.reason = reason;
+    this.status = status;
+    this.redirects = redirects;
+  }
+}
+brand(RedirectError, 'RedirectError');
+
+/** One redirect followed: the request that received it and the redirect status (301, 302, 303, 307 or 308). */
+export interface RedirectHop {
+  readonly status: number;
+  /** The request that got the redirect. Prints redacted. */
+  readonly request: HttpRequest;
+}
 
 /** A call was made on a client that was closed. */
 export class ClientClosedError extends ReqforgeError {
@@ -343,18 +407,25 @@ export interface AttemptRecord {
   readonly delay?: number;
 }
 
-/** Every attempt failed; `attempts` holds each outcome and `cause` the last error. */
+/**
+ * Every attempt failed: `attempts` is how many were made (a number, as on {@link HttpError}), `history` holds each
+ * attempt's outcome, and `cause` the last error.
+ */
 export class RetriesExhaustedError extends ReqforgeError {
-  readonly attempts: readonly AttemptRecord[];
+  /** Attempts made, retries included. */
+  readonly attempts: number;
+  /** Each attempt's outcome, oldest first. (Before 0.2 these records were `attempts`.) */
+  readonly history: readonly AttemptRecord[];
 
-  constructor(attempts: readonly AttemptRecord[], options: ReqforgeErrorOptions = {}) {
-    const last = attempts[attempts.length - 1];
+  constructor(history: readonly AttemptRecord[], options: ReqforgeErrorOptions = {}) {
+    const last = history[history.length - 1];
     super(
-      `All ${attempts.length} attempts failed; last: ${last?.error?.message ?? `status ${last?.status ?? '?'}`}`,
+      `All ${history.length} attempts failed; last: ${last?.error?.message ?? `status ${last?.status ?? '?'}`}`,
       'ERR_RETRIES_EXHAUSTED',
       options,
     );
-    this.attempts = attempts;
+    this.attempts = history.length;
+    this.history = history;
   }
 }
 brand(RetriesExhaustedError, 'RetriesExhaustedError');
@@ -467,6 +538,13 @@ export const isTooManyRequestsError = (e: unknown): e is TooManyRequestsError =>
 export const isServerError = (e: unknown): e is ServerError => hasKind(e, 'ServerError');
 /** True for a {@link ParseError}. */
 export const isParseError = (e: unknown): e is ParseError => hasKind(e, 'ParseError');
+
+/** True for a {@link BodyTooLargeError} (a plain body past the limit, or a compressed one decoded past it). */
+export const isBodyTooLargeError = (e: unknown): e is BodyTooLargeError => hasKind(e, 'BodyTooLargeError');
+/** True for a {@link DecompressionError}. */
+export const isDecompressionError = (e: unknown): e is DecompressionError => hasKind(e, 'DecompressionError');
+/** True for a {@link RedirectError}. */
+export const isRedirectError = (e: unknown): e is RedirectError => hasKind(e, 'RedirectError');
 
 /** True for a {@link RetriesExhaustedError}. */
 export const isRetriesExhaustedError = (e: unknown): e is RetriesExhaustedError =>

@@ -12,12 +12,28 @@ export function definePolicy(name: string, wrap: (next: Handler) => Handler): Po
 
 /**
  * Folds policies around an innermost handler: the first policy is the outermost.
- * Runs once at client construction, so calls pay nothing for composition.
+ * Runs once at client construction, so calls pay nothing for composition. When the list follows redirects (a
+ * policy named `redirect`), every policy named `auth` is skipped on hops that left the call's origin
+ * (`ctx.crossOrigin`): credentials never go to an origin the caller did not name.
  */
 export function compose(policies: readonly Policy[], innermost: Handler): Handler {
+  const redirects = policies.some((p) => p.name === 'redirect');
   let handler = innermost;
-  for (let i = policies.length - 1; i >= 0; i--) handler = policies[i]!.wrap(handler);
+  for (let i = policies.length - 1; i >= 0; i--) {
+    const policy = policies[i]!;
+    const inner = handler;
+    handler = policy.wrap(inner);
+    if (redirects && policy.name === 'auth') handler = notAcrossOrigins(handler, inner);
+  }
   return handler;
+}
+
+/** `authed`, except on a redirect hop to a foreign origin, which goes to `inner` without credentials. */
+function notAcrossOrigins(authed: Handler, inner: Handler): Handler {
+  return settlesOnAbort(
+    (request, ctx) => (ctx.crossOrigin ? inner(request, ctx) : authed(request, ctx)),
+    isSettlingOnAbort(authed) && isSettlingOnAbort(inner),
+  );
 }
 
 /**

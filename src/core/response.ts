@@ -1,5 +1,7 @@
 import { Readable, type Writable } from 'node:stream';
 import { inspect } from 'node:util';
+import { type ContentCoding, contentCodings, decodeBuffer, decodeStream } from './decompress.js';
+import type { RedirectHop } from './errors.js';
 import {
   BadRequestError,
   BodyTooLargeError,
@@ -33,9 +35,23 @@ export interface HttpResponseInit {
   readonly request: HttpRequest;
   /** Milliseconds from sending to receiving the headers. */
   readonly elapsed: number;
-  /** Largest body `text()`, `json()` and `arrayBuffer()` will buffer, in bytes. */
+  /** Largest body `text()`, `json()` and `arrayBuffer()` will buffer, in bytes (decoded size). */
   readonly maxBodySize?: number;
+  /**
+   * Decode a `Content-Encoding` (gzip, deflate, br, zstd where Node.js has it) in `json()`, `text()`, `bytes()`,
+   * `body` and `stream()`; `pipeTo()` and `dump()` always pass the bytes as they came.
+   * @default false (a transport passes the call's `decompress`, which clients turn on by default)
+   */
+  readonly decompress?: boolean;
 }
+
+/**
+ * `Symbol.asyncDispose`, which Node.js 20.18 defines; the fallback keeps the module loadable on a runtime without it
+ * and never touches the global `Symbol` users see.
+ */
+const ASYNC_DISPOSE: typeof Symbol.asyncDispose =
+  (Symbol as { asyncDispose?: typeof Symbol.asyncDispose }).asyncDispose ??
+  (Symbol.for('nodejs.asyncDispose') as typeof Symbol.asyncDispose);
 
 /** The default for {@link HttpResponseInit.maxBodySize}: 50 MiB. Stream `body` for anything larger. */
 export const DEFAULT_MAX_BODY_SIZE = 50 * 1024 * 1024;
@@ -77,10 +93,13 @@ export class HttpResponse {
   readonly request: HttpRequest;
   /** Milliseconds from sending the request to receiving the response headers. */
   readonly elapsed: number;
-  /** How many attempts the call made, retries included. */
+  /** How many requests the call sent: retries included, and every redirect hop's attempts when it followed some. */
   attempts = 1;
+  /** The redirects followed to reach this response, oldest first (empty when none); see `redirect` in the client. */
+  redirects: readonly RedirectHop[] = NO_REDIRECTS;
   readonly #body: Readable | BodySource;
   readonly #limit: number;
+  readonly #decompress: boolean;
   #used = false;
 
   constructor(init: HttpResponseInit) {
@@ -90,6 +109,7 @@ export class HttpResponse {
     this.elapsed = init.elapsed;
     this.#body = init.body;
     this.#limit = init.maxBodySize ?? DEFAULT_MAX_BODY_SIZE;
+    this.#decompress = init.decompress === true;
   }
 
   /**
@@ -105,6 +125,30 @@ export class HttpResponse {
     return this.status >= 200 && this.status < 300;
   }
 
+  /**
+   * True for a 4xx status. (About the status only: to test a caught error, use the guards such as `isHttpError`.)
+   */
+  get isClientErrorStatus(): boolean {
+    return this.status >= 400 && this.status < 500;
+  }
+
+  /**
+   * True for a 5xx status. (About the status only; `isServerError(error)` is the guard for a thrown `ServerError`.)
+   */
+  get isServerErrorStatus(): boolean {
+    return this.status >= 500 && this.status < 600;
+  }
+
+  /** True when redirects were followed to reach this response (fetch's `redirected`). */
+  get redirected(): boolean {
+    return this.redirects.length > 0;
+  }
+
+  /** The URL of the request that produced this response: the last hop's, after redirects. */
+  get url(): string {
+    return this.request.url;
+  }
+
   /** True once the body has been read, streamed or discarded. */
   get bodyUsed(): boolean {
     return this.#used;
@@ -114,7 +158,7 @@ export class HttpResponse {
   get body(): Readable {
     this.#used = true;
     const body = this.#body;
-    return body instanceof BodySource ? body.stream() : body;
+    return this.#decoded(body instanceof BodySource ? body.stream() : body);
   }
 
   /** A header's value by case-insensitive name; repeated headers are joined with `, `. */
@@ -146,7 +190,7 @@ export class HttpResponse {
 
   /** The body as a web `ReadableStream`. */
   stream(): ReadableStream<Uint8Array> {
-    return Readable.toWeb(this.#take()) as ReadableStream<Uint8Array>;
+    return Readable.toWeb(this.#decoded(this.#take())) as ReadableStream<Uint8Array>;
   }
 
   /** The whole body as text (UTF-8), up to the body size limit. */
@@ -161,11 +205,7 @@ export class HttpResponse {
   /** The whole body as bytes, up to the body size limit. */
   async bytes(): Promise<Uint8Array> {
     try {
-      const source = this.#source();
-      const buffer = source
-        ? await source.buffer(this.#limit)
-        : await readLimited(this.#take(), this.#limit, this.request);
-      return new Uint8Array(buffer);
+      return new Uint8Array(await this.#readBuffer());
     } catch (error) {
       throw toReqforgeError(error, this.request);
     }
@@ -205,6 +245,25 @@ export class HttpResponse {
   }
 
   /**
+   * The body parsed as JSON, or `undefined` when it is empty or not valid JSON (a `json_or_none`). Failures to read
+   * the body (too large, aborted, a corrupt compressed body) still throw.
+   */
+  async jsonOrUndefined<T = unknown>(): Promise<T | undefined> {
+    let text: string;
+    try {
+      text = await this.#readText();
+    } catch (error) {
+      throw toReqforgeError(error, this.request);
+    }
+    if (text.length === 0) return undefined;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
    * Discards the body so the connection can be reused: reads up to 64 KiB, then closes the
    * connection instead of reading a large body. Safe to call more than once.
    */
@@ -237,7 +296,38 @@ export class HttpResponse {
     return `HttpResponse ${inspect(this.toJSON(), options)}`;
   }
 
+  /**
+   * `await using response = await api.get(…)` discards an unread body when the block ends, so its connection goes
+   * back to the pool (see {@link HttpResponse.dump}).
+   */
+  [ASYNC_DISPOSE](): Promise<void> {
+    return this.dump();
+  }
+
+  /** The codings to undo when this response decodes and has a `Content-Encoding` it knows; else undefined. */
+  #codings(): ContentCoding[] | undefined {
+    if (!this.#decompress) return undefined;
+    const header = this.headers['content-encoding'];
+    return header === undefined ? undefined : contentCodings(header);
+  }
+
+  #decoded(stream: Readable): Readable {
+    const codings = this.#codings();
+    return codings ? decodeStream(stream, codings, this.request) : stream;
+  }
+
+  /** The whole body (decoded), up to the limit. */
+  async #readBuffer(): Promise<Buffer> {
+    const source = this.#source();
+    const raw = source
+      ? await source.buffer(this.#limit)
+      : await readLimited(this.#take(), this.#limit, this.request);
+    const codings = this.#codings();
+    return codings ? decodeBuffer(raw, codings, this.#limit, this.request) : raw;
+  }
+
   #readText(): Promise<string> {
+    if (this.#codings()) return this.#readBuffer().then(utf8);
     const source = this.#source();
     if (source) return source.text(this.#limit);
     const body = this.#take();
@@ -275,6 +365,8 @@ export class HttpResponse {
 }
 
 const ignore = () => undefined;
+const utf8 = (buffer: Buffer): string => buffer.toString('utf8');
+const NO_REDIRECTS: readonly RedirectHop[] = Object.freeze([]);
 
 /** Destroys a stream we no longer want; the abort error it may emit is expected and swallowed. */
 export function discard(stream: Readable): void {

@@ -40,6 +40,8 @@ export interface CallPolicyOptions {
    * by the client, durations in ms).
    */
   readonly retry?: false | Readonly<Record<string, unknown>> | undefined;
+  /** Overrides the redirect policy for this call: `false` returns redirects as they are, `{ max }` bounds the hops. */
+  readonly redirect?: false | { readonly max?: number | undefined } | undefined;
 }
 
 /**
@@ -86,6 +88,13 @@ export interface CallContext {
   readonly options: CallPolicyOptions;
   /** Largest body `text()`/`json()` buffer, in bytes; transports pass it to responses. */
   readonly maxBodySize: number;
+  /** Whether responses decode their `Content-Encoding`; transports pass it to responses. */
+  readonly decompress: boolean;
+  /**
+   * True once a redirect took the call to an origin other than its first: from then on nothing may add credentials
+   * (the client skips its `auth` policies; a custom policy that adds credentials must check this too).
+   */
+  crossOrigin: boolean;
   /** {@link Clock.now} when the call started. */
   readonly startedAt: number;
 }

@@ -122,6 +122,8 @@ export function upstreamClientOptions(
           ? false
           : { ...GATEWAY_BULKHEAD, ...defined({ ...config.bulkhead }), keyBy: inboundKey },
       auth: auth?.policy,
+      // Never follow: an upstream's Location must not become a way to reach other hosts through the gateway.
+      redirect: false,
     }) as StandardPoliciesOptions,
   );
 
@@ -149,6 +151,8 @@ export function upstreamClientOptions(
     // The gateway sends prepared requests (`client.send`): client default headers never apply.
     policies,
     throwHttpErrors: false,
+    // Bodies are relayed as they came: the caller's own Accept-Encoding goes upstream and nothing is decoded.
+    decompress: false,
     http,
     // A custom auth header is a credential: redact it in errors and logs like the built-in secret headers.
     ...(a?.type === 'header' && { redact: { headers: [a.name] } }),

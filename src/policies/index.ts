@@ -45,6 +45,13 @@ export {
   type TokenBucketOptions,
 } from './rate-limit.js';
 export {
+  followRedirects,
+  REDIRECT_DEFAULTS,
+  REDIRECT_STATUSES,
+  type RedirectOptions,
+  type RedirectPolicy,
+} from './redirect.js';
+export {
   type CallRetryOptions,
   parseCallRetry,
   RETRY_DEFAULTS,

@@ -9,6 +9,7 @@ import type { Policy, TimeoutOptions } from '../core/types.js';
 import { type BulkheadOptions, bulkhead } from './bulkhead.js';
 import { CIRCUIT_BREAKER_DEFAULTS, type CircuitBreakerOptions, circuitBreaker } from './circuit-breaker.js';
 import { type RateLimitOptions, rateLimit } from './rate-limit.js';
+import { followRedirects, type RedirectOptions } from './redirect.js';
 import { type RetryOptions, retry } from './retry.js';
 import { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './timeout.js';
 
@@ -26,6 +27,11 @@ export interface StandardPolicyOptions {
   readonly bulkhead?: BulkheadOptions | false | undefined;
   /** An auth policy, placed inside the limiters so every attempt gets a fresh credential. */
   readonly auth?: Policy | false | undefined;
+  /**
+   * Redirect following ({@link followRedirects}), or `false` to return 3xx responses as they are (a proxy must).
+   * @default { max: 10 }
+   */
+  readonly redirect?: RedirectOptions | false | undefined;
   /** Extra policies placed just outside the transport (after auth and the attempt timeout). */
   readonly inner?: readonly Policy[] | undefined;
 }
@@ -60,7 +66,8 @@ export function resolveTimeouts(
 
 /**
  * Builds a pipeline in the standard order (outermost first):
- * total timeout → retry (with budget) → circuit breaker → rate limiter → bulkhead → auth → attempt timeout.
+ * total timeout → redirects → retry (with budget) → circuit breaker → rate limiter → bulkhead → auth → attempt
+ * timeout. Each redirect hop passes the policies inside it again, keyed by the hop's own origin.
  * Each attempt passes the breaker, the limiter and auth again, so a retry consumes a permit, is recorded by
  * the breaker and gets a fresh token. The combination is validated: attempt timeout ≤ total timeout, and
  * the breaker's window at least twice the attempt timeout (or one slow attempt could fill it alone).
@@ -70,6 +77,7 @@ export function standardPolicies(options: StandardPolicyOptions = {}, preset: Pr
   const t = resolveTimeouts(options.timeout);
   const out: Policy[] = [];
   if (t.total > 0) out.push(totalTimeout(t.total));
+  if (options.redirect !== false) out.push(followRedirects(options.redirect ?? {}));
   if (options.retry !== false) out.push(retry(options.retry ?? {}));
   const breaker = options.circuitBreaker ?? (preset === 'standard' ? {} : false);
   if (breaker !== false) {

@@ -65,6 +65,7 @@ function add(headers: Record<string, string | string[]>, name: string, value: st
 export class Exchange extends BodySource {
   readonly #request: HttpRequest;
   readonly #maxBodySize: number;
+  readonly #decompress: boolean;
   readonly #start: number;
   readonly #clock: Clock;
   #resolve: ((response: HttpResponse) => void) | undefined;
@@ -106,6 +107,7 @@ export class Exchange extends BodySource {
     this.#deadline = deadline;
     this.#request = request;
     this.#maxBodySize = ctx.maxBodySize;
+    this.#decompress = ctx.decompress;
     this.#resolve = resolve;
     this.#reject = reject;
     this.#clock = ctx.clock;
@@ -198,6 +200,7 @@ export class Exchange extends BodySource {
         request: this.#request,
         elapsed: this.#clock.now() - this.#start,
         maxBodySize: this.#maxBodySize,
+        decompress: this.#decompress,
       }),
     );
     return true;

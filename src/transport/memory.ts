@@ -170,6 +170,7 @@ function reply(request: HttpRequest, ctx: CallContext, start: number, result: Me
     request,
     elapsed: performance.now() - start,
     maxBodySize: ctx.maxBodySize,
+    decompress: ctx.decompress,
   });
 }
 

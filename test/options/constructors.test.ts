@@ -256,9 +256,14 @@ describe('options that vanished (issue 10, defect 3)', () => {
       option: 'retry',
       message: expect.stringMatching(/this client has no retry policy to apply it/) as string,
     });
+    // Redirects are followed now (issue 14): a per-call `redirect` is `false` or `{ max }`, other spellings are named.
     await expect(api.get('/', { redirect: 'follow' } as never)).rejects.toMatchObject({
       option: 'redirect',
-      message: expect.stringMatching(/not supported yet; redirects are not followed yet/) as string,
+      message: expect.stringMatching(/expected false .* or \{ max: n \}/) as string,
+    });
+    await expect(api.get('/', { maxRedirects: 3 } as never)).rejects.toMatchObject({
+      option: 'maxRedirects',
+      message: expect.stringMatching(/`redirect: \{ max: n \}`/) as string,
     });
     await expect(api.get('/', { idempotent: 'yes' } as never)).rejects.toMatchObject({
       option: 'idempotent',
@@ -286,7 +291,9 @@ describe('createClient({ auth }) keeps the preset (issue 10, defect 2)', () => {
     const names = standardPolicies({ auth: bearerAuth('t'), rateLimit: { limit: 1 } }, 'standard').map(
       (p) => p.name,
     );
-    expect(names).toEqual(['totalTimeout', 'retry', 'circuitBreaker', 'rateLimit', 'auth', 'attemptTimeout']);
+    expect(names.join(' → ')).toBe(
+      'totalTimeout → redirect → retry → circuitBreaker → rateLimit → auth → attemptTimeout',
+    );
   });
 });
 

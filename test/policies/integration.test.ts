@@ -65,9 +65,10 @@ describe('retry', () => {
     const api = createClient({ baseUrl: server.url, retry: { ...fast, retries: 2 } });
     const err = (await api.get('/r').catch((e: unknown) => e)) as RetriesExhaustedError;
     expect(isRetriesExhaustedError(err)).toBe(true);
-    expect(err.attempts.map((a) => a.attempt)).toEqual([1, 2, 3]);
+    expect(err.history.map((a) => a.attempt)).toEqual([1, 2, 3]);
+    expect(err.attempts).toBe(3);
     expect(
-      err.attempts.every((a) => a.error?.code === 'ERR_SOCKET' || a.error?.code === 'ERR_CONNECTION_RESET'),
+      err.history.every((a) => a.error?.code === 'ERR_SOCKET' || a.error?.code === 'ERR_CONNECTION_RESET'),
     ).toBe(true);
     await api.close();
   });
@@ -386,6 +387,7 @@ describe('presets and validation', () => {
     );
     expect(names).toEqual([
       'totalTimeout',
+      'redirect',
       'retry',
       'circuitBreaker',
       'rateLimit',
@@ -394,6 +396,7 @@ describe('presets and validation', () => {
     ]);
     expect(standardPolicies({}, 'default').map((p) => p.name)).toEqual([
       'totalTimeout',
+      'redirect',
       'retry',
       'attemptTimeout',
     ]);

@@ -50,6 +50,8 @@ export {
   presetFields,
   rateLimitFields,
   rateLimitOptionsSchema,
+  redirectFields,
+  redirectOptionsSchema,
   retryBudgetFields,
   retryBudgetOptionsSchema,
   retryFields,

@@ -154,6 +154,13 @@ export const bulkheadFields = {
 /** Everything `bulkhead()` takes: the data fields and the fair queue's key function. */
 export const bulkheadOptionsSchema = z.strictObject({ ...bulkheadFields, keyBy: fn().optional() });
 
+/** Redirect fields: `max` hops before a `RedirectError`. */
+export const redirectFields = {
+  max: int(0).optional(),
+};
+/** Everything `followRedirects()` takes. */
+export const redirectOptionsSchema = z.strictObject(redirectFields);
+
 /** Undici transport fields that can be written as data. */
 export const httpFields = {
   connections: int(1).optional(),
@@ -205,6 +212,7 @@ export const presetFields = {
   rateLimit: z.union([z.literal(false), rateLimitOptionsSchema]).optional(),
   bulkhead: z.union([z.literal(false), bulkheadOptionsSchema]).optional(),
   auth: z.union([z.literal(false), policySchema]).optional(),
+  redirect: z.union([z.literal(false), redirectOptionsSchema]).optional(),
 };
 /** Everything `standardPolicies()` takes. */
 export const standardPolicyOptionsSchema = z.strictObject({
