@@ -183,6 +183,8 @@ export class Resilience {
         circuitBreaker: options.circuitBreaker ? breakerFor(options.circuitBreaker) : false,
         rateLimit: options.rateLimit,
         bulkhead: options.bulkhead,
+        // A value is not a 3xx response: there is nothing to follow.
+        redirect: false,
       },
       'default',
     );
