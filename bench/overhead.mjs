@@ -3,6 +3,8 @@
 // answers at once, so the numbers are reqforge's CPU time per call (building the request, the policies, the
 // response and JSON body). The network table of `npm run bench` shows how that compares with a real round trip.
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { defineClient, get } from '../dist/declarative.js';
 import { createClient, HttpResponse } from '../dist/index.js';
 
 const { values: args } = parseArgs({
@@ -38,27 +40,54 @@ const transport = {
 };
 
 const baseUrl = 'http://bench.invalid';
+const call = (client) => () => client.get('/json').json();
 const rows = [
-  ['bare (policies: [])', createClient({ baseUrl, transport, policies: [] })],
-  ['default preset', createClient({ baseUrl, transport })],
-  ['standard preset', createClient({ baseUrl, transport, preset: 'standard' })],
+  ['bare (policies: [])', call(createClient({ baseUrl, transport, policies: [] }))],
+  ['default preset', call(createClient({ baseUrl, transport }))],
+  // Usage tracking (`usage: true`, or limits): what client.usage() costs per call, against the row above.
+  [
+    'default preset + usage',
+    call(createClient({ baseUrl, transport, usage: { perMinute: 1e9, errorsPerHour: 1e9 } })),
+  ],
+  ['standard preset', call(createClient({ baseUrl, transport, preset: 'standard' }))],
   [
     'standard + limiter',
-    createClient({
-      baseUrl,
-      transport,
-      preset: 'standard',
-      rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
-    }),
+    call(
+      createClient({
+        baseUrl,
+        transport,
+        preset: 'standard',
+        rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
+      }),
+    ),
   ],
 ];
 
-async function drive(client, total) {
+// A declared endpoint against the same call through createClient: the same pipeline (a declared client's default
+// `resilience: true` is the standard preset's order: total timeout, retry, breaker, attempt timeout), the same path
+// parameter, the same JSON result. Then the same endpoint with a zod response schema.
+const standard = createClient({ baseUrl, transport, preset: 'standard' });
+const Declared = defineClient({
+  baseUrl,
+  endpoints: {
+    item: get('/items/{id}'),
+    checked: get('/items/{id}', { response: z.object({ ok: z.boolean() }) }),
+  },
+});
+const declared = Declared.connect({ transport });
+const COMPARED = ['createClient: get(/items/{id}).json()', 'declared endpoint, no schema'];
+rows.push(
+  [COMPARED[0], () => standard.get('/items/{id}', { params: { id: 7 } }).json()],
+  [COMPARED[1], () => declared.item({ id: 7 })],
+  ['declared endpoint, zod response schema', () => declared.checked({ id: 7 })],
+);
+
+async function drive(fn, total) {
   let next = 0;
   const worker = async () => {
     while (next < total) {
       next++;
-      await client.get('/json').json();
+      await fn();
     }
   };
   const start = process.hrtime.bigint();
@@ -67,11 +96,11 @@ async function drive(client, total) {
 }
 
 const results = new Map(rows.map(([name]) => [name, []]));
-for (const [, client] of rows) await drive(client, calls / 4);
+for (const [, fn] of rows) await drive(fn, calls / 4);
 for (let r = 0; r < rounds; r++) {
   for (let i = 0; i < rows.length; i++) {
-    const [name, client] = rows[(i + r) % rows.length];
-    results.get(name).push(await drive(client, calls));
+    const [name, fn] = rows[(i + r) % rows.length];
+    results.get(name).push(await drive(fn, calls));
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -84,3 +113,11 @@ for (const [name] of rows) {
   const ns = median(results.get(name));
   console.log(`| ${name} | ${Math.round(ns)} | ${name === rows[0][0] ? '' : `+${Math.round(ns - bare)}`} |`);
 }
+const usage = median(results.get('default preset + usage')) - median(results.get('default preset'));
+console.log(
+  `\nusage tracking (\`usage: { … }\`): ${usage >= 0 ? '+' : ''}${Math.round(usage)} ns per call over the default preset`,
+);
+const [plain, decl] = COMPARED.map((name) => median(results.get(name)));
+console.log(
+  `\ndeclared endpoint / createClient call, ns per call: ${(decl / plain).toFixed(3)} (goal: within 1.05)`,
+);

@@ -12,6 +12,17 @@ export {
   type SendOptions,
 } from './client/client.js';
 export type { BodyInit, CallArgs, CallOptions, ClientOptions, PropagationOptions } from './client/options.js';
+export type {
+  BreakerReport,
+  BreakerStateName,
+  BulkheadState,
+  CircuitBreakerState,
+  ClientState,
+  LimiterTarget,
+  RateLimitState,
+  RetryBudgetState,
+  UsageState,
+} from './client/state.js';
 export { type AmbientContext, getContext, runWithContext } from './core/ambient.js';
 export { type Clock, sleepWith, systemClock, type TimerHandle, type WaitSignal } from './core/clock.js';
 export { type AbortState, CallAbort, type CallContextJson, NEVER_ABORTED } from './core/context.js';
@@ -82,6 +93,15 @@ export {
   type QueryValue,
   serializeQuery,
 } from './core/url.js';
+export {
+  type ClientDefinition,
+  type ConnectedClient,
+  type ConnectOptions,
+  type DefineClientOptions,
+  defineClient,
+} from './declarative/define.js';
+export { isResponseValidationError, ResponseValidationError } from './declarative/errors.js';
+export * from './limits/index.js';
 export * from './policies/index.js';
 export * from './resilience/index.js';
 export {

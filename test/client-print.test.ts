@@ -37,13 +37,14 @@ describe('printing a client', () => {
       baseUrl: server.url,
       headers: {
         accept: 'application/json, */*;q=0.5',
+        'accept-encoding': 'gzip, deflate, br',
         'user-agent': `reqforge/${VERSION}`,
         authorization: '[REDACTED]',
         'x-api-key': '[REDACTED]',
         'x-team': 'payments',
       },
       query: 'api_key=[REDACTED]&page=1',
-      policies: ['totalTimeout', 'retry', 'auth', 'attemptTimeout'],
+      policies: ['totalTimeout', 'redirect', 'retry', 'auth', 'attemptTimeout'],
     });
     expect(printed[0]).toMatch(/^Client \{/);
     await api.close();

@@ -8,6 +8,7 @@ export * from './oauth2.js';
 export * from './pipeline.js';
 export * from './policy.js';
 export * from './session.js';
+export type { SessionUsage } from './session-usage.js';
 export {
   type ApiKeyAuthOptions,
   type AuthPolicy,

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { clientOptionFields } from '../client/schema.js';
 import type { Clock } from '../core/clock.js';
-import { notYet, objectWith } from '../core/options/index.js';
+import { notYet, objectWith, usageOptionSchema } from '../core/options/index.js';
 
 const SESSION_LIMITS =
   'session-wide limits come in a later version; give each service its own `rateLimit` or `bulkhead`, or share one limiter between them with `rateLimit({ limiter })`';
@@ -42,6 +42,7 @@ export const sessionOptionsSchema = z.strictObject({
   providers: objectWith<Record<string, unknown>>('token providers by client id').optional(),
   defaultClientId: z.string().optional(),
   services: z.record(z.string(), sessionServiceSchema),
+  usage: usageOptionSchema.optional(),
   policies: clientOptionFields.policies,
   store: objectWith('a TokenStore', ['get', 'set', 'delete']).optional(),
   clock: objectWith<Clock>('a clock with now()', ['now']).optional(),

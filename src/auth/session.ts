@@ -1,16 +1,19 @@
 import { type Client, createClient } from '../client/client.js';
 import type { ClientOptions } from '../client/options.js';
 import { PRESET_OPTIONS } from '../client/schema.js';
+import type { ClientState, UsageState } from '../client/state.js';
 import type { Clock } from '../core/clock.js';
 import { InvalidOptionError } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
 import { parseOptions } from '../core/options/index.js';
 import { isSecret, type Secret } from '../core/secret.js';
 import type { Policy } from '../core/types.js';
+import type { UsageOption } from '../policies/usage.js';
 import type { TokenStore } from '../stores/types.js';
 import { type ClientAuthMethod, clientCredentials } from './oauth2.js';
 import { tokenAuth } from './policy.js';
 import { sessionClientOverridesSchema, sessionOptionsSchema } from './session-schema.js';
+import { type SessionUsage, SessionUsageTrackers } from './session-usage.js';
 import { relayTokenEvents, type TokenHubEvents } from './token-events.js';
 import { TokenManager, type TokenManagerOptions } from './token-manager.js';
 import type { TokenInfo, TokenProvider } from './types.js';
@@ -71,6 +74,23 @@ export interface SessionOptions {
   readonly clock?: Clock;
   /** Options for every TokenManager the session creates. */
   readonly tokens?: Omit<TokenManagerOptions, 'provider' | 'store' | 'clock'>;
+  /**
+   * Usage tracking for every client of the session, read with `session.usage()` (aggregated and per client name):
+   * `true`, or limits the aggregate is compared with (`{ perMinute, errorsPerHour, … }`, reported, never enforced),
+   * or a `UsageTracker` to aggregate into. A client's own `usage` limits apply to that client; `usage: false` leaves
+   * it out. Without it, only clients with their own `usage` are tracked (and still aggregated).
+   * @default off
+   */
+  readonly usage?: UsageOption;
+}
+
+/** What {@link Session.state} reports: each client's {@link ClientState} by name, and usage of the whole session. */
+export interface SessionState {
+  readonly closed: boolean;
+  /** By client name; a name made more than once shows its latest client. */
+  readonly clients: Readonly<Record<string, ClientState>>;
+  /** Every tracked client together (`{ enabled: false }` when no client tracks usage). */
+  readonly usage: UsageState;
 }
 
 /** One client's entry in {@link SessionStatus}. */
@@ -114,6 +134,8 @@ export class Session {
   readonly #options: SessionOptions;
   readonly #managers = new Map<string, TokenManager>();
   readonly #made: MadeClient[] = [];
+  /** Usage trackers of the clients, by client name (see `usage`). */
+  readonly #usage: SessionUsageTrackers;
   readonly #defaultClientId: string;
   #closed = false;
 
@@ -159,6 +181,7 @@ export class Session {
         throw new InvalidOptionError(`services.${name}.clientId`, `unknown client id "${id}"`);
     }
     this.#options = options;
+    this.#usage = new SessionUsageTrackers(options.usage, options.clock);
     this.#ids = ids;
   }
 
@@ -205,8 +228,8 @@ export class Session {
       request: { ...(scopes ? { scopes } : {}), ...(audience ? { audience } : {}) },
     });
     const base = oPolicies ?? sPolicies ?? this.#options.policies;
-    const merged: ClientOptions = { ...serviceClient, ...clientOverrides };
     const name = overrides.name ?? service;
+    const merged: ClientOptions = this.#usage.withUsage(name, { ...serviceClient, ...clientOverrides });
     let client: Client;
     if (base) {
       const from = oPolicies
@@ -234,6 +257,22 @@ export class Session {
   clientStatus(name: string): SessionClientStatus | undefined {
     const made = [...this.#made].reverse().find((m) => m.name === name);
     return made ? this.#clientStatus(made) : undefined;
+  }
+
+  /**
+   * Calls and errors of the session's tracked clients in the last minute, 5 minutes and hour: all of them together
+   * (compared with the session's `usage` limits) and each by client name (compared with its own). `undefined` when
+   * no client tracks usage (give the session or a client `usage: true` or limits).
+   */
+  usage(): SessionUsage | undefined {
+    return this.#usage.report();
+  }
+
+  /** What each client's policies know (see `client.state()`), by client name, and the session's usage. */
+  state(): SessionState {
+    const clients: Record<string, ClientState> = {};
+    for (const m of this.#made) clients[m.name] = m.client.state();
+    return { closed: this.#closed, clients, usage: this.#usage.state() };
   }
 
   /** Stops every refresh timer and closes every client and token manager. */

@@ -17,6 +17,7 @@ import { createJsonLogger } from '../observability/logging.js';
 import { createOAuthSandbox } from '../sandbox/oauth.js';
 import { createUpstreamHandler, type SandboxFaults } from '../sandbox/upstream.js';
 import { VERSION } from '../version.js';
+import { registerGenerate } from './generate.js';
 
 /** Where the CLI writes and what it knows about its terminal; tests pass their own. */
 export interface CliIo {
@@ -298,6 +299,7 @@ function program(io: CliIo, setCode: (code: number) => void): Command {
       setCode(EXIT.ok);
     });
 
+  registerGenerate(cmd, io, setCode);
   return cmd;
 }
 

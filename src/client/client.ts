@@ -15,7 +15,7 @@ import { toReqforgeError } from '../core/normalize.js';
 import { parseOptions } from '../core/options/index.js';
 import { compose, isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import { Redactor } from '../core/redact.js';
-import { type HeaderRecord, HttpRequest, mergeHeaders, type RequestBody } from '../core/request.js';
+import { type HeaderRecord, HttpRequest, mergeHeaders } from '../core/request.js';
 import {
   createHttpError,
   DEFAULT_ERROR_BODY_LIMIT,
@@ -34,24 +34,18 @@ import type {
 import { appendQuery, expandPath, isAbsoluteUrl, joinPath, serializeQuery, splitUrl } from '../core/url.js';
 import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
+import { type UsageSnapshot, usageFromOption } from '../policies/usage.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
+import { buildBody } from './body.js';
 import { checkCallOptions, NO_RETRY_POLICY } from './call-options.js';
 import { correlationIdSource } from './correlation.js';
-import type { BodyInit, CallArgs, CallOptions, ClientOptions } from './options.js';
+import type { CallArgs, CallOptions, ClientOptions } from './options.js';
+import { type ResponsePromise, withBodyHelpers } from './response-promise.js';
 import { CALL_OPTION_KEYS, clientOptionsSchema, PRESET_OPTIONS, SEND_OPTION_KEYS } from './schema.js';
+import { type ClientState, readState, statePolicies } from './state.js';
 
-/** A response promise with body shortcuts: `await client.get('/x').json()`. */
-export interface ResponsePromise<T = unknown> extends Promise<HttpResponse> {
-  /** Awaits the response and parses its body as JSON. */
-  json<R = T>(): Promise<R>;
-  /** Awaits the response and reads its body as text. */
-  text(): Promise<string>;
-  /** Awaits the response and reads its body as an ArrayBuffer. */
-  arrayBuffer(): Promise<ArrayBuffer>;
-  /** Awaits the response and reads its body as bytes. */
-  bytes(): Promise<Uint8Array>;
-}
+export type { ResponsePromise } from './response-promise.js';
 
 const EMPTY: CallOptions = Object.freeze({});
 
@@ -115,6 +109,8 @@ export class Client {
   #redirects = false;
   /** The pipeline's policy names, outermost first, for printing. */
   #policyNames: readonly string[] = [];
+  /** The policies {@link Client.state} reads, found once. */
+  readonly #stateOf: ReturnType<typeof statePolicies>;
 
   /** @internal use {@link createClient}. */
   constructor(options: ClientOptions, shared?: Shared) {
@@ -190,7 +186,11 @@ export class Client {
             timeout: options.timeout,
             retry: options.retry,
             circuitBreaker: options.circuitBreaker,
-            rateLimit: options.rateLimit,
+            // The in-process bucket keeps time on the client's clock (a FakeClock in tests) unless it has its own.
+            rateLimit:
+              options.rateLimit && options.clock && !options.rateLimit.clock && !options.rateLimit.limiter
+                ? { ...options.rateLimit, clock: options.clock }
+                : options.rateLimit,
             bulkhead: options.bulkhead,
             auth: options.auth,
             redirect: options.redirect,
@@ -198,6 +198,9 @@ export class Client {
           options.preset ?? 'default',
         );
     if (options.hooks) policies.unshift(hooks(options.hooks));
+    const usage = usageFromOption(options.usage, this.#clock);
+    if (usage) policies.unshift(usage); // outermost: once per call, whatever the hooks do
+    this.#stateOf = statePolicies(policies);
     this.#policyNames = policies.map((p) => p.name);
     this.#timeouts = policies.some((p) => p.name === 'totalTimeout' || p.name === 'attemptTimeout');
     this.#retries = policies.some((p) => p.name === 'retry');
@@ -225,6 +228,28 @@ export class Client {
 
   [inspect.custom](_depth: number, options: object): string {
     return `Client ${inspect(this.toJSON(), options)}`;
+  }
+
+  /**
+   * What the client's policies know now: breakers per target, the rate limiter's counters and buckets, the
+   * bulkhead, the retry budget and usage (see {@link ClientState}). Read on demand from counters the policies keep
+   * anyway, so calls pay nothing for it. JSON-safe, and the same shape as each upstream's `state` in the gateway's
+   * `/status.json`.
+   *
+   * @example
+   * const { circuitBreaker, rateLimit } = api.state();
+   * if (circuitBreaker.state === 'open') console.log('retry in', circuitBreaker.breakers[0]?.halfOpenIn, 'ms');
+   */
+  state(): ClientState {
+    return readState(this.#stateOf, this.#service, this.#redactor);
+  }
+
+  /**
+   * Calls and errors in the last minute, 5 minutes and hour, totals, the configured limits and whether usage is
+   * within them; `undefined` when usage tracking is off (turn it on with `usage: true` or limits).
+   */
+  usage(): UsageSnapshot | undefined {
+    return this.#stateOf.usage?.tracker.snapshot();
   }
 
   /** The client's events; see {@link ClientEvents}. Derived clients share them. */
@@ -491,101 +516,6 @@ export class Client {
 
 function headerRecord(init: ClientOptions['headers']): Record<string, string> {
   return init === undefined ? {} : mergeHeaders({}, init);
-}
-
-function buildBody(
-  options: CallOptions,
-  headers: HeaderRecord,
-  own: () => Record<string, string>,
-): RequestBody | undefined {
-  const given =
-    (options.json !== undefined ? 1 : 0) +
-    (options.form !== undefined ? 1 : 0) +
-    (options.body !== undefined ? 1 : 0);
-  if (given === 0) return undefined;
-  if (given > 1) throw new InvalidRequestError('Give only one of json, form and body');
-  const setType = (type: string) => {
-    if (headers['content-type'] === undefined) own()['content-type'] = type;
-  };
-  if (options.json !== undefined) {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(options.json);
-    } catch (error) {
-      throw new InvalidRequestError(`The json body cannot be serialised: ${(error as Error).message}`);
-    }
-    if (text === undefined)
-      throw new InvalidRequestError('The json body serialises to nothing (a function or symbol?)');
-    setType('application/json');
-    return text;
-  }
-  if (options.form !== undefined) {
-    const form = options.form;
-    let text: string;
-    if (form instanceof URLSearchParams) text = form.toString();
-    else {
-      const params = new URLSearchParams();
-      for (const [k, v] of Object.entries(form)) {
-        if (Array.isArray(v)) for (const item of v) params.append(k, String(item));
-        else params.append(k, String(v));
-      }
-      text = params.toString();
-    }
-    setType('application/x-www-form-urlencoded');
-    return text;
-  }
-  const body = options.body as BodyInit;
-  if (typeof body === 'string') {
-    setType('text/plain;charset=utf-8');
-    return body;
-  }
-  if (body instanceof URLSearchParams) {
-    setType('application/x-www-form-urlencoded');
-    return body.toString();
-  }
-  if (body instanceof ArrayBuffer) {
-    setType('application/octet-stream');
-    return new Uint8Array(body);
-  }
-  if (body instanceof Uint8Array || typeof body === 'function') {
-    setType('application/octet-stream');
-    return body;
-  }
-  if (body instanceof FormData) return body;
-  if (body !== null && typeof body === 'object' && (Symbol.asyncIterator in body || 'getReader' in body)) {
-    setType('application/octet-stream');
-    return body;
-  }
-  throw new InvalidRequestError(
-    'Unsupported body: use a string, Uint8Array, ArrayBuffer, URLSearchParams, FormData, a stream or a function returning one',
-  );
-}
-
-const toJson = (r: HttpResponse) => r.json();
-const toText = (r: HttpResponse) => r.text();
-const toArrayBuffer = (r: HttpResponse) => r.arrayBuffer();
-const toBytes = (r: HttpResponse) => r.bytes();
-// Shared functions, not per-call closures: `this` is the promise they were called on.
-function json(this: Promise<HttpResponse>) {
-  return this.then(toJson);
-}
-function text(this: Promise<HttpResponse>) {
-  return this.then(toText);
-}
-function arrayBuffer(this: Promise<HttpResponse>) {
-  return this.then(toArrayBuffer);
-}
-function bytes(this: Promise<HttpResponse>) {
-  return this.then(toBytes);
-}
-
-function withBodyHelpers<T>(promise: Promise<HttpResponse>): ResponsePromise<T> {
-  const p = promise as ResponsePromise<T>;
-  p.json = json as ResponsePromise<T>['json'];
-  p.text = text;
-  p.arrayBuffer = arrayBuffer;
-  p.bytes = bytes;
-  return p;
 }
 
 /**

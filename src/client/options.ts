@@ -12,6 +12,7 @@ import type { RateLimitOptions } from '../policies/rate-limit.js';
 import type { RedirectOptions } from '../policies/redirect.js';
 import type { CallRetryOptions, RetryOptions } from '../policies/retry.js';
 import type { Preset } from '../policies/standard.js';
+import type { UsageOption } from '../policies/usage.js';
 import type { HttpTransportOptions } from '../transport/undici.js';
 
 /** Which ambient-context values are forwarded as headers, and under which names. */
@@ -89,6 +90,14 @@ export interface ClientOptions {
   readonly redirect?: RedirectOptions | false;
   /** Hooks run once per call, around the whole pipeline. */
   readonly hooks?: Hooks | readonly Hooks[];
+  /**
+   * Usage tracking, read with `client.usage()`: calls and errors in the last minute, 5 minutes and hour, totals,
+   * and `withinLimits`. `true` tracks; limits (`{ perMinute, perHour, errorsPerHour, … }`) track and compare (a limit
+   * is reported, never enforced); a `UsageTracker` is recorded into as it is (share one, or give it a `parent`).
+   * Works with the preset and with `policies` alike; derived clients (`with()`) track on their own.
+   * @default false (off: nothing is recorded per call)
+   */
+  readonly usage?: UsageOption;
   /**
    * Throw an `HttpError` for non-2xx statuses; `false` returns every response, a function decides per status.
    * @default true

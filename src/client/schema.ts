@@ -11,6 +11,7 @@ import {
   policySchema,
   presetFields,
   size,
+  usageOptionSchema,
 } from '../core/options/index.js';
 import type { HeadersInit } from '../core/request.js';
 import type { Transport } from '../core/types.js';
@@ -30,6 +31,7 @@ export const clientOptionFields = {
   policies: z.array(policySchema).optional(),
   preset: z.enum(['default', 'standard']).optional(),
   hooks: hooksSchema.optional(),
+  usage: usageOptionSchema.optional(),
   throwHttpErrors: z.union([z.boolean(), fn()]).optional(),
   transport: objectWith<Transport>('a Transport with handle() and close()', ['handle', 'close']).optional(),
   http: httpOptionsSchema.optional(),

@@ -7,9 +7,13 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { BodyTooLargeError } from '../core/errors.js';
-import { TokenBucketLimiter } from '../policies/rate-limit.js';
+import { type LimitStoreOptions, RedisRateLimiter } from '../limits/redis-limiter.js';
+import type { Logger } from '../observability/logging.js';
+import type { Metrics } from '../observability/metrics.js';
+import { type RateLimiter, type Reservation, TokenBucketLimiter } from '../policies/rate-limit.js';
 import type { GatewayConfig } from './config.js';
 import { unsafePathReason } from './path-safety.js';
+import { sharedLimitOptions } from './shared-limits.js';
 
 /** Why the gateway refuses a request itself, before or instead of forwarding it. */
 export interface Refusal {
@@ -67,11 +71,19 @@ export class Admission {
   readonly protectOperations: boolean;
   readonly #failedKeys: TokenBucketLimiter;
   readonly #keys: readonly { readonly name: string; readonly hash: Buffer }[];
-  readonly #limiter: TokenBucketLimiter | undefined;
+  readonly #limiter: RateLimiter | undefined;
   readonly #limitBy: 'global' | 'ip' | 'key';
   readonly #trustProxy: boolean;
 
-  constructor(config: GatewayConfig) {
+  constructor(
+    config: GatewayConfig,
+    deps: {
+      /** The gateway's Redis connection options, for `inbound.rateLimit.shared`. */
+      readonly limitStore?: LimitStoreOptions | undefined;
+      readonly logger?: Logger | undefined;
+      readonly metrics?: Metrics | undefined;
+    } = {},
+  ) {
     this.requestIdHeader = config.requestIdHeader;
     this.apiKeyHeader = config.inbound.apiKeyHeader;
     this.#keys = (config.inbound.apiKeys ?? []).map((k) => ({
@@ -94,15 +106,23 @@ export class Admission {
       maxKeys: 10_000,
     });
     const limit = config.inbound.rateLimit;
-    // The library's token bucket, keyed by caller; `burst` defaults to a full window as there.
-    this.#limiter =
-      limit &&
-      new TokenBucketLimiter({
-        limit: limit.limit,
-        window: limit.window,
-        ...(limit.burst !== undefined && { burst: limit.burst }),
-        maxKeys: 10_000,
-      });
+    // The library's token bucket, keyed by caller; `burst` defaults to a full window as there. With `shared: true`,
+    // the same limit on Redis for every replica (the config check made sure the store is Redis).
+    const windows = limit && {
+      limit: limit.limit,
+      window: limit.window,
+      ...(limit.burst !== undefined && { burst: limit.burst }),
+      maxKeys: 10_000,
+    };
+    const shared = limit && sharedLimitOptions('inbound', limit, deps.limitStore, deps);
+    if (windows && shared?.store) {
+      const limiter = new RedisRateLimiter({ ...windows, ...shared } as never);
+      // Heartbeats from the start: every replica counts the others before Redis can fail.
+      void limiter.connect();
+      this.#limiter = limiter;
+    } else {
+      this.#limiter = windows && new TokenBucketLimiter(windows);
+    }
     this.#limitBy = limit?.by ?? 'ip';
     this.#trustProxy = config.trustProxy;
   }
@@ -155,19 +175,21 @@ export class Admission {
     );
   }
 
-  /** Takes a permit of the inbound rate limit for this caller, or refuses with `Retry-After`. */
-  limit(req: IncomingMessage, caller: string): Refusal | undefined {
+  /**
+   * Takes a permit of the inbound rate limit for this caller, or refuses with `Retry-After`. A shared limit answers
+   * after its Redis round trip (a promise); a limit per replica answers at once.
+   */
+  limit(req: IncomingMessage, caller: string): Refusal | undefined | Promise<Refusal | undefined> {
     if (!this.#limiter) return undefined;
     const by = this.#limitBy;
     const key = by === 'global' ? '*' : by === 'key' ? `k:${caller}` : `ip:${this.clientAddress(req)}`;
     const reservation = this.#limiter.reserve(key, 0);
-    if (reservation.ok) return undefined;
-    return tooMany(
-      'rate-limited',
-      'Too many requests',
-      'The gateway inbound rate limit was reached',
-      reservation.retryAfter,
-    );
+    return reservation instanceof Promise ? reservation.then(limited, limitUnchecked) : limited(reservation);
+  }
+
+  /** Stops a shared inbound limit's heartbeats and closes its Redis connection. */
+  async close(): Promise<void> {
+    if (this.#limiter instanceof RedisRateLimiter) await this.#limiter.close();
   }
 
   /**
@@ -203,6 +225,28 @@ export class Admission {
 export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
   return length !== undefined ? length !== '0' : req.headers['transfer-encoding'] !== undefined;
+}
+
+/** The inbound limit's answer: nothing when granted, a 429 with `Retry-After` when not. */
+function limited(reservation: Reservation): Refusal | undefined {
+  if (reservation.ok) return undefined;
+  return tooMany(
+    'rate-limited',
+    'Too many requests',
+    'The gateway inbound rate limit was reached',
+    reservation.retryAfter,
+  );
+}
+
+/** A shared inbound limit whose Redis is down with `onStoreDown: closed`: the request is refused, 503. */
+function limitUnchecked(): Refusal {
+  return {
+    status: 503,
+    slug: 'rate-limit-unavailable',
+    title: 'Rate limit unavailable',
+    detail: 'The shared inbound rate limit cannot be checked right now; try again shortly',
+    headers: { 'retry-after': '1' },
+  };
 }
 
 /** A 429 refusal with `Retry-After` in whole seconds (at least 1) for a wait of `retryAfterMs`. */

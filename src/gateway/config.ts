@@ -12,10 +12,12 @@ import {
   type Schema,
   schemasAt,
   duration as sharedDuration,
+  sharedLimitFields,
   size as sharedSize,
   suggest,
   timeoutObjectSchema,
   unwrap,
+  usageLimitsSchema,
 } from '../core/options/index.js';
 import { Secret } from '../core/secret.js';
 import {
@@ -90,7 +92,9 @@ const httpUrl = z.string().refine(
 const timeoutSchema = timeoutObjectSchema;
 const retrySchema = z.union([z.literal(false), z.strictObject(retryFields)]);
 const breakerSchema = z.union([z.literal(false), z.strictObject(circuitBreakerFields)]);
-const rateLimitSchema = z.strictObject({ ...rateLimitFields, limit: z.number().positive() });
+// `shared: true` makes the limit one for every replica, through the gateway's Redis store (issue 17).
+const sharedLimit = { shared: bool().optional(), ...sharedLimitFields };
+const rateLimitSchema = z.strictObject({ ...rateLimitFields, ...sharedLimit, limit: z.number().positive() });
 // Every field optional: what is left out comes from the gateway's default bulkhead (see upstreams.ts).
 const bulkheadSchema = z.union([z.literal(false), z.strictObject(bulkheadFields).partial()]);
 
@@ -145,6 +149,8 @@ const upstreamSchema = z.strictObject({
   circuitBreaker: breakerSchema.optional(),
   rateLimit: rateLimitSchema.optional(),
   bulkhead: bulkheadSchema.optional(),
+  /** Usage tracking shown in `/status.json` (`state.usage`): `true`, or limits it is compared with. */
+  usage: z.union([z.boolean(), usageLimitsSchema]).optional(),
   auth: authSchema.optional(),
   http: httpSchema.optional(),
   maxBodySize: size.optional(),
@@ -197,8 +203,8 @@ const storeSchema = z.discriminatedUnion('type', [
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 const RESERVED = new Set(['metrics', 'health', 'ready', 'status', 'status.json', 'favicon.ico']);
 
-/** The zod schema of a gateway configuration (after `${ENV}` interpolation). */
-export const gatewayConfigSchema = z.strictObject({
+// The configuration's fields; the exported schema adds the checks that span sections.
+const gatewayConfigFields = z.strictObject({
   listen: z
     .strictObject({
       host: z.string().min(1).default('127.0.0.1'),
@@ -248,6 +254,7 @@ export const gatewayConfigSchema = z.strictObject({
           window: duration,
           burst: positiveInt.optional(),
           by: z.enum(['global', 'ip', 'key']).default('ip'),
+          ...sharedLimit,
         })
         .optional(),
     })
@@ -300,6 +307,38 @@ export const gatewayConfigSchema = z.strictObject({
       }
     }
   }),
+});
+
+/** The zod schema of a gateway configuration (after `${ENV}` interpolation). */
+export const gatewayConfigSchema = gatewayConfigFields.superRefine((config, ctx) => {
+  const limits: [(string | number)[], { shared?: boolean | undefined } | undefined][] = [
+    [['inbound', 'rateLimit'], config.inbound.rateLimit],
+    ...Object.entries(config.upstreams).map(([name, u]): [(string | number)[], typeof u.rateLimit] => [
+      ['upstreams', name, 'rateLimit'],
+      u.rateLimit,
+    ]),
+  ];
+  for (const [path, limit] of limits) {
+    if (!limit) continue;
+    if (limit.shared && config.store.type !== 'redis') {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'shared'],
+        message:
+          `a shared limit lives in Redis, and the gateway's store is "${config.store.type}": ` +
+          'add store: { type: redis, url: redis://… } (or drop shared: true for a limit per replica)',
+      });
+    }
+    if (limit.shared) continue;
+    for (const key of Object.keys(sharedLimitFields)) {
+      if ((limit as Record<string, unknown>)[key] === undefined) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, key],
+        message: 'applies to a shared limit only: add shared: true (with a Redis store)',
+      });
+    }
+  }
 });
 
 /** A validated gateway configuration: durations in ms, sizes in bytes, secrets wrapped in {@link Secret}. */

@@ -79,6 +79,15 @@ export function problemFor(error: ReqforgeError): ProblemMapping {
   if (code === 'ERR_RATE_LIMITED' || code === 'ERR_DROPPED') {
     return withRetry({ status: 429, slug: 'rate-limited', title: 'Upstream rate limit reached' });
   }
+  if (code === 'ERR_LIMITER_STORE_DOWN') {
+    // A shared limit with onStoreDown: closed and its Redis down: nothing was sent; come back in a second.
+    return {
+      status: 503,
+      slug: 'rate-limit-unavailable',
+      title: 'Shared rate limit unavailable',
+      retryAfter: 1,
+    };
+  }
   if (code === 'ERR_BULKHEAD_REJECTED') {
     // The gateway's bulkhead queues per inbound key: a full queue is this caller's own flood (429); a queue timeout
     // means the upstream is stuck for everyone (503). Either way, come back in a second.

@@ -126,10 +126,11 @@ export class RequestPath {
     const upstream = route.upstream;
     if (!upstream) return this.refuse(x, unknownUpstream(route.name));
     meta.route = route.name;
+    let limited = admission.limit(req, caller);
+    // A shared inbound limit answers after its Redis round trip; a limit per replica at once (no await).
+    if (limited instanceof Promise) limited = await limited;
     const refusal =
-      admission.limit(req, caller) ??
-      exposed(upstream, method, route.rest) ??
-      admission.declaredBody(req, upstream.bodyLimit);
+      limited ?? exposed(upstream, method, route.rest) ?? admission.declaredBody(req, upstream.bodyLimit);
     if (refusal) return this.refuse(x, refusal);
 
     const headers = upstreamHeaders(req, upstream, this.#headerPolicy, requestId);

@@ -14,6 +14,7 @@ import type { GatewayConfig } from './config.js';
 import { Operations } from './operations.js';
 import { makeProblem, securityHeaders, sendProblem, writeSocketProblem } from './problem.js';
 import { type RequestMeta, RequestPath } from './request-path.js';
+import { limitStore } from './shared-limits.js';
 import type { GatewayStatus } from './status-page.js';
 import { openStore, StoreHealth } from './store.js';
 import { createTelemetry } from './telemetry.js';
@@ -148,7 +149,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   let upstreams: Map<string, UpstreamRuntime>;
   try {
-    upstreams = await createUpstreams(config, { wiring, store, metrics, extraStatus: options.status });
+    upstreams = await createUpstreams(config, {
+      wiring,
+      store,
+      metrics,
+      extraStatus: options.status,
+      limitStore: limitStore(config),
+      logger,
+    });
   } catch (error) {
     if (ownsStore) await store?.close();
     throw error;
@@ -157,7 +165,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const security = securityHeaders(
     hsts && `max-age=${Math.floor(hsts.maxAge / 1000)}${hsts.includeSubDomains ? '; includeSubDomains' : ''}`,
   );
-  const admission = new Admission(config);
+  const admission = new Admission(config, { limitStore: limitStore(config), logger, metrics });
   const operations = new Operations({
     config,
     registry: metrics?.registry,
@@ -290,6 +298,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             await u.client.close();
           }),
         );
+        await admission.close();
         if (ownsStore) await store?.close();
         logger?.info({}, 'gateway stopped');
       })();

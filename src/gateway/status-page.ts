@@ -1,3 +1,4 @@
+import type { ClientState } from '../client/state.js';
 import { defaultRedactor } from '../core/redact.js';
 import { REDACTED } from '../core/secret.js';
 
@@ -10,8 +11,11 @@ export interface UpstreamStatus {
   readonly requests: number;
   readonly errors: number;
   readonly inFlight: number;
-  /** Policy snapshots by policy name (`circuitBreaker`, `rateLimit`, `bulkhead`, usage …). */
-  readonly policies: Record<string, unknown>;
+  /**
+   * What the upstream's policies know: its client's `state()` (breakers per target, limiter, bulkhead, retry budget,
+   * usage), the same shape as the library's `client.state()`.
+   */
+  readonly state: ClientState;
   /** Token facts from the auth step (expiry, fetches), never the token. */
   readonly auth?: unknown;
   /** Anything an injected status provider adds. */
@@ -74,16 +78,27 @@ function renderValue(value: unknown): string {
   return `<dl>${entries.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${renderValue(v)}</dd>`).join('')}</dl>`;
 }
 
-function breakerCell(policies: Record<string, unknown>): string {
-  const snap = policies.circuitBreaker;
-  const list = Array.isArray(snap) ? snap : snap ? [snap] : [];
-  if (list.length === 0) return '<span class="muted">off</span>';
-  return list
-    .map((b) => {
-      const state = String((b as { state?: unknown }).state ?? 'unknown');
-      return `<span class="state ${escapeHtml(state.replace(/[^a-z-]/gi, ''))}">${escapeHtml(state)}</span>`;
+function breakerCell(state: ClientState): string {
+  const breaker = state.circuitBreaker;
+  if (!breaker.enabled) return '<span class="muted">off</span>';
+  // Before the first call there is no breaker yet: show the summary (`closed`).
+  const states = breaker.breakers.length > 0 ? breaker.breakers.map((b) => b.state) : [breaker.state];
+  return states
+    .map((state) => {
+      const name = String(state);
+      return `<span class="state ${escapeHtml(name.replace(/[^a-z-]/gi, ''))}">${escapeHtml(name)}</span>`;
     })
     .join(' ');
+}
+
+/** The policies beside the breaker that this upstream has, for the "limits and usage" cell. */
+function limitsOf(state: ClientState): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of ['rateLimit', 'bulkhead', 'retryBudget', 'usage'] as const) {
+    const { enabled, ...rest } = state[name] as { enabled: boolean };
+    if (enabled) out[name] = rest;
+  }
+  return out;
 }
 
 function storeLine(status: GatewayStatus): string {
@@ -97,13 +112,12 @@ function storeLine(status: GatewayStatus): string {
 export function renderStatusPage(status: GatewayStatus, refreshSeconds: number): string {
   const rows = status.upstreams
     .map((u) => {
-      const { circuitBreaker: _b, ...others } = u.policies;
       return `<tr data-upstream="${escapeHtml(u.name)}">
 <th scope="row">${escapeHtml(u.name)}</th>
 <td><code>${escapeHtml(u.baseUrl)}</code></td>
 <td>${u.requests}</td><td>${u.errors}</td><td>${u.inFlight}</td>
-<td>${breakerCell(u.policies)}</td>
-<td>${renderValue(others)}</td>
+<td>${breakerCell(u.state)}</td>
+<td>${renderValue(limitsOf(u.state))}</td>
 <td>${renderValue(u.auth)}</td>
 <td>${renderValue(u.extra)}</td>
 </tr>`;

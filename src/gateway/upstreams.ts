@@ -6,15 +6,19 @@
 import { bearerAuth, headerAuth } from '../auth/static.js';
 import { type Client, createClient } from '../client/client.js';
 import type { ClientOptions } from '../client/options.js';
+import type { ClientState } from '../client/state.js';
 import { isInvalidOptionError } from '../core/errors.js';
 import { defaultRedactor, Redactor } from '../core/redact.js';
 import { mergeHeaders } from '../core/request.js';
 import type { Policy } from '../core/types.js';
 import { splitUrl } from '../core/url.js';
+import type { LimitStoreOptions } from '../limits/redis-limiter.js';
+import type { Logger } from '../observability/logging.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { HttpTransportOptions } from '../transport/undici.js';
 import { ConfigError, type ConfigIssue, type UpstreamConfig } from './config.js';
 import { compilePathPattern } from './path-safety.js';
+import { sharedLimitOptions, withoutShared } from './shared-limits.js';
 import { sanitizeStatus, type UpstreamStatus } from './status-page.js';
 import { inboundKey, upstreamFailure } from './upstream-health.js';
 import type { StandardPoliciesOptions, UpstreamAuth, Wiring } from './wiring.js';
@@ -25,7 +29,7 @@ export interface UpstreamWiring {
   readonly options: ClientOptions;
   /** The auth step, when the upstream has auth. */
   readonly auth: UpstreamAuth | undefined;
-  /** Policies that can describe themselves (breaker, limiter, bulkhead, usage), by policy name. */
+  /** Policies that can describe themselves (breaker, limiter, bulkhead), by policy name (the metrics read them). */
   readonly snapshots: ReadonlyMap<string, () => unknown>;
 }
 
@@ -48,6 +52,12 @@ export const GATEWAY_BULKHEAD = Object.freeze({
 export interface UpstreamDeps {
   /** The token store for OAuth2 upstreams. */
   readonly store?: unknown;
+  /** The gateway's Redis connection options, for `rateLimit.shared` (absent: limits stay per replica). */
+  readonly limitStore?: LimitStoreOptions | undefined;
+  /** Where a shared limit logs its transitions. */
+  readonly logger?: Logger | undefined;
+  /** Where a shared limit reports whether its Redis is up. */
+  readonly metrics?: Metrics | undefined;
 }
 
 type Defined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & {
@@ -116,7 +126,10 @@ export function upstreamClientOptions(
         config.circuitBreaker === false
           ? false
           : { ...defined({ ...config.circuitBreaker }), isFailure: upstreamFailure },
-      rateLimit: config.rateLimit && defined({ ...config.rateLimit }),
+      rateLimit: config.rateLimit && {
+        ...defined({ ...withoutShared(config.rateLimit) }),
+        ...sharedLimitOptions(`up:${name}`, config.rateLimit, deps.limitStore, deps),
+      },
       bulkhead:
         config.bulkhead === false
           ? false
@@ -154,6 +167,9 @@ export function upstreamClientOptions(
     // Bodies are relayed as they came: the caller's own Accept-Encoding goes upstream and nothing is decoded.
     decompress: false,
     http,
+    ...(config.usage !== undefined && {
+      usage: typeof config.usage === 'boolean' ? config.usage : defined({ ...config.usage }),
+    }),
     // A custom auth header is a credential: redact it in errors and logs like the built-in secret headers.
     ...(a?.type === 'header' && { redact: { headers: [a.name] } }),
   };
@@ -201,7 +217,6 @@ export interface CreateUpstreamDeps extends UpstreamDeps {
   readonly bodySize: number;
   /** The gateway's `limits.retryBodySize`. */
   readonly retryBodySize: number;
-  readonly metrics?: Metrics | undefined;
   /** Extra facts for the status row (see `GatewayOptions.status`). */
   readonly extraStatus?: ((upstream: string) => unknown) | undefined;
 }
@@ -220,7 +235,12 @@ export function createUpstream(
   let origin: string;
   let basePath: string;
   try {
-    built = upstreamClientOptions(name, config, deps.wiring, { store: deps.store });
+    built = upstreamClientOptions(name, config, deps.wiring, {
+      store: deps.store,
+      limitStore: deps.limitStore,
+      logger: deps.logger,
+      metrics: deps.metrics,
+    });
     headers = configuredHeaders(name, config);
     ({ origin, path: basePath } = splitUrl(config.baseUrl, 'baseUrl'));
   } catch (error) {
@@ -247,13 +267,12 @@ export function createUpstream(
   const stats = { requests: 0, errors: 0, inFlight: 0 };
   const extraStatus = deps.extraStatus;
   const status = (): UpstreamStatus => {
-    const policies: Record<string, unknown> = {};
-    for (const [policy, snap] of snapshots) {
-      try {
-        policies[policy] = sanitizeStatus(snap());
-      } catch (error) {
-        policies[policy] = `unavailable: ${String((error as Error).message).slice(0, 100)}`;
-      }
+    // The library's own state: the same shape as `client.state()`, through the same sanitiser as every status fact.
+    let state: ClientState;
+    try {
+      state = sanitizeStatus(client.state()) as ClientState;
+    } catch (error) {
+      state = unavailableState(error);
     }
     let extra: unknown;
     try {
@@ -267,7 +286,7 @@ export function createUpstream(
       requests: stats.requests,
       errors: stats.errors,
       inFlight: stats.inFlight,
-      policies,
+      state,
       ...(auth?.status && { auth: sanitizeStatus(auth.status()) }),
       ...(extra !== undefined && { extra }),
     };
@@ -298,4 +317,17 @@ function configuredHeaders(name: string, config: UpstreamConfig): Record<string,
   } catch (error) {
     throw new ConfigError([{ path: `upstreams.${name}.headers`, message: (error as Error).message }]);
   }
+}
+
+/** The state shown when reading it failed: every policy off, and why (cut short). */
+function unavailableState(error: unknown): ClientState {
+  const off = { enabled: false as const };
+  return {
+    circuitBreaker: { enabled: false, state: 'disabled', breakers: [] },
+    rateLimit: off,
+    bulkhead: off,
+    retryBudget: off,
+    usage: off,
+    unavailable: String((error as Error)?.message).slice(0, 100),
+  } as ClientState;
 }

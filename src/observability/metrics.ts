@@ -98,7 +98,7 @@ export interface Metrics {
   readonly prom: PromClient;
   /** Subscribes to a client's events; returns a function that unsubscribes. */
   instrument(client: Instrumentable): () => void;
-  /** Reads a limiter's queue length (from `snapshot().queued` or `.queueLength`) at scrape time. */
+  /** Reads a limiter's current queue length (from `snapshot().queueLength`, else `.queued`) at scrape time. */
   trackLimiter(key: string, limiter: SnapshotSource): void;
   /** Reads a breaker's state (from `snapshot().state`) at scrape time. */
   trackBreaker(key: string, breaker: SnapshotSource): void;
@@ -289,7 +289,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
     collect(this: Gauge) {
       for (const [key, source] of limiters) {
-        const queued = readField(source, ['queued', 'queueLength', 'queue', 'waiting']);
+        // `queueLength` first: a rate limiter's `stats.queued` counts every call ever queued, not the current queue.
+        const queued = readField(source, ['queueLength', 'queued', 'queue', 'waiting']);
         if (typeof queued === 'number') this.set({ key }, queued);
       }
     },

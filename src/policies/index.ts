@@ -34,6 +34,8 @@ export {
 } from './predicates.js';
 export {
   type LimiterSnapshot,
+  type LimitWindow,
+  type LimitWindowOptions,
   type RateLimiter,
   type RateLimitOptions,
   type RateLimitPolicy,
@@ -43,6 +45,7 @@ export {
   rateLimit,
   TokenBucketLimiter,
   type TokenBucketOptions,
+  type WindowSnapshot,
 } from './rate-limit.js';
 export {
   followRedirects,
@@ -59,16 +62,20 @@ export {
   type RetryPolicy,
   retry,
 } from './retry.js';
-export { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+export { RetryBudget, type RetryBudgetHost, type RetryBudgetOptions } from './retry-budget.js';
 export type { DelayFunction, RetryDelayContext, RetryPredicate } from './retry-shape.js';
 export { type Preset, resolveTimeouts, type StandardPolicyOptions, standardPolicies } from './standard.js';
 export { attemptTimeout, TIMEOUT_DEFAULTS, totalTimeout } from './timeout.js';
 export {
+  isUsageTracker,
   trackUsage,
+  type UsageLimitName,
   type UsageLimits,
+  type UsageOption,
   type UsagePolicy,
   type UsageSnapshot,
   UsageTracker,
   type UsageTrackerOptions,
   type UsageWindow,
+  usageFromOption,
 } from './usage.js';

@@ -1,154 +1,46 @@
-import { BoundedMap } from '../core/bounded-map.js';
-import { type Clock, sleepWith, systemClock } from '../core/clock.js';
-import { DroppedError, InvalidOptionError, RateLimitedError } from '../core/errors.js';
+import { sleepWith } from '../core/clock.js';
+import { DroppedError, RateLimitedError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
-import {
-  type Duration,
-  parseOptions,
-  rateLimitOptionsSchema,
-  tokenBucketOptionsSchema,
-} from '../core/options/index.js';
+import { type Duration, parseOptions, rateLimitOptionsSchema } from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import { parseRateLimitWait } from '../core/retry-after.js';
 import type { CallContext, Handler, Policy } from '../core/types.js';
+import {
+  type LimitStoreOptions,
+  RedisRateLimiter,
+  type SharedLimitSettings,
+} from '../limits/redis-limiter.js';
+import {
+  type LimiterSnapshot,
+  type LimitWindow,
+  type RateLimiter,
+  type Reservation,
+  TokenBucketLimiter,
+  type TokenBucketOptions,
+} from './token-bucket.js';
 
-/** A granted or refused permit. A granted one may start later: sleep `wait` ms, then send. */
-export type Reservation =
-  | {
-      readonly ok: true;
-      readonly wait: number;
-      /** Gives a queued slot back (the caller gave up); a permit that starts at once (`wait` 0) is used at once. */
-      cancel(): void;
-    }
-  | { readonly ok: false /** Milliseconds until a permit is expected. */; readonly retryAfter: number };
-
-/** The reservation of a permit that starts now: shared, as there is nothing to give back once it is used. */
-const GRANTED: Reservation = Object.freeze({ ok: true, wait: 0, cancel: () => undefined });
-
-/** Per-key limiter state for status pages. */
-export interface LimiterSnapshot {
-  readonly key: string;
-  /** Permits that could be taken right now without waiting. */
-  readonly available: number;
-  /** Milliseconds until the next permit, 0 when one is free. */
-  readonly nextIn: number;
-}
-
-/**
- * What the rate-limit policy needs from a limiter. Reservations are decided up front ("your slot starts
- * in 120 ms"), so a distributed limiter (Redis GCRA) plugs in with one round trip per permit.
- */
-export interface RateLimiter {
-  /** Sustained permits per window. */
-  readonly limit: number;
-  /** Window length in ms. */
-  readonly window: number;
-  /** Reserves a permit for `key` if it starts within `maxWait` ms. */
-  reserve(key: string, maxWait: number): Reservation | Promise<Reservation>;
-  /** Grants no permit for `key` during the next `ms` milliseconds (server-aware back-off). */
-  pause(key: string, ms: number): void | Promise<void>;
-  /** State of every known key. */
-  snapshot(): LimiterSnapshot[];
-}
-
-/** Token bucket settings. */
-export interface TokenBucketOptions {
-  /** Permits per window (the sustained rate is limit / window). */
-  readonly limit: number;
-  /** Window length, in ms or as a duration such as `'1s'` or `'1m'`. @default 1000 */
-  readonly window?: Duration;
-  /**
-   * Bucket capacity: permits that may go at once after an idle period. In any window of length `window`,
-   * at most `limit + burst` permits are granted.
-   * @default limit (a full window's worth, the classic token bucket)
-   */
-  readonly burst?: number;
-  /** Keys kept at most (least recently used are forgotten). @default 10000 */
-  readonly maxKeys?: number;
-  /** @default the system clock; pass the client's FakeClock in tests */
-  readonly clock?: Clock;
-}
-
-/**
- * An in-process token bucket, computed lazily on a monotonic clock (no refill timers). It is implemented as
- * GCRA (the generic cell rate algorithm), which is the same bucket expressed as one "theoretical arrival
- * time" per key: a reservation is one subtraction, and queued callers are served in FIFO order.
- */
-export class TokenBucketLimiter implements RateLimiter {
-  readonly limit: number;
-  readonly window: number;
-  readonly burst: number;
-  readonly #interval: number;
-  readonly #tolerance: number;
-  readonly #tat: BoundedMap<string, { tat: number }>;
-  readonly #clock: Clock;
-
-  constructor(options: TokenBucketOptions) {
-    const o = parseOptions(tokenBucketOptionsSchema, options, 'rateLimit');
-    this.limit = o.limit;
-    this.window = o.window ?? 1000;
-    this.burst = o.burst ?? o.limit;
-    if (!Number.isInteger(this.burst))
-      throw new InvalidOptionError(
-        'rateLimit.burst',
-        'expected a whole number >= 1 (the limit is fractional: give a burst)',
-      );
-    this.#interval = this.window / this.limit;
-    this.#tolerance = (this.burst - 1) * this.#interval;
-    this.#tat = new BoundedMap(o.maxKeys ?? 10_000);
-    this.#clock = o.clock ?? systemClock;
-  }
-
-  #state(key: string): { tat: number } {
-    let s = this.#tat.get(key);
-    if (!s) {
-      s = { tat: Number.NEGATIVE_INFINITY };
-      this.#tat.set(key, s);
-    }
-    return s;
-  }
-
-  reserve(key: string, maxWait: number): Reservation {
-    const now = this.#clock.now();
-    const state = this.#state(key);
-    const tat = Math.max(state.tat, now);
-    const wait = Math.max(0, tat - this.#tolerance - now);
-    if (wait > maxWait) return { ok: false, retryAfter: wait };
-    const next = tat + this.#interval;
-    state.tat = next;
-    if (wait === 0) return GRANTED;
-    return {
-      ok: true,
-      wait,
-      cancel: () => {
-        // Only the latest reservation can be given back without reordering the queue.
-        if (state.tat === next) state.tat = tat;
-      },
-    };
-  }
-
-  pause(key: string, ms: number): void {
-    const state = this.#state(key);
-    state.tat = Math.max(state.tat, this.#clock.now() + ms + this.#tolerance);
-  }
-
-  snapshot(): LimiterSnapshot[] {
-    const now = this.#clock.now();
-    return [...this.#tat.entries()].map(([key, { tat }]) => {
-      const slack = now + this.#tolerance - Math.max(tat, now);
-      const available = slack < 0 ? 0 : Math.min(this.burst, Math.floor(slack / this.#interval) + 1);
-      return { key, available, nextIn: Math.max(0, -slack) };
-    });
-  }
-}
+export {
+  GRANTED,
+  type LimiterSnapshot,
+  type LimitWindow,
+  type LimitWindowOptions,
+  type RateLimiter,
+  type Reservation,
+  TokenBucketLimiter,
+  type TokenBucketOptions,
+  type WindowSnapshot,
+} from './token-bucket.js';
 
 /** What happens to a call when no permit is free. */
 export type RateLimitStrategy = 'queue' | 'drop' | 'raise';
 
-/** Rate-limit policy settings. */
-export interface RateLimitOptions extends Partial<TokenBucketOptions> {
+/**
+ * Rate-limit policy settings. With `store`, the {@link SharedLimitSettings} (`onStoreDown`, `expectedReplicas`,
+ * `storeTimeout`, …) configure the shared limiter; without it they are refused.
+ */
+export interface RateLimitOptions extends Partial<TokenBucketOptions>, SharedLimitSettings {
   /** Use this limiter (for instance one shared by a session, or a Redis one) instead of building a bucket. */
   readonly limiter?: RateLimiter;
   /**
@@ -172,6 +64,16 @@ export interface RateLimitOptions extends Partial<TokenBucketOptions> {
    * @default true
    */
   readonly serverAware?: boolean;
+  /**
+   * Longest server-aware pause: a `Retry-After: 86400` (or one user's 429 on a user-token client) pauses the key
+   * for at most this long. In ms or as a duration. @default 60000
+   */
+  readonly maxPause?: Duration;
+  /**
+   * Share the limit with every process through Redis: the same connection options as the Redis token store
+   * (`{ url, keyPrefix }`, or your own ioredis `client`). The policy then builds a `RedisRateLimiter`.
+   */
+  readonly store?: LimitStoreOptions;
 }
 
 /** Counters of one rate-limit policy. */
@@ -201,26 +103,45 @@ export interface RateLimitPolicy extends Policy {
     strategy: RateLimitStrategy;
     limit: number;
     window: number;
+    /** Every window of the limit (one unless `windows` was given). */
+    windows: readonly LimitWindow[];
     keys: LimiterSnapshot[];
     stats: RateLimitStats;
   };
 }
 
-/** The bucket's part of parsed `rateLimit` options (the schema has checked that `limit` is there). */
-function bucketOptions(o: {
-  limit?: number | undefined;
-  window?: number | undefined;
-  burst?: number | undefined;
-  maxKeys?: number | undefined;
-  clock?: Clock | undefined;
-}): TokenBucketOptions {
-  return {
+type ParsedRateLimit = ReturnType<typeof parseRateLimit>;
+const parseRateLimit = (options: RateLimitOptions) =>
+  parseOptions(rateLimitOptionsSchema, options, 'rateLimit');
+
+/** Copies the options that are set (`exactOptionalPropertyTypes` refuses explicit undefined). */
+function defined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as never;
+}
+
+/** The limiter the options describe: the one given, a shared Redis one for `store`, else an in-process bucket. */
+function limiterOf(options: RateLimitOptions, o: ParsedRateLimit): RateLimiter {
+  if (options.limiter) return options.limiter;
+  const windows = {
     limit: o.limit as number,
-    ...(o.window !== undefined && { window: o.window }),
-    ...(o.burst !== undefined && { burst: o.burst }),
-    ...(o.maxKeys !== undefined && { maxKeys: o.maxKeys }),
-    ...(o.clock !== undefined && { clock: o.clock }),
+    ...defined({ window: o.window, burst: o.burst, windows: o.windows, maxKeys: o.maxKeys, clock: o.clock }),
   };
+  if (!options.store) return new TokenBucketLimiter(windows);
+  return new RedisRateLimiter({
+    ...windows,
+    store: options.store,
+    ...defined({
+      name: o.name,
+      onStoreDown: o.onStoreDown,
+      expectedReplicas: o.expectedReplicas,
+      storeTimeout: o.storeTimeout,
+      storeFailures: o.storeFailures,
+      storeRetryAfter: o.storeRetryAfter,
+      heartbeat: o.heartbeat,
+      events: options.events,
+      logger: options.logger,
+    }),
+  });
 }
 
 /**
@@ -229,8 +150,10 @@ function bucketOptions(o: {
  * Off by default; the standard preset adds it when configured.
  */
 export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
-  const o = parseOptions(rateLimitOptionsSchema, options, 'rateLimit');
-  const limiter = options.limiter ?? new TokenBucketLimiter(bucketOptions(o));
+  const o = parseRateLimit(options);
+  const limiter = limiterOf(options, o);
+  const owned = limiter instanceof RedisRateLimiter && !options.limiter ? limiter : undefined;
+  const maxPause = o.maxPause ?? 60_000;
   const strategy = o.strategy ?? 'queue';
   const queueSize = o.queueSize ?? 1000;
   const maxWait = o.maxWait ?? 30_000;
@@ -267,10 +190,17 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
     limiter,
     strategy,
     stats,
+    // A shared limiter the policy built is closed with the client (heartbeats stop, its connection closes).
+    ...(owned && {
+      attach: () => () => {
+        void owned.close().catch(() => undefined);
+      },
+    }),
     snapshot: () => ({
       strategy,
       limit: limiter.limit,
       window: limiter.window,
+      windows: limiter.windows ?? [{ limit: limiter.limit, window: limiter.window, burst: limiter.limit }],
       keys: limiter.snapshot(),
       stats: stats(),
     }),
@@ -279,7 +209,8 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
         if (response.status !== 429 && response.status !== 503) return response;
         const wait = parseRateLimitWait(response.headers, ctx.clock.wallNow());
         if (wait === undefined || wait <= 0) return response;
-        const paused = limiter.pause(key, wait);
+        // Capped: one huge Retry-After (or one user's 429 on a user-token client) must not stop a host for a day.
+        const paused = limiter.pause(key, Math.min(wait, maxPause));
         return paused instanceof Promise ? paused.then(() => response) : response;
       };
       const send = (request: HttpRequest, ctx: CallContext, key: string): Promise<HttpResponse> => {

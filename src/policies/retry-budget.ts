@@ -20,6 +20,16 @@ export interface RetryBudgetOptions {
   readonly maxKeys?: number;
 }
 
+/** One host's retry budget now: requests and retries in flight, and the retries it allows in flight. */
+export interface RetryBudgetHost {
+  /** The host (the budget's key). */
+  readonly target: string;
+  readonly requests: number;
+  readonly retries: number;
+  /** Retries allowed in flight now: `max(minRetries, ratio × requests)`. */
+  readonly allowed: number;
+}
+
 /** One host's counters, with its release functions made once so calls allocate nothing. */
 class Counters {
   requests = 0;
@@ -76,5 +86,15 @@ export class RetryBudget {
   inFlight(host: string): { requests: number; retries: number } {
     const c = this.#hosts.get(host);
     return { requests: c?.requests ?? 0, retries: c?.retries ?? 0 };
+  }
+
+  /** Every known host's budget now (read on demand from the counters the budget keeps anyway). */
+  snapshot(): RetryBudgetHost[] {
+    return [...this.#hosts.entries()].map(([target, c]) => ({
+      target,
+      requests: c.requests,
+      retries: c.retries,
+      allowed: Math.max(this.minRetries, this.ratio * c.requests),
+    }));
   }
 }

@@ -24,6 +24,28 @@ export interface RedisTokenStoreOptions {
   readonly keyPrefix?: string;
 }
 
+/**
+ * An ioredis connection (ioredis loaded lazily) as the Redis token store and the shared rate limiter make one from
+ * `url` and `redisOptions`: not yet connected (call `connect()`), failing commands fast while Redis is down (no
+ * offline queue, one retry per command) and reconnecting in the background with a backoff capped at 1 s.
+ */
+export async function createRedisConnection(
+  options: Pick<RedisTokenStoreOptions, 'url' | 'redisOptions'>,
+): Promise<Redis> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    retryStrategy: (times) => Math.min(times * 100, 1_000),
+    ...options.redisOptions,
+  });
+  // Errors surface on commands; an unhandled 'error' event would only print noise.
+  client.on('error', () => undefined);
+  return client;
+}
+
 /** Compare-and-delete: frees the lease only when it still holds this owner's id. */
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
@@ -57,17 +79,7 @@ export class RedisTokenStore implements TokenStore {
     if (options.client) {
       return new RedisTokenStore(options.client, { keyPrefix: options.keyPrefix ?? 'reqforge:' });
     }
-    const { Redis } = await import('ioredis');
-    const client = new Redis(options.url ?? 'redis://127.0.0.1:6379', {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2_000,
-      retryStrategy: (times) => Math.min(times * 100, 1_000),
-      ...options.redisOptions,
-    });
-    // Errors surface on commands; an unhandled 'error' event would only print noise.
-    client.on('error', () => undefined);
+    const client = await createRedisConnection(options);
     try {
       await client.connect();
     } catch (error) {

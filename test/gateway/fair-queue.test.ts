@@ -71,15 +71,16 @@ function get(g: Gateway, path: string, localAddress = '127.0.0.1', headers: Reco
   });
 }
 
-const bulkheadOf = (g: Gateway) =>
-  g.upstreams.get('up')?.status().policies.bulkhead as
-    | { inFlight: number; queued: number; maxConcurrent: number; queueSize: number }
-    | undefined;
+/** The upstream's bulkhead as `client.state()` shows it, without `enabled`; undefined when it has none. */
+const bulkheadOf = (g: Gateway) => {
+  const state = g.upstreams.get('up')?.status().state.bulkhead;
+  if (!state?.enabled) return undefined;
+  const { enabled: _on, ...rest } = state;
+  return rest;
+};
 /** The states of the upstream's breakers (one per host once a call was recorded). */
 const breakerOf = (g: Gateway) =>
-  ((g.upstreams.get('up')?.status().policies.circuitBreaker ?? []) as { state: string }[]).map(
-    (b) => b.state,
-  );
+  (g.upstreams.get('up')?.status().state.circuitBreaker.breakers ?? []).map((b) => b.state);
 
 async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;

@@ -83,7 +83,7 @@ const statusOf = (answer: string): number => Number(answer.slice(9, 12));
 
 function breakerState(g: Gateway): string {
   const row = g.upstreams.get('up')?.status();
-  const breakers = (row?.policies.circuitBreaker ?? []) as { state: string }[];
+  const breakers = row?.state.circuitBreaker.breakers ?? [];
   // One breaker per upstream host; none yet means nothing was counted.
   return breakers[0]?.state ?? 'closed';
 }

@@ -230,13 +230,15 @@ describe('options that vanished (issue 10, defect 3)', () => {
     );
   });
 
-  it('UsageLimits refuses errorsPerHour instead of reporting withinLimits: true', () => {
-    expect(refusal(() => new UsageTracker({ limits: { perHour: 100, errorsPerHour: 1 } as never }))).toEqual({
-      option: 'usage.limits.errorsPerHour',
-      message: expect.stringMatching(
-        /not supported yet; usage tracks errors but does not compare them/,
-      ) as string,
-    });
+  it('UsageLimits compares errorsPerHour (issue 13) instead of reporting withinLimits: true', () => {
+    const tracker = new UsageTracker({ limits: { perHour: 100, errorsPerHour: 1 } });
+    tracker.record(true);
+    expect(tracker.snapshot()).toMatchObject({ withinLimits: true, exceeded: [] });
+    tracker.record(true);
+    expect(tracker.snapshot()).toMatchObject({ withinLimits: false, exceeded: ['errorsPerHour'] });
+    expect(refusal(() => new UsageTracker({ limits: { errorsPerHour: -1 } })).option).toBe(
+      'usage.limits.errorsPerHour',
+    );
   });
 
   it('per-call retry settings go through the retry schema; redirects are refused as not supported yet', async () => {

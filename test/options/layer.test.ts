@@ -1,11 +1,13 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these tests are about ${ENV} interpolation syntax.
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { isInvalidOptionError } from '../../src/core/errors.js';
 import {
   bulkheadOptionsSchema,
   checkKeys,
   circuitBreakerOptionsSchema,
   httpOptionsSchema,
+  notYet,
   parseDuration,
   parseOptions,
   parseSize,
@@ -141,12 +143,19 @@ describe('parseOptions', () => {
   });
 
   it('refuses options a later version adds with "not supported yet"', () => {
-    expect(
-      refusal(() => parseOptions(usageLimitsSchema, { perHour: 10, errorsPerHour: 1 }, 'limits')),
-    ).toEqual({
-      option: 'limits.errorsPerHour',
-      message: expect.stringMatching(/^Invalid option "limits.errorsPerHour": not supported yet; /) as string,
+    const schema = z.strictObject({ now: z.number().optional(), later: notYet('use `now` meanwhile') });
+    expect(refusal(() => parseOptions(schema, { now: 1, later: 1 }, 'limits'))).toEqual({
+      option: 'limits.later',
+      message: 'Invalid option "limits.later": not supported yet; use `now` meanwhile',
     });
+  });
+
+  it('takes error limits beside call limits (usage)', () => {
+    const limits = { perHour: 10, errorsPerMinute: 1, errorsPerFiveMinutes: 2, errorsPerHour: 3 };
+    expect(parseOptions(usageLimitsSchema, limits, 'limits')).toEqual(limits);
+    expect(refusal(() => parseOptions(usageLimitsSchema, { errorsPerHour: 1.5 }, 'limits')).option).toBe(
+      'limits.errorsPerHour',
+    );
   });
 
   it('requires a limit unless a limiter is given', () => {

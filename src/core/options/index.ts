@@ -46,6 +46,8 @@ export {
   hooksSchema,
   httpFields,
   httpOptionsSchema,
+  limitStoreSchema,
+  limitWindowSchema,
   policySchema,
   presetFields,
   rateLimitFields,
@@ -56,12 +58,14 @@ export {
   retryBudgetOptionsSchema,
   retryFields,
   retryOptionsSchema,
+  sharedLimitFields,
   standardPolicyOptionsSchema,
   timeoutFields,
   timeoutObjectSchema,
   timeoutOptionSchema,
   tokenBucketOptionsSchema,
   usageLimitsSchema,
+  usageOptionSchema,
 } from './policies.js';
 export { type DurationSchemaOptions, duration, fn, int, notYet, objectWith, ratio, size } from './schema.js';
 export {

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { Policy } from '../types.js';
-import { duration, fn, int, notYet, objectWith, ratio } from './schema.js';
+import { duration, fn, int, objectWith, ratio } from './schema.js';
 
 const clock = () => objectWith<Clock>('a clock with now(), setTimeout() and clearTimeout()', ['now']);
 
@@ -106,11 +106,20 @@ export const circuitBreakerOptionsSchema = z.strictObject({
   clock: clock().optional(),
 });
 
+/** One more window on the same key (`rateLimit.windows`): `{ limit: 10_000, window: '1d' }`. */
+export const limitWindowSchema = z.strictObject({
+  limit: z.number().positive(),
+  window: duration({ positive: true }),
+  burst: int(1).optional(),
+});
+
 /** Rate limit fields that can be written as data. `limit` is required unless a `limiter` is given. */
 export const rateLimitFields = {
   limit: z.number().positive().optional(),
   window: duration({ positive: true }).optional(),
   burst: int(1).optional(),
+  windows: z.array(limitWindowSchema).optional(),
+  maxPause: duration().optional(),
   strategy: z.enum(['queue', 'drop', 'raise']).optional(),
   queueSize: int(0).optional(),
   maxWait: duration().optional(),
@@ -118,11 +127,34 @@ export const rateLimitFields = {
   maxKeys: int(1).optional(),
   serverAware: z.boolean().optional(),
 };
+/**
+ * The settings of a limit shared through Redis that can be written as data: what to do when Redis is down, the
+ * latency budget of one Redis operation, the breaker around Redis and the replica heartbeats.
+ */
+export const sharedLimitFields = {
+  onStoreDown: z.enum(['open', 'closed', 'local']).optional(),
+  expectedReplicas: int(1).optional(),
+  storeTimeout: duration({ positive: true }).optional(),
+  storeFailures: int(1).optional(),
+  storeRetryAfter: duration({ positive: true }).optional(),
+  heartbeat: duration({ positive: true }).optional(),
+};
+
+/** Where a shared limit lives: the Redis connection options of the token stores (`RedisTokenStore.connect`). */
+export const limitStoreSchema = z.strictObject({
+  type: z.literal('redis').optional(),
+  url: z.string().min(1).optional(),
+  client: objectWith<object>('an ioredis connection', ['defineCommand']).optional(),
+  redisOptions: objectWith<object>('ioredis options').optional(),
+  keyPrefix: z.string().optional(),
+});
+
 /** Everything a `TokenBucketLimiter` takes. */
 export const tokenBucketOptionsSchema = z.strictObject({
   limit: z.number().positive(),
   window: rateLimitFields.window,
   burst: rateLimitFields.burst,
+  windows: rateLimitFields.windows,
   maxKeys: rateLimitFields.maxKeys,
   clock: clock().optional(),
 });
@@ -133,9 +165,34 @@ export const rateLimitOptionsSchema = z
     ...rateLimitFields,
     keyBy: z.union([z.enum(['host', 'shared']), fn()]).optional(),
     limiter: objectWith('a RateLimiter with reserve() and pause()', ['reserve', 'pause']).optional(),
+    store: limitStoreSchema.optional(),
+    ...sharedLimitFields,
+    name: z.string().min(1).optional(),
+    events: objectWith<object>('an EventHub', ['emit', 'on']).optional(),
+    logger: objectWith<object>('a pino-compatible logger with info() and warn()', [
+      'info',
+      'warn',
+    ]).optional(),
     clock: clock().optional(),
   })
   .superRefine((o, ctx) => {
+    if (o.limiter !== undefined && o.store !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['store'],
+        message: 'give either a limiter or a store (the store builds a shared limiter), not both',
+      });
+    }
+    if (o.store === undefined) {
+      for (const key of Object.keys(sharedLimitFields) as (keyof typeof sharedLimitFields)[]) {
+        if (o[key] === undefined) continue;
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'applies to a limit shared through Redis only: add store: { url: "redis://…" }',
+        });
+      }
+    }
     if (o.limiter === undefined && o.limit === undefined) {
       ctx.addIssue({
         code: 'custom',
@@ -220,14 +277,25 @@ export const standardPolicyOptionsSchema = z.strictObject({
   inner: z.array(policySchema).optional(),
 });
 
-const ERROR_LIMITS =
-  'usage tracks errors but does not compare them with a limit yet; read snapshot().lastHour.errors yourself';
-/** What `UsageTracker` compares usage with (calls per period); error limits come in a later version. */
+/**
+ * What `UsageTracker` compares usage with: calls (`perMinute`, …) and errors (`errorsPerMinute`, …) per period.
+ * Every limit is optional; usage over one is reported (`withinLimits: false`, `exceeded`), never enforced.
+ */
 export const usageLimitsSchema = z.strictObject({
   perMinute: int(0).optional(),
   perFiveMinutes: int(0).optional(),
   perHour: int(0).optional(),
-  errorsPerMinute: notYet(ERROR_LIMITS),
-  errorsPerFiveMinutes: notYet(ERROR_LIMITS),
-  errorsPerHour: notYet(ERROR_LIMITS),
+  errorsPerMinute: int(0).optional(),
+  errorsPerFiveMinutes: int(0).optional(),
+  errorsPerHour: int(0).optional(),
 });
+
+/**
+ * The `usage` option of `createClient` and sessions: `true` (track, no limits), limits (track and compare), a
+ * `UsageTracker` to record into, or `false`.
+ */
+export const usageOptionSchema = z.union([
+  z.boolean(),
+  objectWith('a UsageTracker', ['started', 'failed', 'snapshot']),
+  usageLimitsSchema,
+]);

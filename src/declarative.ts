@@ -1,0 +1,5 @@
+/**
+ * `reqforge/declarative`: typed client definitions. See {@link defineClient}.
+ * @packageDocumentation
+ */
+export * from './declarative/index.js';
