@@ -13,6 +13,7 @@ import {
   isTooManyRequestsError,
   type Policy,
   type ResponsePromise,
+  resilience,
   type TimeoutOptions,
   type TooManyRequestsError,
 } from '../src/index.js';
@@ -52,6 +53,21 @@ describe('public types', () => {
     if (isTooManyRequestsError(e)) expectTypeOf(e).toEqualTypeOf<TooManyRequestsError>();
     expectTypeOf<TooManyRequestsError>().toMatchTypeOf<HttpError>();
   });
+
+  it('types per-call retry settings and resilience().execute', () =>
+    typesOnly(() => {
+      void api.get('/x', { retry: { retries: 5, backoff: ({ attempt }) => attempt * 100 } });
+      void api.get('/x', {
+        retry: { retryOn: ({ response }) => (response?.status === 503 ? 1_000 : false) },
+      });
+      // @ts-expect-error the retry budget is the client's, not one call's
+      void api.get('/x', { retry: { budget: false } });
+      const guard = resilience({ retry: { retryOn: () => true } });
+      expectTypeOf(guard.execute(async (signal) => (signal.aborted ? 1 : 2))).toEqualTypeOf<Promise<1 | 2>>();
+      expectTypeOf(guard.execute(() => 'sync')).toEqualTypeOf<Promise<string>>();
+      // @ts-expect-error retryOn is required: no error is retried unless it says so
+      resilience({ retry: { retries: 3 } });
+    }));
 
   it('types policies as handler wrappers', () => {
     expectTypeOf<Policy['wrap']>().toEqualTypeOf<(next: Handler) => Handler>();

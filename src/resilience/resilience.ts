@@ -41,7 +41,7 @@ import {
 } from './options.js';
 
 /** The work `execute()` guards: it receives the attempt's signal (abort your I/O with it) and the call context. */
-export type Operation<T> = (signal: AbortSignal, ctx: CallContext) => Promise<T> | T;
+export type Operation<T> = (signal: AbortSignal, ctx: CallContext) => T;
 
 /** What a guard's policies hold now, for status pages and tests. */
 export interface ResilienceState {
@@ -183,6 +183,8 @@ export class Resilience {
         circuitBreaker: options.circuitBreaker ? breakerFor(options.circuitBreaker) : false,
         rateLimit: options.rateLimit,
         bulkhead: options.bulkhead,
+        // A value is not a 3xx response: there is nothing to follow.
+        redirect: false,
       },
       'default',
     );
@@ -210,7 +212,7 @@ export class Resilience {
    * @example
    * const rows = await guard.execute((signal) => pool.query({ text: 'SELECT 1', signal }));
    */
-  execute<T>(work: Operation<T>, options: ExecuteOptions = EMPTY): Promise<T> {
+  execute<T>(work: Operation<T>, options: ExecuteOptions = EMPTY): Promise<Awaited<T>> {
     let policyOptions: CallPolicyOptions = BASE_OPTIONS;
     try {
       if (typeof work !== 'function')
@@ -232,7 +234,7 @@ export class Resilience {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#run(work, options.signal, policyOptions) as Promise<T>;
+    return this.#run(work, options.signal, policyOptions) as Promise<Awaited<T>>;
   }
 
   /** What the guard's policies hold now: breaker, limiter, bulkhead and retry budget. */

@@ -231,6 +231,21 @@ describe('execute', () => {
     );
   });
 
+  it('holds exactly the policies it was given, in the standard order', () => {
+    expect(resilience().toJSON().policies).toEqual([]);
+    const guard = resilience({
+      name: 'x',
+      timeout: { total: 5_000, attempt: 1_000 },
+      retry: { retryOn: () => true },
+      circuitBreaker: {},
+      bulkhead: { maxConcurrent: 2 },
+    });
+    expect(guard.toJSON()).toEqual({
+      name: 'x',
+      policies: ['totalTimeout', 'retry', 'circuitBreaker', 'bulkhead', 'attemptTimeout'],
+    });
+  });
+
   it('checks its options with the pipeline schemas, naming the path and the fix', () => {
     expect(() => resilience({ retry: { retries: 2 } } as never)).toThrow(/retry\.retryOn.*required/);
     expect(() => resilience({ retry: { retires: 2, retryOn: transient } } as never)).toThrow(
