@@ -1,15 +1,20 @@
-// npm run bench:overhead [-- --calls N --rounds R --concurrency C]
+// npm run bench:overhead [-- --calls N --rounds R --concurrency C --baseline <dir>]
 // The pipeline's own cost per call, with no network: every client sends through an in-process transport that
 // answers at once, so the numbers are reqforge's CPU time per call (building the request, the policies, the
 // response and JSON body). The network table of `npm run bench` shows how that compares with a real round trip.
+// `--baseline <dir>` adds the same rows built from another checkout's dist (say, main's), in the same rounds: an A/B
+// of the hot path on one machine state.
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createClient, HttpResponse } from '../dist/index.js';
+import * as current from '../dist/index.js';
 
 const { values: args } = parseArgs({
   options: {
     calls: { type: 'string', default: '200000' },
     rounds: { type: 'string', default: '7' },
     concurrency: { type: 'string', default: '50' },
+    baseline: { type: 'string' },
   },
 });
 const calls = Number(args.calls);
@@ -21,7 +26,7 @@ const fastBody = () => ({ text: () => Promise.resolve('{"ok":true}') });
 // Each answer comes on a later turn of the event loop (as a socket read would), so per-call state lives across
 // turns as it does under real traffic.
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-const transport = {
+const transportOf = ({ HttpResponse }) => ({
   handle: (request, ctx) =>
     nextTurn().then(
       () =>
@@ -32,26 +37,37 @@ const transport = {
           elapsed: 0,
           body: fastBody(),
           maxBodySize: ctx.maxBodySize,
+          // As the undici transport does (a build without decompression ignores it).
+          decompress: ctx.decompress,
         }),
     ),
   close: async () => {},
-};
+});
 
 const baseUrl = 'http://bench.invalid';
-const rows = [
-  ['bare (policies: [])', createClient({ baseUrl, transport, policies: [] })],
-  ['default preset', createClient({ baseUrl, transport })],
-  ['standard preset', createClient({ baseUrl, transport, preset: 'standard' })],
-  [
-    'standard + limiter',
-    createClient({
-      baseUrl,
-      transport,
-      preset: 'standard',
-      rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
-    }),
-  ],
-];
+const rowsOf = (lib, suffix) => {
+  const { createClient } = lib;
+  const transport = transportOf(lib);
+  return [
+    [`bare (policies: [])${suffix}`, createClient({ baseUrl, transport, policies: [] })],
+    [`default preset${suffix}`, createClient({ baseUrl, transport })],
+    [`standard preset${suffix}`, createClient({ baseUrl, transport, preset: 'standard' })],
+    [
+      `standard + limiter${suffix}`,
+      createClient({
+        baseUrl,
+        transport,
+        preset: 'standard',
+        rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
+      }),
+    ],
+  ];
+};
+const rows = rowsOf(current, '');
+if (args.baseline) {
+  const lib = await import(pathToFileURL(resolve(args.baseline, 'dist/index.js')).href);
+  rows.push(...rowsOf(lib, ' (baseline)'));
+}
 
 async function drive(client, total) {
   let next = 0;
