@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearerAuth } from '../src/auth/static.js';
 import { createClient } from '../src/client/client.js';
+import { ACCEPT_ENCODING } from '../src/core/decompress.js';
 import { VERSION } from '../src/version.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
@@ -37,13 +38,14 @@ describe('printing a client', () => {
       baseUrl: server.url,
       headers: {
         accept: 'application/json, */*;q=0.5',
+        'accept-encoding': ACCEPT_ENCODING,
         'user-agent': `reqforge/${VERSION}`,
         authorization: '[REDACTED]',
         'x-api-key': '[REDACTED]',
         'x-team': 'payments',
       },
       query: 'api_key=[REDACTED]&page=1',
-      policies: ['totalTimeout', 'retry', 'auth', 'attemptTimeout'],
+      policies: ['totalTimeout', 'redirect', 'retry', 'auth', 'attemptTimeout'],
     });
     expect(printed[0]).toMatch(/^Client \{/);
     await api.close();
