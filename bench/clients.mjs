@@ -1,6 +1,7 @@
 // The rows of `npm run bench`: each client gets the same origin and returns { run, close }, where
 // run() performs one GET and parses the JSON body. Later features add rows here.
 import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import axios from 'axios';
 import got from 'got';
 import ky from 'ky';
@@ -10,7 +11,11 @@ import { createMetrics } from '../dist/observability/index.js';
 
 /** @typedef {{ run: () => Promise<unknown>, close: () => Promise<void> }} BenchClient */
 
-/** @type {{ name: string, setup: (origin: string, concurrency: number) => BenchClient }[]} */
+/**
+ * `pair` names the row a row is compared with besides undici (the decompression rows compare reqforge's decoding
+ * with undici + zlib by hand on the same gzip body).
+ * @type {{ name: string, pair?: string, setup: (origin: string, concurrency: number) => BenchClient }[]}
+ */
 export const clients = [
   {
     name: 'undici',
@@ -66,6 +71,29 @@ export const clients = [
       });
       createMetrics().instrument(api);
       return { run: () => api.get('/json').json(), close: () => api.close() };
+    },
+  },
+  {
+    name: 'undici+zlib (gzip JSON)',
+    setup(origin, concurrency) {
+      // By hand: ask for gzip, read the bytes, gunzip, parse.
+      const pool = new Pool(origin, { connections: concurrency });
+      const headers = { 'accept-encoding': 'gzip' };
+      return {
+        run: async () => {
+          const { body } = await pool.request({ path: '/gzip', method: 'GET', headers });
+          return JSON.parse(gunzipSync(Buffer.from(await body.arrayBuffer())).toString('utf8'));
+        },
+        close: () => pool.close(),
+      };
+    },
+  },
+  {
+    name: 'reqforge-bare (gzip JSON)',
+    pair: 'undici+zlib (gzip JSON)',
+    setup(origin, concurrency) {
+      const api = createClient({ baseUrl: origin, policies: [], http: { connections: concurrency } });
+      return { run: () => api.get('/gzip').json(), close: () => api.close() };
     },
   },
   {

@@ -1,17 +1,22 @@
-// npm run bench:overhead [-- --calls N --rounds R --concurrency C]
+// npm run bench:overhead [-- --calls N --rounds R --concurrency C --baseline <dir>]
 // The pipeline's own cost per call, with no network: every client sends through an in-process transport that
 // answers at once, so the numbers are reqforge's CPU time per call (building the request, the policies, the
 // response and JSON body). The network table of `npm run bench` shows how that compares with a real round trip.
+// `--baseline <dir>` adds the same rows built from another checkout's dist (say, main's), in the same rounds: an A/B
+// of the hot path on one machine state.
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { defineClient, get } from '../dist/declarative.js';
-import { createClient, HttpResponse } from '../dist/index.js';
+import * as current from '../dist/index.js';
 
 const { values: args } = parseArgs({
   options: {
     calls: { type: 'string', default: '200000' },
     rounds: { type: 'string', default: '7' },
     concurrency: { type: 'string', default: '50' },
+    baseline: { type: 'string' },
   },
 });
 const calls = Number(args.calls);
@@ -23,7 +28,7 @@ const fastBody = () => ({ text: () => Promise.resolve('{"ok":true}') });
 // Each answer comes on a later turn of the event loop (as a socket read would), so per-call state lives across
 // turns as it does under real traffic.
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
-const transport = {
+const transportOf = ({ HttpResponse }) => ({
   handle: (request, ctx) =>
     nextTurn().then(
       () =>
@@ -34,39 +39,53 @@ const transport = {
           elapsed: 0,
           body: fastBody(),
           maxBodySize: ctx.maxBodySize,
+          // As the undici transport does (a build without decompression ignores it).
+          decompress: ctx.decompress,
         }),
     ),
   close: async () => {},
-};
+});
 
 const baseUrl = 'http://bench.invalid';
 const call = (client) => () => client.get('/json').json();
-const rows = [
-  ['bare (policies: [])', call(createClient({ baseUrl, transport, policies: [] }))],
-  ['default preset', call(createClient({ baseUrl, transport }))],
-  // Usage tracking (`usage: true`, or limits): what client.usage() costs per call, against the row above.
-  [
-    'default preset + usage',
-    call(createClient({ baseUrl, transport, usage: { perMinute: 1e9, errorsPerHour: 1e9 } })),
-  ],
-  ['standard preset', call(createClient({ baseUrl, transport, preset: 'standard' }))],
-  [
-    'standard + limiter',
-    call(
-      createClient({
-        baseUrl,
-        transport,
-        preset: 'standard',
-        rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
-      }),
-    ),
-  ],
-];
+const rowsOf = (lib, suffix) => {
+  const { createClient } = lib;
+  const transport = transportOf(lib);
+  return [
+    [`bare (policies: [])${suffix}`, call(createClient({ baseUrl, transport, policies: [] }))],
+    [`default preset${suffix}`, call(createClient({ baseUrl, transport }))],
+    [`standard preset${suffix}`, call(createClient({ baseUrl, transport, preset: 'standard' }))],
+    [
+      `standard + limiter${suffix}`,
+      call(
+        createClient({
+          baseUrl,
+          transport,
+          preset: 'standard',
+          rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
+        }),
+      ),
+    ],
+  ];
+};
+const rows = rowsOf(current, '');
+// Usage tracking (`usage: true`, or limits): what client.usage() costs per call, against the default preset.
+rows.push([
+  'default preset + usage',
+  call(
+    current.createClient({
+      baseUrl,
+      transport: transportOf(current),
+      usage: { perMinute: 1e9, errorsPerHour: 1e9 },
+    }),
+  ),
+]);
 
 // A declared endpoint against the same call through createClient: the same pipeline (a declared client's default
 // `resilience: true` is the standard preset's order: total timeout, retry, breaker, attempt timeout), the same path
 // parameter, the same JSON result. Then the same endpoint with a zod response schema.
-const standard = createClient({ baseUrl, transport, preset: 'standard' });
+const transport = transportOf(current);
+const standard = current.createClient({ baseUrl, transport, preset: 'standard' });
 const Declared = defineClient({
   baseUrl,
   endpoints: {
@@ -81,6 +100,11 @@ rows.push(
   [COMPARED[1], () => declared.item({ id: 7 })],
   ['declared endpoint, zod response schema', () => declared.checked({ id: 7 })],
 );
+
+if (args.baseline) {
+  const lib = await import(pathToFileURL(resolve(args.baseline, 'dist/index.js')).href);
+  rows.push(...rowsOf(lib, ' (baseline)'));
+}
 
 async function drive(fn, total) {
   let next = 0;

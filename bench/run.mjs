@@ -70,8 +70,19 @@ const server = pinned
 const [chunk] = await once(server.stdout, 'data');
 const origin = `http://127.0.0.1:${String(chunk).trim()}`;
 
-const selected = clients.filter((c) => !only || only.has(c.name) || c.name === 'undici');
-const instances = selected.map((c) => ({ name: c.name, client: c.setup(origin, concurrency), rps: [] }));
+const selected = clients.filter(
+  (c) =>
+    !only ||
+    only.has(c.name) ||
+    c.name === 'undici' ||
+    clients.some((o) => only.has(o.name) && o.pair === c.name),
+);
+const instances = selected.map((c) => ({
+  name: c.name,
+  pair: c.pair,
+  client: c.setup(origin, concurrency),
+  rps: [],
+}));
 
 log(
   `reqforge bench: ${requests} GETs per client per round, concurrency ${concurrency}, ${rounds} rounds, ` +
@@ -91,15 +102,23 @@ server.kill();
 // Each round pairs every client with undici on the same machine state; the ratio is the median of
 // those per-round ratios, which is far steadier than a ratio of medians.
 const base = instances.find((i) => i.name === 'undici').rps;
-const results = instances.map((i) => ({
-  name: i.name,
-  rps: Math.round(median(i.rps)),
-  ratio: Number(median(i.rps.map((rps, round) => rps / base[round])).toFixed(3)),
-}));
+const perRound = (rps, other) => Number(median(rps.map((x, round) => x / other[round])).toFixed(3));
+const results = instances.map((i) => {
+  const pair = i.pair && instances.find((o) => o.name === i.pair);
+  return {
+    name: i.name,
+    rps: Math.round(median(i.rps)),
+    ratio: perRound(i.rps, base),
+    ...(pair && { pair: pair.name, ratioToPair: perRound(i.rps, pair.rps) }),
+  };
+});
 log('');
-log('| client | req/s (median) | ratio to undici |');
-log('|---|---:|---:|');
-for (const r of results) log(`| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} |`);
+log('| client | req/s (median) | ratio to undici | ratio to its pair |');
+log('|---|---:|---:|---:|');
+for (const r of results) {
+  const paired = r.pair ? `${r.ratioToPair.toFixed(2)} (to ${r.pair})` : '';
+  log(`| ${r.name} | ${r.rps.toLocaleString('en-US')} | ${r.ratio.toFixed(2)} | ${paired} |`);
+}
 
 // The gateway section (skip with --no-gateway): ratios are to a bare @fastify/http-proxy and to a minimal
 // node:http + undici proxy (the yardstick in DESIGN.md) on the same upstream.

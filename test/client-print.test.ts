@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearerAuth } from '../src/auth/static.js';
 import { createClient } from '../src/client/client.js';
+import { ACCEPT_ENCODING } from '../src/core/decompress.js';
 import { VERSION } from '../src/version.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
@@ -37,7 +38,7 @@ describe('printing a client', () => {
       baseUrl: server.url,
       headers: {
         accept: 'application/json, */*;q=0.5',
-        'accept-encoding': 'gzip, deflate, br',
+        'accept-encoding': ACCEPT_ENCODING,
         'user-agent': `reqforge/${VERSION}`,
         authorization: '[REDACTED]',
         'x-api-key': '[REDACTED]',

@@ -1,6 +1,13 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { apiKeyAuth, bearerAuth, createClient, followRedirects, isRedirectError } from '../src/index.js';
+import {
+  apiKeyAuth,
+  bearerAuth,
+  createClient,
+  followRedirects,
+  isRedirectError,
+  tokenAuth,
+} from '../src/index.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -79,6 +86,33 @@ describe('redirects (issue 14)', () => {
     expect(response.attempts).toBe(2);
     // Printed, the chain shows no credential.
     expect(inspect(response.redirects, { depth: 5 })).not.toMatch(/tok-secret|s3cr3t|key-secret/);
+  });
+
+  it('token auth does not run for the foreign hop (no token served, none fetched)', async () => {
+    const a = await origin();
+    const b = await origin();
+    let fetches = 0;
+    const api = createClient({
+      baseUrl: a.url,
+      retry: false,
+      auth: tokenAuth({
+        id: 'redirect-test',
+        fetchToken: async () => {
+          fetches++;
+          return { accessToken: 'oauth-secret-9', expiresIn: 3600 };
+        },
+      }),
+    });
+    cleanup.push(() => api.close());
+    await api.get('/warm').text();
+    const served: string[] = [];
+    api.on('token', (e) => served.push(e.kind));
+    await api.get(to(302, `${b.url}/landing`)).text();
+    // One cached token for the hop to A, none for the hop to B.
+    expect(served).toEqual(['cacheHit']);
+    expect(fetches).toBe(1);
+    expect(a.requests.at(-1)?.headers.authorization).toBe('Bearer oauth-secret-9');
+    expect(b.requests[0]?.headers.authorization).toBeUndefined();
   });
 
   it('a query-string API key is not added on the foreign hop either', async () => {

@@ -55,7 +55,7 @@ const EMPTY: CallOptions = Object.freeze({});
  */
 export type SendOptions = Pick<
   CallOptions,
-  'signal' | 'timeout' | 'throwHttpErrors' | 'idempotent' | 'retry' | 'tags'
+  'signal' | 'timeout' | 'throwHttpErrors' | 'idempotent' | 'retry' | 'redirect' | 'tags'
 >;
 
 interface Shared {

@@ -232,7 +232,7 @@ class Call implements CallContext {
 }
 
 // The call options that steer policies: safe to print, unlike bodies, queries and headers.
-const PRINTED_OPTIONS = ['timeout', 'idempotent', 'retry', 'throwHttpErrors'] as const;
+const PRINTED_OPTIONS = ['timeout', 'idempotent', 'retry', 'redirect', 'throwHttpErrors'] as const;
 
 /** The printed form of a call context: see {@link createCallContext}. */
 export interface CallContextJson {
