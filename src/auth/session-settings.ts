@@ -86,12 +86,14 @@ export class SessionLimits {
     session: RateLimitOptions | false | undefined,
     own: { service: RateLimitOptions | false | undefined; client: RateLimitOptions | false | undefined },
     clock: Clock | undefined,
+    clientName = service,
   ): RateLimitOptions | false | undefined {
     const merged = mergeField('rateLimit', mergeField('rateLimit', session, own.service), own.client) as
       | RateLimitOptions
       | false
       | undefined;
     if (merged === undefined || merged === false) return merged;
+    if (merged.store !== undefined) return sharedThroughRedis(merged, service, own, clientName);
     const time = merged.clock ?? clock ?? this.#clock;
     const base: RateLimitOptions = {
       ...merged,
@@ -127,12 +129,33 @@ function ownBucket(base: RateLimitOptions, level: RateLimitOptions | false): Rat
   return level !== false && level.limiter !== undefined ? { ...rest, limiter: level.limiter } : rest;
 }
 
+/**
+ * A session limit shared through Redis (`store`): every client builds its own Redis limiter, and the level that owns
+ * the bucket is the limit's `name` in Redis (`session`, `session:<service>`, `session:<service>:<client>` unless a
+ * name is given), so the clients that share a bucket share one key, in this process and in every replica.
+ */
+function sharedThroughRedis(
+  merged: RateLimitOptions,
+  service: string,
+  own: { service: RateLimitOptions | false | undefined; client: RateLimitOptions | false | undefined },
+  clientName: string,
+): RateLimitOptions {
+  const name =
+    own.client !== undefined
+      ? `session:${service}:${clientName}`
+      : own.service !== undefined
+        ? `session:${service}`
+        : 'session';
+  return { ...merged, keyBy: merged.keyBy ?? 'shared', name: merged.name ?? name };
+}
+
 function bucketOf(o: RateLimitOptions): RateLimiter {
   // `limit` is checked by the rateLimit policy's schema when the client is built; a missing one fails there.
   return new TokenBucketLimiter({
     limit: o.limit as number,
     ...(o.window !== undefined && { window: o.window }),
     ...(o.burst !== undefined && { burst: o.burst }),
+    ...(o.windows !== undefined && { windows: o.windows }),
     ...(o.maxKeys !== undefined && { maxKeys: o.maxKeys }),
     ...(o.clock !== undefined && { clock: o.clock }),
   });

@@ -345,6 +345,7 @@ export class Session {
         client: (overrides as { rateLimit?: RateLimitOptions | false }).rateLimit,
       },
       merged.clock,
+      (overrides as { name?: string }).name ?? service,
     );
     const { rateLimit: _r, ...rest } = merged;
     return rateLimit === undefined ? rest : { ...rest, rateLimit };
