@@ -58,8 +58,8 @@ export function endpointCall(
   const hasParams = names.length > 0;
   const takesBody = method === 'POST' || method === 'PUT' || method === 'PATCH' || o.body !== undefined;
 
-  // One pass over the argument's keys, and an options object of one fixed shape (undefined where not given).
-  const build = (args: Args): CallOptions => {
+  // One pass over the argument's keys; the client then checks only the options that were given.
+  const build = (args: Args): CallOptions | undefined => {
     if (typeof args !== 'object' || args === null) {
       throw new InvalidRequestError(`${where} takes one object argument`);
     }
@@ -106,20 +106,32 @@ export function endpointCall(
       // The caller's own key wins; the generated one is kept for every attempt of this call.
       headers = mergeHeaders({ [keyHeader]: randomUUID() }, headers as HeadersInit | undefined);
     }
-    return {
-      params,
-      query,
-      headers,
-      json: body,
-      signal,
-      timeout,
-      retry,
-      idempotent: idempotent || undefined,
-    } as CallOptions;
+    // The common call (path parameters only) hands the client the smallest options it checks.
+    if (
+      query === undefined &&
+      headers === undefined &&
+      body === undefined &&
+      signal === undefined &&
+      timeout === undefined &&
+      retry === undefined &&
+      !idempotent
+    ) {
+      return params === undefined ? undefined : ({ params } as CallOptions);
+    }
+    const options: Record<string, unknown> = {};
+    if (params !== undefined) options.params = params;
+    if (query !== undefined) options.query = query;
+    if (headers !== undefined) options.headers = headers;
+    if (body !== undefined) options.json = body;
+    if (signal !== undefined) options.signal = signal;
+    if (timeout !== undefined) options.timeout = timeout;
+    if (retry !== undefined) options.retry = retry;
+    if (idempotent) options.idempotent = true;
+    return options as CallOptions;
   };
 
   return (args = NO_ARGS) => {
-    let options: CallOptions;
+    let options: CallOptions | undefined;
     try {
       options = build(args);
     } catch (error) {
