@@ -3,7 +3,8 @@
 // answers at once, so the numbers are reqforge's CPU time per call (building the request, the policies, the
 // response and JSON body). The network table of `npm run bench` shows how that compares with a real round trip.
 import { parseArgs } from 'node:util';
-import { createClient, HttpResponse } from '../dist/index.js';
+import { createClient, HttpResponse, standardPolicies, tokenAuth } from '../dist/index.js';
+import { createMetrics } from '../dist/observability/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -51,7 +52,32 @@ const rows = [
       rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
     }),
   ],
+  ['standard + auth + metrics', authMetricsClient(false)],
+  // Issue 15: tracing enabled with @opentelemetry/api installed but no SDK registered must cost within 3 %.
+  ['standard + auth + metrics + tracing (no SDK)', authMetricsClient(true)],
 ];
+
+/** DESIGN §7's client row (standard pipeline, cached bearer token, metrics), with or without tracing. */
+function authMetricsClient(tracing) {
+  const api = createClient({
+    baseUrl,
+    transport,
+    name: 'bench',
+    tracing,
+    policies: standardPolicies(
+      {
+        rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
+        auth: tokenAuth({
+          id: 'bench',
+          fetchToken: async () => ({ accessToken: 'bench-token-0123456789abcdef', expiresIn: 3600 }),
+        }),
+      },
+      'standard',
+    ),
+  });
+  createMetrics().instrument(api);
+  return api;
+}
 
 async function drive(client, total) {
   let next = 0;
@@ -84,3 +110,9 @@ for (const [name] of rows) {
   const ns = median(results.get(name));
   console.log(`| ${name} | ${Math.round(ns)} | ${name === rows[0][0] ? '' : `+${Math.round(ns - bare)}`} |`);
 }
+// The tracing row against the same pipeline without tracing, as a ratio of medians measured in one run.
+const untraced = median(results.get('standard + auth + metrics'));
+const traced = median(results.get('standard + auth + metrics + tracing (no SDK)'));
+console.log(
+  `\ntracing enabled without an SDK: ${(((traced - untraced) / untraced) * 100).toFixed(1)} % per call over the same pipeline without tracing (goal: within 3 %)`,
+);

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { NEVER_ABORTED } from '../core/context.js';
 import { isReqforgeError } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
+import { inSpan } from '../core/trace-hook.js';
 import { isTokenEndpointError, isTokenStepError, TokenUnavailableError } from './errors.js';
 import { createToken, Token } from './token.js';
 import { entryInfo, remember, TokenCache, type TokenEntry } from './token-cache.js';
@@ -222,13 +223,16 @@ export class TokenManager {
     return { key: entry.key, provider: this.provider.id };
   }
 
+  /** A refresh nobody waits for (refresh-ahead, the background timer): traced as its own trace. */
   #refresh(entry: TokenEntry): Promise<Token> {
-    return this.#singleFlight(entry, entry.token);
+    return this.#singleFlight(entry, entry.token, true);
   }
 
-  #singleFlight(entry: TokenEntry, replacing: Token | undefined): Promise<Token> {
+  #singleFlight(entry: TokenEntry, replacing: Token | undefined, background = false): Promise<Token> {
     if (entry.inflight) return entry.inflight;
-    const p = this.#acquire(entry, replacing).finally(() => {
+    const name = replacing === undefined ? 'reqforge token fetch' : 'reqforge token refresh';
+    const attributes = { 'reqforge.token.provider': this.provider.id };
+    const p = inSpan(name, attributes, () => this.#acquire(entry, replacing), background).finally(() => {
       if (entry.inflight === p) entry.inflight = undefined;
     });
     entry.inflight = p;

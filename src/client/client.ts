@@ -31,6 +31,7 @@ import type {
   Transport,
 } from '../core/types.js';
 import { appendQuery, expandPath, isAbsoluteUrl, joinPath, serializeQuery, splitUrl } from '../core/url.js';
+import { clientTracing } from '../observability/tracing.js';
 import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
 import { HttpTransport } from '../transport/undici.js';
@@ -181,6 +182,12 @@ export class Client {
           options.preset ?? 'default',
         );
     if (options.hooks) policies.unshift(hooks(options.hooks));
+    // Tracing goes around everything (the call span) and just outside the transport (the attempt span).
+    const tracing = options.tracing ? clientTracing(options.tracing) : undefined;
+    if (tracing) {
+      policies.unshift(tracing.call);
+      policies.push(tracing.attempt);
+    }
     this.#policyNames = policies.map((p) => p.name);
     this.#timeouts = policies.some((p) => p.name === 'totalTimeout' || p.name === 'attemptTimeout');
     this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));

@@ -143,6 +143,11 @@ export interface ClientEvents {
     readonly outcome: 'allowed' | 'queued' | 'dropped' | 'raised';
     readonly wait: number;
   };
+  /**
+   * A bulkhead made a call wait for a slot (`queued`, `wait` ms until it got one) or refused it (`rejected`: the queue
+   * was full or the wait timed out). Calls that find a free slot emit nothing.
+   */
+  bulkhead: { readonly outcome: 'queued' | 'rejected'; readonly wait: number };
   /** A call failed. */
   error: {
     readonly request: HttpRequest;

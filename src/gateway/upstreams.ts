@@ -198,6 +198,8 @@ export interface CreateUpstreamDeps extends UpstreamDeps {
   /** The gateway's `limits.retryBodySize`. */
   readonly retryBodySize: number;
   readonly metrics?: Metrics | undefined;
+  /** Whether upstream calls are traced (`tracing.enabled` in the config): their spans are children of the server span. */
+  readonly tracing?: boolean | undefined;
   /** Extra facts for the status row (see `GatewayOptions.status`). */
   readonly extraStatus?: ((upstream: string) => unknown) | undefined;
 }
@@ -228,7 +230,7 @@ export function createUpstream(
   const q = basePath.indexOf('?');
   if (q !== -1) basePath = basePath.slice(0, q);
   if (basePath.endsWith('/')) basePath = basePath.slice(0, -1);
-  const client = createClient(built.options);
+  const client = createClient(deps.tracing ? { ...built.options, tracing: true } : built.options);
   const { auth, snapshots } = built;
   const metrics = deps.metrics;
   if (metrics) {

@@ -6,7 +6,10 @@ import type { EventHub } from '../core/events.js';
 import { objectWith, parseOptions } from '../core/options/index.js';
 import type { HttpRequest } from '../core/request.js';
 import type { CallContext, ClientEvents, TokenActivity } from '../core/types.js';
+import { methodLabel } from './http-methods.js';
 import { LocalCounter, LocalHistogram } from './series.js';
+
+export { methodLabel };
 
 type PromClient = typeof import('prom-client');
 
@@ -154,23 +157,6 @@ class BoundedLabel {
     this.#seen.add(v);
     return v;
   }
-}
-
-const KNOWN_METHODS = new Set([
-  'GET',
-  'HEAD',
-  'POST',
-  'PUT',
-  'PATCH',
-  'DELETE',
-  'OPTIONS',
-  'TRACE',
-  'CONNECT',
-]);
-
-/** The bounded method label: known methods as they are, anything else `_OTHER` (the OTel convention). */
-export function methodLabel(method: string): string {
-  return KNOWN_METHODS.has(method) ? method : '_OTHER';
 }
 
 /** The outcome label of a failed call, from its error code: a small fixed set. */
