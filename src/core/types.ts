@@ -180,4 +180,8 @@ export interface TokenActivity {
   readonly key: string;
   /** The token provider's id, such as the OAuth2 client id. */
   readonly provider: string;
+  /** For `acquired`, `refreshed` and `failed`: milliseconds the fetch took. */
+  readonly duration?: number;
+  /** For `acquired`, `refreshed` and `failed`: true for a refresh nobody waited for. */
+  readonly background?: boolean;
 }

@@ -234,13 +234,14 @@ export function createUpstream(
   const { auth, snapshots } = built;
   const metrics = deps.metrics;
   if (metrics) {
-    metrics.instrument(client);
+    metrics.instrument(client, { upstream: name });
     auth?.onTokenEvent?.((e) => {
-      if (e.kind === 'storeError') metrics.recordStoreError(e.store ?? 'unknown', e.operation ?? 'unknown');
-      else metrics.recordToken(e.kind as 'hit' | 'fetch' | 'refresh' | 'error');
+      if (e.kind === 'storeError')
+        metrics.recordStoreError(e.store ?? 'unknown', e.operation ?? 'unknown', name);
+      else metrics.recordToken(e.kind as 'hit' | 'fetch' | 'refresh' | 'error', name);
     });
     const limiter = snapshots.get('rateLimit');
-    if (limiter) metrics.trackLimiter(name, { snapshot: limiter });
+    if (limiter) metrics.trackLimiter(name, { snapshot: limiter }, name);
   }
   const stats = { requests: 0, errors: 0, inFlight: 0 };
   const extraStatus = deps.extraStatus;

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Context, Span, Tracer } from '@opentelemetry/api';
 import { VERSION } from '../version.js';
-import { KNOWN_METHODS } from './http-methods.js';
+import { KNOWN_METHODS } from './http-attributes.js';
 import { loadOtelApi, type OtelApi } from './otel.js';
 import type { TracingOptions } from './tracing.js';
 

@@ -17,7 +17,7 @@ import { parseRateLimitWait } from '../core/retry-after.js';
 import { setSpanHook } from '../core/trace-hook.js';
 import type { CallContext, Handler, Policy } from '../core/types.js';
 import { VERSION } from '../version.js';
-import { KNOWN_METHODS } from './http-methods.js';
+import { KNOWN_METHODS, serverOf } from './http-attributes.js';
 import { loadOtelApi, type OtelApi, SUPPRESS_TRACING_KEY_NAME } from './otel.js';
 import { type CallSpan, calls, traced } from './tracing-calls.js';
 import { subscribeSpanEvents } from './tracing-events.js';
@@ -58,16 +58,6 @@ export interface ClientTracing {
   readonly call: Policy;
   /** Opens the CLIENT attempt span and injects the trace context into the attempt's headers. */
   readonly attempt: Policy;
-}
-
-/** `host` and port of an origin such as `https://api.example.com` (port 443) or `http://[::1]:8080`. */
-export function serverOf(origin: string): { address: string; port: number } {
-  const secure = origin.startsWith('https:');
-  const rest = origin.slice(origin.indexOf('//') + 2);
-  const close = rest.startsWith('[') ? rest.indexOf(']') : -1;
-  const colon = rest.indexOf(':', close + 1);
-  if (colon === -1) return { address: rest, port: secure ? 443 : 80 };
-  return { address: rest.slice(0, colon), port: Number(rest.slice(colon + 1)) };
 }
 
 /** The attributes every span of a request starts with (sampling-relevant ones, as the conventions ask). */
