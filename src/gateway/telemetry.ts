@@ -4,11 +4,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Gauge, Registry } from 'prom-client';
-import { createMetrics, DEFAULT_BUCKETS, type Metrics } from '../observability/metrics.js';
 import { methodLabel } from '../observability/http-attributes.js';
+import { createMetrics, DEFAULT_BUCKETS, type Metrics } from '../observability/metrics.js';
 import { LocalHistogram } from '../observability/series.js';
 import type { GatewayConfig } from './config.js';
-
 
 /** The gateway's metrics, or no-ops when metrics are off. */
 export interface GatewayTelemetry {
@@ -25,7 +24,7 @@ const OFF: GatewayTelemetry = { metrics: undefined, rejected: () => undefined, s
 /** Creates the gateway's metrics; `inFlight` is read at scrape time. */
 export function createTelemetry(config: GatewayConfig, inFlight: () => number): GatewayTelemetry {
   if (!config.metrics.enabled) return OFF;
-  const metrics = createMetrics({ prefix: config.metrics.prefix });
+  const metrics = createMetrics({ prefix: config.metrics.prefix, system: config.metrics.defaultMetrics });
   const prom = metrics.prom;
   const registers: Registry[] = [metrics.registry];
   const p = config.metrics.prefix;

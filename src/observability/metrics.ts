@@ -8,6 +8,7 @@ import type { HttpRequest } from '../core/request.js';
 import type { CallContext, ClientEvents, TokenActivity } from '../core/types.js';
 import { methodLabel, serverOf } from './http-attributes.js';
 import { defineSeries } from './metric-series.js';
+import { registerSystemMetrics, type SystemMetricsOptions } from './system-metrics.js';
 
 export { methodLabel };
 
@@ -77,6 +78,12 @@ export interface MetricsOptions {
    * @default 100: keeps a client that talks to many hosts from growing the registry without bound
    */
   readonly maxLabelValues?: number;
+  /**
+   * Host-wide CPU and memory gauges (`system_cpu_utilization_ratio`, `system_memory_usage_bytes` …) and the
+   * container's cgroup limits (`reqforge_cgroup_memory_limit_bytes` …), read at scrape time.
+   * @default false (the gateway turns them on with `metrics.defaultMetrics`)
+   */
+  readonly system?: boolean | SystemMetricsOptions;
 }
 
 const metricsOptionsSchema = z.strictObject({
@@ -88,6 +95,7 @@ const metricsOptionsSchema = z.strictObject({
   promClient: objectWith('the prom-client module').optional(),
   buckets: z.array(z.number().positive()).nonempty().optional(),
   maxLabelValues: z.number().int().min(1).optional(),
+  system: z.union([z.boolean(), z.strictObject({ cgroupRoot: z.string().min(1).optional() })]).optional(),
 });
 
 /** A source of limiter or breaker state, read at scrape time. */
@@ -217,6 +225,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const breakers = new Map<string, { upstream: string; source: SnapshotSource }>();
   const registers = [registry];
   const m = defineSeries(prom, registers, p, options.buckets ?? DEFAULT_BUCKETS);
+  if (options.system) registerSystemMetrics(prom, registry, p, options.system === true ? {} : options.system);
   const breakerLast = new Map<string, { upstream: string; key: string; value: number }>();
   new prom.Gauge({
     name: `${p}reqforge_circuit_breaker_state`,
@@ -359,13 +368,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
  * queued, which is what this gauge showed before (1184 while the status page said 0).
  */
 function queueLengthOf(source: SnapshotSource): number | undefined {
-  let snap: unknown;
-  try {
-    snap = source.snapshot();
-  } catch {
-    return undefined;
-  }
-  if (typeof snap !== 'object' || snap === null) return undefined;
+  const snap = snapshotOf(source);
+  if (snap === undefined) return undefined;
   const stats = (snap as { stats?: { queueLength?: unknown } }).stats;
   if (typeof stats?.queueLength === 'number') return stats.queueLength;
   for (const name of ['queueLength', 'queued', 'waiting']) {
@@ -376,14 +380,19 @@ function queueLengthOf(source: SnapshotSource): number | undefined {
   return undefined;
 }
 
-function readField(source: SnapshotSource, names: readonly string[]): unknown {
-  let snap: unknown;
+/** A source's snapshot as an object, or undefined when it throws or is not one. */
+function snapshotOf(source: SnapshotSource): object | undefined {
   try {
-    snap = source.snapshot();
+    const snap = source.snapshot();
+    return typeof snap === 'object' && snap !== null ? snap : undefined;
   } catch {
     return undefined;
   }
-  if (typeof snap !== 'object' || snap === null) return undefined;
+}
+
+function readField(source: SnapshotSource, names: readonly string[]): unknown {
+  const snap = snapshotOf(source);
+  if (snap === undefined) return undefined;
   for (const scope of [snap, (snap as { stats?: unknown }).stats]) {
     if (typeof scope !== 'object' || scope === null) continue;
     for (const name of names) {

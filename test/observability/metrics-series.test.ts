@@ -1,9 +1,15 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenAuth } from '../../src/auth/policy.js';
 import { createClient } from '../../src/client/client.js';
 import { HttpResponse } from '../../src/core/response.js';
 import type { Transport } from '../../src/core/types.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { metricsHandler } from '../../src/observability/metrics-handler.js';
+import { readCgroup } from '../../src/observability/system-metrics.js';
 import { rateLimit } from '../../src/policies/rate-limit.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
@@ -110,5 +116,55 @@ describe('metric series', () => {
     expect(text).not.toContain('token-value-123');
     await api.close();
     await auth.manager.close();
+  });
+
+  it('exports host CPU and memory gauges and the cgroup v2 limits of a container', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'cgroup-'));
+    try {
+      await writeFile(join(root, 'cgroup.controllers'), 'cpu memory');
+      await writeFile(join(root, 'memory.max'), '536870912\n');
+      await writeFile(join(root, 'memory.current'), '104857600\n');
+      await writeFile(join(root, 'cpu.max'), '150000 100000\n');
+      expect(readCgroup(root)).toEqual({ memoryLimit: 536870912, memoryUsage: 104857600, cpuLimit: 1.5 });
+      const metrics = createMetrics({ system: { cgroupRoot: root } });
+      const text = await metrics.text();
+      expect(text).toContain('reqforge_cgroup_memory_limit_bytes 536870912');
+      expect(text).toContain('reqforge_cgroup_memory_usage_bytes 104857600');
+      expect(text).toContain('reqforge_cgroup_cpu_limit_cores 1.5');
+      expect(text).toMatch(/system_memory_usage_bytes\{system_memory_state="used"\} \d+/);
+      expect(text).toMatch(/system_memory_limit_bytes \d+/);
+      expect(text).toMatch(/system_cpu_logical_count \d+/);
+      // Unlimited: v2 says "max"; the gauge is then absent rather than a made-up number.
+      await writeFile(join(root, 'memory.max'), 'max\n');
+      await writeFile(join(root, 'cpu.max'), 'max 100000\n');
+      expect(readCgroup(root)).toMatchObject({ memoryLimit: undefined, cpuLimit: undefined });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the registry from your own HTTP server, whole and by prefix', async () => {
+    const metrics = createMetrics();
+    const api = createClient({ baseUrl: 'http://api.example.com', name: 'billing', transport, retry: false });
+    metrics.instrument(api);
+    await api.get('/x');
+    const serve = metricsHandler(metrics);
+    const server = createServer(async (req, res) => {
+      if (await serve(req, res)) return;
+      res.statusCode = 404;
+      res.end('mine');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    const base = `http://127.0.0.1:${port}`;
+    const all = await fetch(`${base}/metrics`);
+    expect(all.headers.get('content-type')).toContain('text/plain');
+    expect(await all.text()).toContain('http_client_attempts_total{');
+    const some = await (await fetch(`${base}/metrics/http_client_attempts`)).text();
+    expect(some).toContain('http_client_attempts_total{');
+    expect(some).not.toContain('http_client_request_duration');
+    expect((await fetch(`${base}/other`)).status).toBe(404);
+    server.close();
+    await api.close();
   });
 });
