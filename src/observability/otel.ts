@@ -26,6 +26,11 @@ export function loadOtelApi(): OtelApi | undefined {
   return cached ?? undefined;
 }
 
+/** Whether something (a client with tracing) already tried to load the API: logging then reads the active span. */
+export function tracingLoaded(): boolean {
+  return cached !== undefined && cached !== null;
+}
+
 /**
  * The context key OpenTelemetry's SDK checks to suppress tracing (`suppressTracing()` in `@opentelemetry/core`).
  * `createContextKey` makes `Symbol.for(description)`, so the same key is made here from the API alone.

@@ -1,4 +1,5 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Writable } from 'node:stream';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,8 @@ import { clientCredentials } from '../../src/auth/oauth2.js';
 import { tokenAuth } from '../../src/auth/policy.js';
 import { TokenManager } from '../../src/auth/token-manager.js';
 import { createClient } from '../../src/client/client.js';
+import { runWithContext } from '../../src/core/ambient.js';
+import { createJsonLogger, logClientEvents } from '../../src/observability/logging.js';
 import { type OAuthServer, SANDBOX_DEMO_CLIENT, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { parentId, registerSdk, spanTree, type TestSdk } from './otel-sdk.js';
@@ -207,6 +210,43 @@ describe('tracing: the span tree of a call', () => {
     });
     expect(names[2]).toContain('reqforge.circuit_breaker.refused');
     expect(calls[2]?.attributes['error.type']).toBe('ERR_CIRCUIT_OPEN');
+    await api.close();
+  });
+
+  it('puts the trace id and every ambient context field on log lines, and samples refusals', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const api = createClient({
+      baseUrl: upstream.url,
+      retry: false,
+      rateLimit: { limit: 1, window: 60_000, strategy: 'raise' },
+      tracing: true,
+    });
+    logClientEvents(api, createJsonLogger({ stream, level: 'info' }));
+    const tracer = trace.getTracer('test');
+    await tracer.startActiveSpan('handler', async (parent) => {
+      await runWithContext({ requestId: 'req-1', userId: 'u-7' }, async () => {
+        await api.get('/ok');
+        for (let i = 0; i < 5; i++) await api.get('/ok').catch(() => undefined);
+      });
+      parent.end();
+    });
+    const refused = lines.filter((l) => String(l.msg).startsWith('rate limit reached'));
+    expect(refused).toHaveLength(1);
+    const failed = lines.filter((l) => l.msg === 'request failed');
+    expect(failed).toHaveLength(5);
+    const traceId = sdk
+      .spans()
+      .find((s) => s.name === 'handler')
+      ?.spanContext().traceId;
+    for (const line of [...refused, ...failed]) {
+      expect(line).toMatchObject({ requestId: 'req-1', userId: 'u-7', traceId });
+    }
     await api.close();
   });
 });
