@@ -273,6 +273,10 @@ export const gatewayConfigSchema = z.strictObject({
    * request continuing the caller's trace, and the upstream call spans as its children. Off without the API installed.
    */
   tracing: z.strictObject({ enabled: bool().default(true) }).default({ enabled: true }),
+  /** The gateway's JSON log lines on stdout: the lowest level written (`reqforge gateway --log-level` overrides). */
+  logging: z
+    .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
+    .default({ level: 'info' }),
   status: z
     .strictObject({ enabled: bool().default(true), refresh: duration.default(5_000) })
     .default({ enabled: true, refresh: 5_000 }),
