@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { defineClient, get } from '../dist/declarative.js';
 import * as current from '../dist/index.js';
+import { createMetrics } from '../dist/observability/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -81,6 +82,33 @@ rows.push([
   ),
 ]);
 
+// DESIGN §7's client row (standard pipeline, cached bearer token, metrics), with or without tracing. Issue 15: tracing
+// enabled with @opentelemetry/api installed but no SDK registered must cost within 3 %.
+function authMetricsClient(tracing) {
+  const api = current.createClient({
+    baseUrl,
+    transport: transportOf(current),
+    name: 'bench',
+    tracing,
+    policies: current.standardPolicies(
+      {
+        rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
+        auth: current.tokenAuth({
+          id: 'bench',
+          fetchToken: async () => ({ accessToken: 'bench-token-0123456789abcdef', expiresIn: 3600 }),
+        }),
+      },
+      'standard',
+    ),
+  });
+  createMetrics().instrument(api);
+  return call(api);
+}
+rows.push(
+  ['standard + auth + metrics', authMetricsClient(false)],
+  ['standard + auth + metrics + tracing (no SDK)', authMetricsClient(true)],
+);
+
 // A declared endpoint against the same call through createClient: the same pipeline (a declared client's default
 // `resilience: true` is the standard preset's order: total timeout, retry, breaker, attempt timeout), the same path
 // parameter, the same JSON result. Then the same endpoint with a zod response schema.
@@ -144,4 +172,10 @@ console.log(
 const [plain, decl] = COMPARED.map((name) => median(results.get(name)));
 console.log(
   `\ndeclared endpoint / createClient call, ns per call: ${(decl / plain).toFixed(3)} (goal: within 1.05)`,
+);
+// The tracing row against the same pipeline without tracing, as a ratio of medians measured in one run.
+const untraced = median(results.get('standard + auth + metrics'));
+const traced = median(results.get('standard + auth + metrics + tracing (no SDK)'));
+console.log(
+  `\ntracing enabled without an SDK: ${(((traced - untraced) / untraced) * 100).toFixed(1)} % per call over the same pipeline without tracing (goal: within 3 %)`,
 );

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import { NEVER_ABORTED } from '../core/context.js';
 import { isReqforgeError } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
+import { inSpan } from '../core/trace-hook.js';
 import { isTokenEndpointError, isTokenStepError, TokenUnavailableError } from './errors.js';
 import { createToken, Token } from './token.js';
 import { entryInfo, remember, TokenCache, type TokenEntry } from './token-cache.js';
@@ -24,6 +25,12 @@ export interface GetTokenOptions {
 }
 
 const MAX_TIMER = 2_147_483_647;
+
+/** One run of the single flight: when it started (monotonic ms) and whether it was background work. */
+interface FetchRun {
+  readonly started: number;
+  readonly background: boolean;
+}
 
 /**
  * Caches tokens per credential identity (see `credentialKey` in identity.ts), fetches once
@@ -222,15 +229,20 @@ export class TokenManager {
     return { key: entry.key, provider: this.provider.id };
   }
 
+  /** A refresh nobody waits for (refresh-ahead, the background timer): traced as its own trace. */
   #refresh(entry: TokenEntry): Promise<Token> {
-    return this.#singleFlight(entry, entry.token);
+    return this.#singleFlight(entry, entry.token, true);
   }
 
-  #singleFlight(entry: TokenEntry, replacing: Token | undefined): Promise<Token> {
+  #singleFlight(entry: TokenEntry, replacing: Token | undefined, background = false): Promise<Token> {
     if (entry.inflight) return entry.inflight;
-    const p = this.#acquire(entry, replacing).finally(() => {
-      if (entry.inflight === p) entry.inflight = undefined;
-    });
+    const name = replacing === undefined ? 'reqforge token fetch' : 'reqforge token refresh';
+    const attributes = { 'reqforge.token.provider': this.provider.id };
+    const p = inSpan(name, attributes, () => this.#acquire(entry, replacing, background), background).finally(
+      () => {
+        if (entry.inflight === p) entry.inflight = undefined;
+      },
+    );
     entry.inflight = p;
     return p;
   }
@@ -256,14 +268,15 @@ export class TokenManager {
     if (entry.refusal !== undefined && now < entry.refusedUntil) throw entry.refusal;
   }
 
-  async #acquire(entry: TokenEntry, replacing: Token | undefined): Promise<Token> {
+  async #acquire(entry: TokenEntry, replacing: Token | undefined, background: boolean): Promise<Token> {
+    const run: FetchRun = { started: this.#clock.now(), background };
     try {
       const { token, source } = await this.#flight.obtain(entry, replacing);
-      this.#install(entry, token, source);
+      this.#install(entry, token, source, run);
       return token;
     } catch (error) {
       const err = error instanceof Error ? error : new Error(String(error));
-      this.#onFailure(entry, err);
+      this.#onFailure(entry, err, run);
       if (isRefusal(err)) {
         entry.refusal = err;
         entry.refusedUntil = this.#clock.wallNow() + backoffDelay(entry.failures, this.#o);
@@ -296,11 +309,16 @@ export class TokenManager {
       : createToken(result, started, { defaultLifetime: this.#o.defaultLifetime });
   }
 
+  /** How long a fetch (or store read) took and whether a call waited for it, for the token events. */
+  #runFields(run: FetchRun): { duration: number; background: boolean } {
+    return { duration: this.#clock.now() - run.started, background: run.background };
+  }
+
   #refreshAtOf(token: Token): number {
     return refreshAtOf(token, this.#o, this.#jitterFactor);
   }
 
-  #install(entry: TokenEntry, token: Token, source: 'provider' | 'store'): void {
+  #install(entry: TokenEntry, token: Token, source: 'provider' | 'store', run: FetchRun): void {
     const previous = entry.token ?? entry.last;
     const now = this.#clock.wallNow();
     entry.token = token;
@@ -328,6 +346,7 @@ export class TokenManager {
         fingerprint: token.fingerprint(),
         expiresAt: token.expiresAt,
         source,
+        ...this.#runFields(run),
       });
     } else {
       this.events.emit('refreshed', {
@@ -337,12 +356,13 @@ export class TokenManager {
         expiresAt: token.expiresAt,
         source,
         unchanged,
+        ...this.#runFields(run),
       });
     }
     this.#schedule(entry, entry.refreshAt - now);
   }
 
-  #onFailure(entry: TokenEntry, error: Error): void {
+  #onFailure(entry: TokenEntry, error: Error, run: FetchRun): void {
     entry.failures++;
     entry.lastError = error;
     const now = this.#clock.wallNow();
@@ -357,7 +377,14 @@ export class TokenManager {
     } else if (token !== undefined) {
       this.#expire(entry);
     }
-    this.events.emit('failed', { ...this.#base(entry), error, failures: entry.failures, retryIn, serving });
+    this.events.emit('failed', {
+      ...this.#base(entry),
+      error,
+      failures: entry.failures,
+      retryIn,
+      serving,
+      ...this.#runFields(run),
+    });
   }
 
   #expire(entry: TokenEntry): void {

@@ -99,30 +99,41 @@ export interface TokenEventBase {
   readonly provider: string;
 }
 
+/** How a token fetch ran: for the background-job metrics (runs, failures, duration) of token refreshes. */
+export interface TokenRunFields {
+  /** Milliseconds the fetch (store read, lease and provider call) took. */
+  readonly duration?: number;
+  /** True for a refresh nobody waited for (refresh-ahead, the refresh timer); false when a call waited. */
+  readonly background?: boolean;
+}
+
 /** Token lifecycle events. Payloads carry fingerprints, never tokens. */
 export interface TokenEvents {
   /** A token was obtained where none was cached (from the provider or the shared store). */
-  acquired: TokenEventBase & {
-    readonly fingerprint: string;
-    readonly expiresAt: number;
-    readonly source: 'provider' | 'store';
-  };
+  acquired: TokenEventBase &
+    TokenRunFields & {
+      readonly fingerprint: string;
+      readonly expiresAt: number;
+      readonly source: 'provider' | 'store';
+    };
   /** A cached token was replaced by a newer one. `unchanged` is true when the issuer returned the same token. */
-  refreshed: TokenEventBase & {
-    readonly fingerprint: string;
-    readonly previousFingerprint: string;
-    readonly expiresAt: number;
-    readonly source: 'provider' | 'store';
-    readonly unchanged: boolean;
-  };
+  refreshed: TokenEventBase &
+    TokenRunFields & {
+      readonly fingerprint: string;
+      readonly previousFingerprint: string;
+      readonly expiresAt: number;
+      readonly source: 'provider' | 'store';
+      readonly unchanged: boolean;
+    };
   /** Fetching a token failed. `retryIn` is set when a background retry is scheduled. */
-  failed: TokenEventBase & {
-    readonly error: Error;
-    readonly failures: number;
-    readonly retryIn: number | undefined;
-    /** True while the current token is still served. */
-    readonly serving: boolean;
-  };
+  failed: TokenEventBase &
+    TokenRunFields & {
+      readonly error: Error;
+      readonly failures: number;
+      readonly retryIn: number | undefined;
+      /** True while the current token is still served. */
+      readonly serving: boolean;
+    };
   /** A token was dropped: a 401, an explicit `invalidate()`, or a cascading pipeline invalidation. */
   invalidated: TokenEventBase & { readonly fingerprint: string; readonly reason: string };
   /** A token reached its hard expiry before it could be replaced. */

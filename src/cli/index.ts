@@ -6,14 +6,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createClient } from '../client/client.js';
 import { isHttpError, isInvalidOptionError, isReqforgeError } from '../core/errors.js';
 import { ConfigError, type GatewayConfig, isConfigError, loadGatewayConfig } from '../gateway/config.js';
 import { startGateway } from '../gateway/server.js';
 import { upstreamClientOptions } from '../gateway/upstreams.js';
 import { loadWiring } from '../gateway/wiring.js';
-import { createJsonLogger } from '../observability/logging.js';
+import { createJsonLogger, type LogLevel } from '../observability/logging.js';
 import { createOAuthSandbox } from '../sandbox/oauth.js';
 import { createUpstreamHandler, type SandboxFaults } from '../sandbox/upstream.js';
 import { VERSION } from '../version.js';
@@ -101,6 +101,15 @@ async function readBody(data: string | undefined, io: CliIo): Promise<string | u
   return data;
 }
 
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+function logLevel(value: string): LogLevel {
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return value as LogLevel;
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -123,9 +132,18 @@ function program(io: CliIo, setCode: (code: number) => void): Command {
     .option('-c, --config <file>', 'configuration file (YAML or JSON)')
     .option('-p, --port <port>', 'listen port (overrides listen.port)', (v) => portNumber(v))
     .option('--host <host>', 'listen address (overrides listen.host)')
-    .action(async (opts: { config?: string; port?: number; host?: string }) => {
+    .option(
+      '--log-level <level>',
+      'lowest log level written: debug, info, warn, error or silent (overrides logging.level)',
+      (v) => logLevel(v),
+    )
+    .action(async (opts: { config?: string; port?: number; host?: string; logLevel?: LogLevel }) => {
       const config = await loadConfig(opts.config, io);
-      const logger = createJsonLogger({ stream: io.stdout, base: { service: 'reqforge-gateway' } });
+      const logger = createJsonLogger({
+        stream: io.stdout,
+        level: opts.logLevel ?? config.logging.level,
+        base: { service: 'reqforge-gateway' },
+      });
       const gateway = await startGateway({
         config,
         logger,

@@ -32,6 +32,7 @@ import type {
   Transport,
 } from '../core/types.js';
 import { appendQuery, expandPath, isAbsoluteUrl, joinPath, serializeQuery, splitUrl } from '../core/url.js';
+import { clientTracing } from '../observability/tracing.js';
 import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
 import { type UsageSnapshot, usageFromOption } from '../policies/usage.js';
@@ -200,6 +201,12 @@ export class Client {
     if (options.hooks) policies.unshift(hooks(options.hooks));
     const usage = usageFromOption(options.usage, this.#clock);
     if (usage) policies.unshift(usage); // outermost: once per call, whatever the hooks do
+    // Tracing goes around everything (the call span) and just outside the transport (the attempt span).
+    const tracing = options.tracing ? clientTracing(options.tracing) : undefined;
+    if (tracing) {
+      policies.unshift(tracing.call);
+      policies.push(tracing.attempt);
+    }
     this.#stateOf = statePolicies(policies);
     this.#policyNames = policies.map((p) => p.name);
     this.#timeouts = policies.some((p) => p.name === 'totalTimeout' || p.name === 'attemptTimeout');

@@ -5,6 +5,7 @@ import type { RedactionOptions } from '../core/redact.js';
 import type { BodyFactory, BodyStream, HeadersInit } from '../core/request.js';
 import type { CallTags, Policy, TimeoutOptions, Transport } from '../core/types.js';
 import type { ArrayFormat, PathParams, PathParamValue, QueryInit } from '../core/url.js';
+import type { TracingOptions } from '../observability/tracing.js';
 import type { BulkheadOptions } from '../policies/bulkhead.js';
 import type { CircuitBreakerOptions } from '../policies/circuit-breaker.js';
 import type { Hooks } from '../policies/hooks.js';
@@ -135,6 +136,14 @@ export interface ClientOptions {
   readonly clock?: Clock;
   /** A name for this client, used as the `service` tag in events, metrics and logs. */
   readonly name?: string;
+  /**
+   * OpenTelemetry tracing on `@opentelemetry/api` (an optional peer; you bring the SDK): a span per call and per
+   * attempt, trace context injected into every attempt, span events for retries, breaker, limiter, bulkhead and
+   * tokens. Without `@opentelemetry/api` installed it stays off; with no SDK registered it costs a no-op span start.
+   * See docs/observability.md.
+   * @default false
+   */
+  readonly tracing?: boolean | TracingOptions;
 }
 
 /** A request body: text, bytes, form data, a stream (sent once) or a factory (safe to retry). */

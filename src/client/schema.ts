@@ -16,6 +16,7 @@ import {
 import type { HeadersInit } from '../core/request.js';
 import type { Transport } from '../core/types.js';
 import type { QueryInit } from '../core/url.js';
+import { tracingOptionSchema } from '../observability/tracing.js';
 
 const record = <T>(what: string) => objectWith<T>(what);
 
@@ -53,6 +54,7 @@ export const clientOptionFields = {
   errorBodyLimit: size({ positive: true }).optional(),
   clock: objectWith<Clock>('a clock with now(), setTimeout() and clearTimeout()', ['now']).optional(),
   name: z.string().optional(),
+  tracing: tracingOptionSchema.optional(),
 };
 /** Everything `createClient` takes. */
 export const clientOptionsSchema = z.strictObject(clientOptionFields);

@@ -162,6 +162,11 @@ export interface ClientEvents {
     readonly outcome: 'allowed' | 'queued' | 'dropped' | 'raised';
     readonly wait: number;
   };
+  /**
+   * A bulkhead made a call wait for a slot (`queued`, `wait` ms until it got one) or refused it (`rejected`: the queue
+   * was full or the wait timed out). Calls that find a free slot emit nothing.
+   */
+  bulkhead: { readonly outcome: 'queued' | 'rejected'; readonly wait: number };
   /** A call failed. */
   error: {
     readonly request: HttpRequest;
@@ -194,4 +199,8 @@ export interface TokenActivity {
   readonly key: string;
   /** The token provider's id, such as the OAuth2 client id. */
   readonly provider: string;
+  /** For `acquired`, `refreshed` and `failed`: milliseconds the fetch took. */
+  readonly duration?: number;
+  /** For `acquired`, `refreshed` and `failed`: true for a refresh nobody waited for. */
+  readonly background?: boolean;
 }

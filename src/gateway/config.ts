@@ -294,6 +294,15 @@ const gatewayConfigFields = z.strictObject({
       defaultMetrics: bool().default(true),
     })
     .default({ enabled: true, prefix: '', defaultMetrics: true }),
+  /**
+   * OpenTelemetry tracing (needs `@opentelemetry/api` and an SDK you start, e.g. with `node --import`): a server span per
+   * request continuing the caller's trace, and the upstream call spans as its children. Off without the API installed.
+   */
+  tracing: z.strictObject({ enabled: bool().default(true) }).default({ enabled: true }),
+  /** The gateway's JSON log lines on stdout: the lowest level written (`reqforge gateway --log-level` overrides). */
+  logging: z
+    .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
+    .default({ level: 'info' }),
   status: z
     .strictObject({ enabled: bool().default(true), refresh: duration.default(5_000) })
     .default({ enabled: true, refresh: 5_000 }),

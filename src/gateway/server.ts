@@ -9,6 +9,7 @@ import { AbortError } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
 import type { Logger } from '../observability/logging.js';
 import type { Metrics } from '../observability/metrics.js';
+import { serverTracing } from '../observability/tracing-server.js';
 import { Admission } from './admission.js';
 import type { GatewayConfig } from './config.js';
 import { Operations } from './operations.js';
@@ -97,6 +98,12 @@ function instanceOf(packet: Buffer | undefined): string {
   return path.length > 200 ? `${path.slice(0, 200)}…` : path;
 }
 
+/** The server span's `http.route`: `/<upstream>/*` for an upstream, `/<endpoint>` for operations. */
+function spanRoute(route: string, upstreams: ReadonlyMap<string, unknown>): string | undefined {
+  if (route === 'unknown') return undefined;
+  return upstreams.has(route) ? `/${route}/*` : `/${route}`;
+}
+
 /** Starts a server listening and returns its origin. */
 async function listenOn(server: Server, port: number, host: string): Promise<string> {
   await new Promise<void>((resolve, reject) => {
@@ -153,6 +160,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       wiring,
       store,
       metrics,
+      tracing: config.tracing.enabled,
       extraStatus: options.status,
       limitStore: limitStore(config),
       logger,
@@ -186,30 +194,40 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     draining: isDraining,
   });
 
+  const tracing = config.tracing.enabled ? serverTracing() : undefined;
   // Node checks header and request timeouts on this interval; keep it well below the headers timeout.
   const checkEvery = Math.max(50, Math.min(30_000, Math.floor(config.limits.headersTimeout / 4)));
   const server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => {
     inFlight++;
     const start = performance.now();
     const meta: RequestMeta = { route: 'unknown', requestId: '' };
+    const span = tracing?.start(req);
     res.on('close', () => {
       if (meta.abort && !res.writableFinished) meta.abort.abort(new AbortError());
       inFlight--;
       telemetry.served(req, res, meta.route, start);
+      span?.end(res.statusCode, spanRoute(meta.route, upstreams), { 'reqforge.request_id': meta.requestId });
       if (draining && inFlight === 0) drained?.();
     });
-    path.handle(req, res, meta).catch((error: unknown) => {
-      logger?.error({ err: String(error) }, 'gateway handler failed');
-      const problem = makeProblem(
-        500,
-        'internal',
-        'Internal gateway error',
-        'The gateway failed to handle the request',
-        '',
-        meta.requestId,
-      );
-      sendProblem(res, problem, meta.requestId ? { [config.requestIdHeader]: meta.requestId } : {}, security);
-    });
+    (span ? span.run(() => path.handle(req, res, meta)) : path.handle(req, res, meta)).catch(
+      (error: unknown) => {
+        logger?.error({ err: String(error) }, 'gateway handler failed');
+        const problem = makeProblem(
+          500,
+          'internal',
+          'Internal gateway error',
+          'The gateway failed to handle the request',
+          '',
+          meta.requestId,
+        );
+        sendProblem(
+          res,
+          problem,
+          meta.requestId ? { [config.requestIdHeader]: meta.requestId } : {},
+          security,
+        );
+      },
+    );
   });
   server.headersTimeout = config.limits.headersTimeout;
   server.requestTimeout = config.limits.requestTimeout;

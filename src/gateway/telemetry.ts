@@ -4,11 +4,10 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counter, Gauge, Registry } from 'prom-client';
+import { methodLabel } from '../observability/http-attributes.js';
 import { createMetrics, DEFAULT_BUCKETS, type Metrics } from '../observability/metrics.js';
 import { LocalHistogram } from '../observability/series.js';
 import type { GatewayConfig } from './config.js';
-
-const KNOWN = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /** The gateway's metrics, or no-ops when metrics are off. */
 export interface GatewayTelemetry {
@@ -25,7 +24,7 @@ const OFF: GatewayTelemetry = { metrics: undefined, rejected: () => undefined, s
 /** Creates the gateway's metrics; `inFlight` is read at scrape time. */
 export function createTelemetry(config: GatewayConfig, inFlight: () => number): GatewayTelemetry {
   if (!config.metrics.enabled) return OFF;
-  const metrics = createMetrics({ prefix: config.metrics.prefix });
+  const metrics = createMetrics({ prefix: config.metrics.prefix, system: config.metrics.defaultMetrics });
   const prom = metrics.prom;
   const registers: Registry[] = [metrics.registry];
   const p = config.metrics.prefix;
@@ -33,7 +32,7 @@ export function createTelemetry(config: GatewayConfig, inFlight: () => number): 
   const duration = new LocalHistogram({
     name: `${p}http_server_request_duration_seconds`,
     help: 'Duration of requests the gateway served, until the response ended.',
-    labelNames: ['method', 'route', 'status_code'],
+    labelNames: ['http_request_method', 'http_route', 'http_response_status_code'],
     buckets: DEFAULT_BUCKETS,
     registers,
   });
@@ -56,7 +55,7 @@ export function createTelemetry(config: GatewayConfig, inFlight: () => number): 
     metrics,
     rejected: (reason) => rejected.inc({ reason }),
     served(req, res, route, start) {
-      const method = KNOWN.has(req.method ?? '') ? (req.method as string) : '_OTHER';
+      const method = methodLabel(req.method ?? '');
       // Routes are upstream names or a fixed set, so the children stay bounded.
       duration.series3(method, route, String(res.statusCode)).observe((performance.now() - start) / 1000);
     },

@@ -218,6 +218,9 @@ export interface CreateUpstreamDeps extends UpstreamDeps {
   readonly bodySize: number;
   /** The gateway's `limits.retryBodySize`. */
   readonly retryBodySize: number;
+  readonly metrics?: Metrics | undefined;
+  /** Whether upstream calls are traced (`tracing.enabled` in the config): their spans are children of the server span. */
+  readonly tracing?: boolean | undefined;
   /** Extra facts for the status row (see `GatewayOptions.status`). */
   readonly extraStatus?: ((upstream: string) => unknown) | undefined;
 }
@@ -253,17 +256,18 @@ export function createUpstream(
   const q = basePath.indexOf('?');
   if (q !== -1) basePath = basePath.slice(0, q);
   if (basePath.endsWith('/')) basePath = basePath.slice(0, -1);
-  const client = createClient(built.options);
+  const client = createClient(deps.tracing ? { ...built.options, tracing: true } : built.options);
   const { auth, snapshots } = built;
   const metrics = deps.metrics;
   if (metrics) {
-    metrics.instrument(client);
+    metrics.instrument(client, { upstream: name });
     auth?.onTokenEvent?.((e) => {
-      if (e.kind === 'storeError') metrics.recordStoreError(e.store ?? 'unknown', e.operation ?? 'unknown');
-      else metrics.recordToken(e.kind as 'hit' | 'fetch' | 'refresh' | 'error');
+      if (e.kind === 'storeError')
+        metrics.recordStoreError(e.store ?? 'unknown', e.operation ?? 'unknown', name);
+      else metrics.recordToken(e.kind as 'hit' | 'fetch' | 'refresh' | 'error', name);
     });
     const limiter = snapshots.get('rateLimit');
-    if (limiter) metrics.trackLimiter(name, { snapshot: limiter });
+    if (limiter) metrics.trackLimiter(name, { snapshot: limiter }, name);
   }
   const stats = { requests: 0, errors: 0, inFlight: 0 };
   const extraStatus = deps.extraStatus;

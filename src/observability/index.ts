@@ -16,6 +16,7 @@ export {
   createMetrics,
   DEFAULT_BUCKETS,
   type Instrumentable,
+  type InstrumentOptions,
   loadPromClient,
   type Metrics,
   type MetricsOptions,
@@ -25,3 +26,10 @@ export {
   outcomeOf,
   type SnapshotSource,
 } from './metrics.js';
+export { type MetricsHandlerOptions, metricsHandler } from './metrics-handler.js';
+export {
+  type CgroupReading,
+  readCgroup,
+  registerSystemMetrics,
+  type SystemMetricsOptions,
+} from './system-metrics.js';

@@ -5,6 +5,7 @@ import { fn, objectWith, parseOptions } from '../core/options/index.js';
 import type { HttpRequest } from '../core/request.js';
 import type { ClientEvents } from '../core/types.js';
 import type { Instrumentable, ObservedEvents } from './metrics.js';
+import { loadOtelApi, type OtelApi, tracingLoaded } from './otel.js';
 
 /** One logging method, pino style: `logger.info({ fields }, 'message')`. */
 export type LogFn = (fields: Record<string, unknown>, message?: string) => void;
@@ -84,15 +85,68 @@ export interface LogClientEventsOptions {
   readonly logResponses?: boolean;
 }
 
-function requestFields(request: HttpRequest): Record<string, unknown> {
+/**
+ * Fields every line carries: each ambient context field set with `runWithContext` (`requestId`, `correlationId`,
+ * `userId` …; values that are not strings, numbers or booleans are left out), and the active OpenTelemetry span's
+ * `traceId` and `spanId` when tracing is on.
+ */
+function contextFields(): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
   const ambient = getContext();
-  const fields: Record<string, unknown> = { request: request.toJSON() };
-  const requestId = ambient?.requestId ?? request.header('x-request-id');
-  if (requestId !== undefined) fields.requestId = requestId;
-  if (ambient?.correlationId !== undefined) fields.correlationId = ambient.correlationId;
-  const traceId = ambient?.traceId;
-  if (typeof traceId === 'string') fields.traceId = traceId;
+  if (ambient) {
+    for (const [key, value] of Object.entries(ambient)) {
+      const kind = typeof value;
+      if (kind === 'string' || kind === 'number' || kind === 'boolean') fields[key] = value;
+    }
+  }
+  const span = loadedOtel()?.trace.getActiveSpan()?.spanContext();
+  if (span && span.traceId !== '00000000000000000000000000000000') {
+    fields.traceId = span.traceId;
+    fields.spanId = span.spanId;
+  }
   return fields;
+}
+
+/** The OpenTelemetry API, only when tracing already loaded it (logging never loads it itself). */
+let otel: OtelApi | undefined;
+function loadedOtel(): OtelApi | undefined {
+  otel ??= tracingLoaded() ? loadOtelApi() : undefined;
+  return otel;
+}
+
+function requestFields(request: HttpRequest): Record<string, unknown> {
+  const fields = contextFields();
+  fields.request = request.toJSON();
+  if (fields.requestId === undefined) {
+    const requestId = request.header('x-request-id');
+    if (requestId !== undefined) fields.requestId = requestId;
+  }
+  return fields;
+}
+
+/** Logs the first refusal per limiter key at once, then at most one line per `every` ms with the count left out. */
+function refusalSampler(logger: Logger, every: number) {
+  const last = new Map<string, { at: number; suppressed: number }>();
+  return (key: string, outcome: string, wait: number) => {
+    const now = Date.now();
+    const seen = last.get(key);
+    if (seen && now - seen.at < every) {
+      seen.suppressed++;
+      return;
+    }
+    if (last.size > 1000) last.clear();
+    last.set(key, { at: now, suppressed: 0 });
+    logger.warn(
+      {
+        ...contextFields(),
+        limiter: key,
+        outcome,
+        waitMs: Math.round(wait),
+        ...(seen && { suppressed: seen.suppressed, suppressedForMs: now - seen.at }),
+      },
+      'rate limit reached (one line per limiter every 10 s at most; reqforge_rate_limiter_decisions_total counts each)',
+    );
+  };
 }
 
 /**
@@ -111,6 +165,7 @@ export function logClientEvents(
 ): () => void {
   parseOptions(logClientEventsSchema, options, 'logClientEvents');
   const hub = client.events as unknown as EventHub<ClientEvents & ObservedEvents>;
+  const refused = refusalSampler(logger, 10_000);
   const offs = [
     hub.on('response', ({ request, response, ctx, duration }) => {
       const log = options.logResponses ? logger.info : logger.debug;
@@ -145,15 +200,35 @@ export function logClientEvents(
       logger.warn({ ...requestFields(request), attempt, delayMs: Math.round(delay), reason }, 'retrying');
     }),
     hub.on('breaker', ({ key, from, to }) => {
-      logger.warn({ breaker: key, from, to }, 'circuit breaker changed state');
+      logger.warn({ ...contextFields(), breaker: key, from, to }, 'circuit breaker changed state');
     }),
     hub.on('rateLimit', ({ key, outcome, wait }) => {
-      if (outcome === 'dropped' || outcome === 'raised') {
-        logger.warn({ limiter: key, outcome, waitMs: Math.round(wait) }, 'rate limit reached');
-      }
+      if (outcome === 'dropped' || outcome === 'raised') refused(key, outcome, wait);
     }),
     hub.on('storeError', ({ store, operation }) => {
-      logger.warn({ store, operation }, 'token store operation failed; continuing without it');
+      logger.warn(
+        { ...contextFields(), store, operation },
+        'token store operation failed; continuing without it',
+      );
+    }),
+    hub.on('token', (event) => {
+      if (event.kind !== 'failed') return;
+      const { error, failures, serving } = event as {
+        error?: { code?: unknown; name?: string };
+        failures?: number;
+        serving?: boolean;
+      };
+      logger.error(
+        {
+          ...contextFields(),
+          provider: event.provider,
+          failures,
+          serving,
+          background: event.background,
+          err: typeof error?.code === 'string' ? error.code : error?.name,
+        },
+        'token refresh failed',
+      );
     }),
   ];
   return () => {

@@ -1,12 +1,16 @@
 import { createRequire } from 'node:module';
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Gauge, Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ReqforgeError } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
 import { objectWith, parseOptions } from '../core/options/index.js';
 import type { HttpRequest } from '../core/request.js';
 import type { CallContext, ClientEvents, TokenActivity } from '../core/types.js';
-import { LocalCounter, LocalHistogram } from './series.js';
+import { methodLabel, serverOf } from './http-attributes.js';
+import { defineSeries } from './metric-series.js';
+import { registerSystemMetrics, type SystemMetricsOptions } from './system-metrics.js';
+
+export { methodLabel };
 
 type PromClient = typeof import('prom-client');
 
@@ -49,6 +53,8 @@ export type TokenOutcome = 'hit' | 'fetch' | 'refresh' | 'error' | 'invalidated'
 /** Anything with reqforge client events: a `Client`, or an `EventHub` holder. */
 export interface Instrumentable {
   readonly events: EventHub<ClientEvents>;
+  /** The client's options; `name` is the default `upstream` label. */
+  readonly options?: { readonly name?: string | undefined };
 }
 
 /** Options of {@link createMetrics}. */
@@ -72,6 +78,12 @@ export interface MetricsOptions {
    * @default 100: keeps a client that talks to many hosts from growing the registry without bound
    */
   readonly maxLabelValues?: number;
+  /**
+   * Host-wide CPU and memory gauges (`system_cpu_utilization_ratio`, `system_memory_usage_bytes` …) and the
+   * container's cgroup limits (`reqforge_cgroup_memory_limit_bytes` …), read at scrape time.
+   * @default false (the gateway turns them on with `metrics.defaultMetrics`)
+   */
+  readonly system?: boolean | SystemMetricsOptions;
 }
 
 const metricsOptionsSchema = z.strictObject({
@@ -83,6 +95,7 @@ const metricsOptionsSchema = z.strictObject({
   promClient: objectWith('the prom-client module').optional(),
   buckets: z.array(z.number().positive()).nonempty().optional(),
   maxLabelValues: z.number().int().min(1).optional(),
+  system: z.union([z.boolean(), z.strictObject({ cgroupRoot: z.string().min(1).optional() })]).optional(),
 });
 
 /** A source of limiter or breaker state, read at scrape time. */
@@ -96,20 +109,29 @@ export interface Metrics {
   readonly registry: Registry;
   /** The prom-client module in use. */
   readonly prom: PromClient;
-  /** Subscribes to a client's events; returns a function that unsubscribes. */
-  instrument(client: Instrumentable): () => void;
-  /** Reads a limiter's current queue length (from `snapshot().queueLength`, else `.queued`) at scrape time. */
-  trackLimiter(key: string, limiter: SnapshotSource): void;
+  /**
+   * Subscribes to a client's events; returns a function that unsubscribes. Its series carry the label
+   * `upstream`: `options.upstream`, else the client's `name` (a call's `tags.service` wins for call series).
+   */
+  instrument(client: Instrumentable, options?: InstrumentOptions): () => void;
+  /** Reads a limiter's current queue length (`snapshot().stats.queueLength`, or a top-level `queued`) at scrape time. */
+  trackLimiter(key: string, limiter: SnapshotSource, upstream?: string): void;
   /** Reads a breaker's state (from `snapshot().state`) at scrape time. */
-  trackBreaker(key: string, breaker: SnapshotSource): void;
+  trackBreaker(key: string, breaker: SnapshotSource, upstream?: string): void;
   /** Records a token outcome by hand (token events of clients with token auth are counted without it). */
-  recordToken(outcome: TokenOutcome): void;
+  recordToken(outcome: TokenOutcome, upstream?: string): void;
   /** Records a store error. */
-  recordStoreError(store: string, operation: string): void;
+  recordStoreError(store: string, operation: string, upstream?: string): void;
   /** Reports a token store's health as `reqforge_token_store_up{store}` (1 up, 0 down), read at scrape time. */
   trackStore(store: string, isUp: () => boolean): void;
   /** The Prometheus text of every series whose name starts with `prefix` (all when omitted). */
   text(prefix?: string): Promise<string>;
+}
+
+/** Options of {@link Metrics.instrument}. */
+export interface InstrumentOptions {
+  /** The `upstream` label of this client's series. @default the client's `name`, else `''` */
+  readonly upstream?: string;
 }
 
 /** OpenTelemetry's recommended HTTP duration buckets, in seconds. */
@@ -156,23 +178,6 @@ class BoundedLabel {
   }
 }
 
-const KNOWN_METHODS = new Set([
-  'GET',
-  'HEAD',
-  'POST',
-  'PUT',
-  'PATCH',
-  'DELETE',
-  'OPTIONS',
-  'TRACE',
-  'CONNECT',
-]);
-
-/** The bounded method label: known methods as they are, anything else `_OTHER` (the OTel convention). */
-export function methodLabel(method: string): string {
-  return KNOWN_METHODS.has(method) ? method : '_OTHER';
-}
-
 /** The outcome label of a failed call, from its error code: a small fixed set. */
 export function outcomeOf(error: ReqforgeError | undefined): string {
   if (!error) return 'success';
@@ -212,100 +217,42 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = options.registry ?? new prom.Registry();
   const p = options.prefix ?? '';
   const max = options.maxLabelValues ?? 100;
-  const hosts = new BoundedLabel(max);
-  const services = new BoundedLabel(max);
+  const servers = new BoundedLabel(max);
+  const upstreams = new BoundedLabel(max);
   const keys = new BoundedLabel(max);
   const reasons = new BoundedLabel(50);
-  const limiters = new Map<string, SnapshotSource>();
-  const breakers = new Map<string, SnapshotSource>();
+  const limiters = new Map<string, { upstream: string; source: SnapshotSource }>();
+  const breakers = new Map<string, { upstream: string; source: SnapshotSource }>();
   const registers = [registry];
-
-  // The series updated on every call are plain objects exported at scrape time (see series.ts).
-  const duration = new LocalHistogram({
-    name: `${p}http_client_request_duration_seconds`,
-    help: 'Duration of HTTP client calls until response headers, retries included.',
-    labelNames: ['method', 'server_address', 'status_code', 'outcome', 'service'],
-    buckets: options.buckets ?? DEFAULT_BUCKETS,
-    registers,
-  });
-  const attempts = new LocalCounter({
-    name: `${p}http_client_attempts_total`,
-    help: 'Attempts sent to the transport, retries included.',
-    labelNames: ['method', 'server_address', 'service'],
-    registers,
-  });
-  const retries: Counter = new prom.Counter({
-    name: `${p}http_client_retries_total`,
-    help: 'Retries scheduled, by reason (status code or error code).',
-    labelNames: ['server_address', 'reason', 'service'],
-    registers,
-  });
-  const retryDelay: Histogram = new prom.Histogram({
-    name: `${p}http_client_retry_delay_seconds`,
-    help: 'Backoff delays before retries.',
-    labelNames: ['server_address', 'service'],
-    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20],
-    registers,
-  });
-  const breakerTransitions: Counter = new prom.Counter({
-    name: `${p}reqforge_circuit_breaker_transitions_total`,
-    help: 'Circuit breaker state changes.',
-    labelNames: ['key', 'from', 'to'],
-    registers,
-  });
-  const breakerLast = new Map<string, number>();
+  const m = defineSeries(prom, registers, p, options.buckets ?? DEFAULT_BUCKETS);
+  if (options.system) registerSystemMetrics(prom, registry, p, options.system === true ? {} : options.system);
+  const breakerLast = new Map<string, { upstream: string; key: string; value: number }>();
   new prom.Gauge({
     name: `${p}reqforge_circuit_breaker_state`,
     help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open.',
-    labelNames: ['key'],
+    labelNames: ['upstream', 'key'],
     registers,
     collect(this: Gauge) {
-      for (const [key, value] of breakerLast) this.set({ key }, value);
-      for (const [key, source] of breakers) {
+      for (const { upstream, key, value } of breakerLast.values()) this.set({ upstream, key }, value);
+      for (const [key, { upstream, source }] of breakers) {
         const state = readField(source, ['state']);
         if (typeof state === 'string' && state in BREAKER_STATE_VALUES) {
-          this.set({ key }, BREAKER_STATE_VALUES[state] as number);
+          this.set({ upstream, key }, BREAKER_STATE_VALUES[state] as number);
         }
       }
     },
   });
-  const limiterDecisions = new LocalCounter({
-    name: `${p}reqforge_rate_limiter_decisions_total`,
-    help: 'Rate limiter decisions: allowed, queued, dropped or raised.',
-    labelNames: ['key', 'outcome'],
-    registers,
-  });
-  const limiterWait: Histogram = new prom.Histogram({
-    name: `${p}reqforge_rate_limiter_wait_seconds`,
-    help: 'Time calls waited in a rate limiter queue.',
-    labelNames: ['key'],
-    buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers,
-  });
   new prom.Gauge({
     name: `${p}reqforge_rate_limiter_queue_length`,
-    help: 'Calls waiting in a rate limiter queue (read at scrape time).',
-    labelNames: ['key'],
+    help: 'Calls waiting in a rate limiter queue right now (read at scrape time).',
+    labelNames: ['upstream', 'key'],
     registers,
     collect(this: Gauge) {
-      for (const [key, source] of limiters) {
-        // `queueLength` first: a rate limiter's `stats.queued` counts every call ever queued, not the current queue.
-        const queued = readField(source, ['queueLength', 'queued', 'queue', 'waiting']);
-        if (typeof queued === 'number') this.set({ key }, queued);
+      for (const [key, { upstream, source }] of limiters) {
+        const queued = queueLengthOf(source);
+        if (queued !== undefined) this.set({ upstream, key }, queued);
       }
     },
-  });
-  const tokens = new LocalCounter({
-    name: `${p}reqforge_token_requests_total`,
-    help: 'Token outcomes: served from cache (hit), fetched, refreshed, failed (error), invalidated or expired.',
-    labelNames: ['outcome'],
-    registers,
-  });
-  const storeErrors: Counter = new prom.Counter({
-    name: `${p}reqforge_store_errors_total`,
-    help: 'Token store operations that failed (the call went on without the store).',
-    labelNames: ['store', 'operation'],
-    registers,
   });
   const stores = new Map<string, () => boolean>();
   new prom.Gauge({
@@ -318,83 +265,95 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
   });
 
-  const observeDuration = (
-    method: string,
-    server: string,
-    status: string,
-    outcome: string,
-    service: string,
-    seconds: number,
-  ) => duration.series5(method, server, status, outcome, service).observe(seconds);
-
-  const hostOf = (request: HttpRequest) => hosts.value(request.host);
-  const serviceOf = (ctx: CallContext) => services.value(ctx.tags.service ?? '');
+  // Bounded `server_address` and `server_port` labels of a request, cached per origin.
+  const serverLabels = new Map<string, readonly [string, string]>();
+  const serverOfRequest = (request: HttpRequest): readonly [string, string] => {
+    let labels = serverLabels.get(request.origin);
+    if (labels === undefined) {
+      const bounded = servers.value(request.host);
+      const server = serverOf(request.origin);
+      labels = bounded === 'other' ? ['other', ''] : [server.address, String(server.port)];
+      if (serverLabels.size < max * 4) serverLabels.set(request.origin, labels);
+    }
+    return labels;
+  };
 
   return {
     registry,
     prom,
-    instrument(client) {
+    instrument(client, instrumentOptions = {}) {
       const hub = client.events as unknown as EventHub<ClientEvents & ObservedEvents>;
+      const upstream = upstreams.value(instrumentOptions.upstream ?? client.options?.name ?? '');
+      const upstreamOf = (ctx: CallContext) =>
+        ctx.tags.service === undefined ? upstream : upstreams.value(ctx.tags.service);
+      const observe = (request: HttpRequest, ctx: CallContext, status: string, error: string, ms: number) => {
+        const [address, port] = serverOfRequest(request);
+        m.duration
+          .series6(methodLabel(request.method), address, port, status, error, upstreamOf(ctx))
+          .observe(ms / 1000);
+      };
       const offs = [
         hub.on('response', ({ request, response, ctx, duration: ms }) => {
-          observeDuration(
-            methodLabel(request.method),
-            hostOf(request),
-            String(response.status),
-            response.ok ? 'success' : 'http_error',
-            serviceOf(ctx),
-            ms / 1000,
-          );
+          const status = String(response.status);
+          observe(request, ctx, status, response.status >= 400 ? status : '', ms);
         }),
         hub.on('error', ({ request, error, ctx, duration: ms }) => {
           const status = (error as { status?: unknown }).status;
-          observeDuration(
-            methodLabel(request.method),
-            hostOf(request),
-            typeof status === 'number' ? String(status) : 'none',
-            outcomeOf(error),
-            serviceOf(ctx),
-            ms / 1000,
-          );
+          const code = typeof status === 'number' ? String(status) : '';
+          observe(request, ctx, code, code || outcomeOf(error), ms);
         }),
         hub.on('attempt', ({ request, ctx }) => {
-          attempts.series3(methodLabel(request.method), hostOf(request), serviceOf(ctx)).value++;
+          const [address, port] = serverOfRequest(request);
+          m.attempts.series4(methodLabel(request.method), address, port, upstreamOf(ctx)).value++;
         }),
         hub.on('retry', ({ request, ctx, delay, reason }) => {
-          const labels = { server_address: hostOf(request), service: serviceOf(ctx) };
-          retries.inc({ ...labels, reason: reasons.value(String(reason).slice(0, 40)) });
-          retryDelay.observe(labels, delay / 1000);
+          const [address, port] = serverOfRequest(request);
+          const labels = { server_address: address, server_port: port, upstream: upstreamOf(ctx) };
+          m.retries.inc({ ...labels, reason: reasons.value(String(reason).slice(0, 40)) });
+          m.retryDelay.observe(labels, delay / 1000);
         }),
         hub.on('breaker', ({ key, from, to }) => {
           const k = keys.value(key);
-          breakerTransitions.inc({ key: k, from, to });
-          breakerLast.set(k, BREAKER_STATE_VALUES[to] ?? -1);
+          m.breakerTransitions.inc({ upstream, key: k, from, to });
+          breakerLast.set(`${upstream}\u0000${k}`, {
+            upstream,
+            key: k,
+            value: BREAKER_STATE_VALUES[to] ?? -1,
+          });
         }),
         hub.on('rateLimit', ({ key, outcome, wait }) => {
           const k = keys.value(key);
-          limiterDecisions.series2(k, outcome).value++;
-          if (outcome === 'queued' || wait > 0) limiterWait.observe({ key: k }, wait / 1000);
+          m.limiterDecisions.series3(upstream, k, outcome).value++;
+          if (outcome === 'queued' || wait > 0) m.limiterWait.observe({ upstream, key: k }, wait / 1000);
         }),
-        hub.on('token', ({ kind }) => {
-          tokens.series1(TOKEN_OUTCOMES[kind]).value++;
+        hub.on('bulkhead', ({ outcome, wait }) => {
+          m.bulkheadWait.observe({ upstream, outcome }, wait / 1000);
         }),
-        hub.on('storeError', ({ store, operation }) => storeErrors.inc({ store, operation })),
+        hub.on('token', (event) => {
+          m.tokens.series2(upstream, TOKEN_OUTCOMES[event.kind]).value++;
+          if (event.duration === undefined) return;
+          const trigger = event.background ? 'background' : 'call';
+          m.refreshRuns.inc({ upstream, trigger });
+          if (event.kind === 'failed') m.refreshFailures.inc({ upstream, trigger });
+          m.refreshDuration.observe({ upstream, trigger }, event.duration / 1000);
+        }),
+        hub.on('storeError', ({ store, operation }) => m.storeErrors.inc({ upstream, store, operation })),
       ];
       return () => {
         for (const off of offs) off();
       };
     },
-    trackLimiter(key, limiter) {
-      limiters.set(keys.value(key), limiter);
+    trackLimiter(key, limiter, upstream) {
+      limiters.set(keys.value(key), { upstream: upstreams.value(upstream ?? key), source: limiter });
     },
-    trackBreaker(key, breaker) {
-      breakers.set(keys.value(key), breaker);
+    trackBreaker(key, breaker, upstream) {
+      breakers.set(keys.value(key), { upstream: upstreams.value(upstream ?? ''), source: breaker });
     },
-    recordToken(outcome) {
-      tokens.series1(outcome).value++;
+    recordToken(outcome, upstream = '') {
+      m.tokens.series2(upstreams.value(upstream), outcome).value++;
     },
-    recordStoreError(store, operation) {
-      storeErrors.inc({ store, operation });
+    recordStoreError(store, operation, upstream = '') {
+      m.storeErrors.inc({ upstream: upstreams.value(upstream), store, operation });
     },
     trackStore(store, isUp) {
       stores.set(keys.value(store), isUp);
@@ -403,14 +362,37 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   };
 }
 
-function readField(source: SnapshotSource, names: readonly string[]): unknown {
-  let snap: unknown;
+/**
+ * The current queue length of a limiter: `stats.queueLength` of a rate-limit policy's snapshot, else a top-level
+ * `queueLength`, `queued` or `waiting` (a bulkhead's snapshot). Never `stats.queued`: that counts every call ever
+ * queued, which is what this gauge showed before (1184 while the status page said 0).
+ */
+function queueLengthOf(source: SnapshotSource): number | undefined {
+  const snap = snapshotOf(source);
+  if (snap === undefined) return undefined;
+  const stats = (snap as { stats?: { queueLength?: unknown } }).stats;
+  if (typeof stats?.queueLength === 'number') return stats.queueLength;
+  for (const name of ['queueLength', 'queued', 'waiting']) {
+    const v = (snap as Record<string, unknown>)[name];
+    if (typeof v === 'number') return v;
+    if (Array.isArray(v)) return v.length;
+  }
+  return undefined;
+}
+
+/** A source's snapshot as an object, or undefined when it throws or is not one. */
+function snapshotOf(source: SnapshotSource): object | undefined {
   try {
-    snap = source.snapshot();
+    const snap = source.snapshot();
+    return typeof snap === 'object' && snap !== null ? snap : undefined;
   } catch {
     return undefined;
   }
-  if (typeof snap !== 'object' || snap === null) return undefined;
+}
+
+function readField(source: SnapshotSource, names: readonly string[]): unknown {
+  const snap = snapshotOf(source);
+  if (snap === undefined) return undefined;
   for (const scope of [snap, (snap as { stats?: unknown }).stats]) {
     if (typeof scope !== 'object' || scope === null) continue;
     for (const name of names) {

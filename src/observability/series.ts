@@ -35,6 +35,16 @@ export class ChildCache<C> {
     return (m.get(c) as C | undefined) ?? this.#add(m, [a, b, c]);
   }
 
+  get4(a: string, b: string, c: string, d: string): C {
+    const m = this.#level(this.#level(this.#level(this.#root, a), b), c);
+    return (m.get(d) as C | undefined) ?? this.#add(m, [a, b, c, d]);
+  }
+
+  get6(a: string, b: string, c: string, d: string, e: string, f: string): C {
+    const m = this.#level(this.#level(this.#level(this.#level(this.#level(this.#root, a), b), c), d), e);
+    return (m.get(f) as C | undefined) ?? this.#add(m, [a, b, c, d, e, f]);
+  }
+
   get5(a: string, b: string, c: string, d: string, e: string): C {
     const m = this.#level(this.#level(this.#level(this.#level(this.#root, a), b), c), d);
     return (m.get(e) as C | undefined) ?? this.#add(m, [a, b, c, d, e]);
@@ -114,6 +124,14 @@ abstract class ExportedMetric<S extends { readonly labels: Record<string, string
 
   series3(a: string, b: string, c: string): S {
     return this.#children.get3(a, b, c);
+  }
+
+  series4(a: string, b: string, c: string, d: string): S {
+    return this.#children.get4(a, b, c, d);
+  }
+
+  series6(a: string, b: string, c: string, d: string, e: string, f: string): S {
+    return this.#children.get6(a, b, c, d, e, f);
   }
 
   series5(a: string, b: string, c: string, d: string, e: string): S {

@@ -78,7 +78,11 @@ export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
       const queued = async (request: HttpRequest, ctx: CallContext): Promise<HttpResponse> => {
         // The key is computed only here, when the bulkhead is full: the fast path stays a counter.
         const key = keyBy ? keyBy(request, ctx) : '';
-        if (queue.full(key)) throw new BulkheadRejectedError('queue-full', { request });
+        if (queue.full(key)) {
+          if (ctx.events.has('bulkhead')) ctx.events.emit('bulkhead', { outcome: 'rejected', wait: 0 });
+          throw new BulkheadRejectedError('queue-full', { request });
+        }
+        const since = ctx.clock.now();
         // The call's own abort state, not a signal: a queue of any length adds no listener to a signal that
         // other calls share (calls without a timeout all see the same never-aborting one).
         const abort = ctx.abort;
@@ -104,9 +108,15 @@ export function bulkhead(options: BulkheadOptions): BulkheadPolicy {
             if (!abort.inert) abort.on('abort', onAbort);
             queue.push(waiter);
           });
+        } catch (error) {
+          if (ctx.events.has('bulkhead'))
+            ctx.events.emit('bulkhead', { outcome: 'rejected', wait: ctx.clock.now() - since });
+          throw error;
         } finally {
           abort.removeListener('abort', onAbort);
         }
+        if (ctx.events.has('bulkhead'))
+          ctx.events.emit('bulkhead', { outcome: 'queued', wait: ctx.clock.now() - since });
         return admitted(request, ctx);
       };
       return settlesOnAbort((request, ctx) => {

@@ -26,7 +26,7 @@ async function sandbox(): Promise<OAuthServer> {
 
 function series(text: string, name: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const m of text.matchAll(new RegExp(`^${name}\\{outcome="(\\w+)"\\} (\\d+)$`, 'gm')))
+  for (const m of text.matchAll(new RegExp(`^${name}\\{upstream="[^"]*",outcome="(\\w+)"\\} (\\d+)$`, 'gm')))
     out[m[1]!] = Number(m[2]);
   return out;
 }

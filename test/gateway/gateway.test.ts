@@ -367,13 +367,13 @@ describe('gateway operations endpoints', () => {
   it('serves Prometheus metrics, whole and by prefix', async () => {
     const all = await call(`${rig.gateway.url}/metrics`);
     expect(all.headers['content-type']).toContain('text/plain');
-    const host = new URL(rig.sandbox.url).host;
+    const { hostname, port } = new URL(rig.sandbox.url);
     expect(all.text).toContain(
-      `http_client_request_duration_seconds_count{method="GET",server_address="${host}",status_code="200",outcome="success",service="pets"} 1`,
+      `http_client_request_duration_seconds_count{http_request_method="GET",server_address="${hostname}",server_port="${port}",http_response_status_code="200",error_type="",upstream="pets"} 1`,
     );
-    expect(all.text).toContain('status_code="404",outcome="http_error"');
+    expect(all.text).toContain('http_response_status_code="404",error_type="404"');
     expect(all.text).toMatch(
-      /http_server_request_duration_seconds_count\{method="GET",route="pets",status_code="200"\} \d/,
+      /http_server_request_duration_seconds_count\{http_request_method="GET",http_route="pets",http_response_status_code="200"\} \d/,
     );
     expect(all.text).toContain('process_resident_memory_bytes');
     expect(all.text).toContain('nodejs_eventloop_lag_seconds');

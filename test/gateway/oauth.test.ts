@@ -58,7 +58,7 @@ describe('gateway with OAuth2 upstream auth', () => {
     }
     expect(page).not.toContain('demo-secret');
     expect(page).toContain('expiresAt');
-    expect(metrics).toMatch(/reqforge_token_requests_total\{outcome="fetch"\} 1/);
+    expect(metrics).toMatch(/reqforge_token_requests_total\{upstream="[\w-]+",outcome="fetch"\} 1/);
   });
 
   it('maps a failing token endpoint to a 502 problem', async () => {

@@ -45,6 +45,7 @@ const CLIENT_EVENTS = {
   error: true,
   token: true,
   storeError: true,
+  bulkhead: true,
 } as const satisfies Record<keyof ClientEvents, true>;
 const EVENT_NAMES = Object.keys(CLIENT_EVENTS) as (keyof ClientEvents)[];
 
@@ -188,6 +189,20 @@ describe('nothing a listener, a log line or an error prints carries a secret', (
     }
     const errors = await exercise(api);
     await api.close();
+    // The bulkhead event: two calls through one slot, the second waits.
+    const queuedApi = createClient({ baseUrl: server.url, bulkhead: { maxConcurrent: 1, queueSize: 4 } });
+    queuedApi.on('bulkhead', (payload) => {
+      seen.set('bulkhead', (seen.get('bulkhead') ?? 0) + 1);
+      printed.push(
+        `bulkhead ${inspect(payload, { showHidden: true })}`,
+        `bulkhead ${JSON.stringify(payload)}`,
+      );
+    });
+    await Promise.all([
+      queuedApi.get('/flaky').catch(() => undefined),
+      queuedApi.get('/flaky').catch(() => undefined),
+    ]);
+    await queuedApi.close();
     const tokens = await exerciseTokens((tokenApi) => {
       for (const name of ['token', 'storeError'] as const) {
         tokenApi.on(name, (payload) => {

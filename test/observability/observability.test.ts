@@ -40,13 +40,14 @@ describe('metrics', () => {
     await client.get('/pets/{id}', { params: { id: 2 } });
     await expect(client.get('/pets/12345')).rejects.toThrow();
     const text = await metrics.registry.metrics();
-    const host = new URL(sandbox.url).host;
+    const { hostname, port } = new URL(sandbox.url);
+    const server = `server_address="${hostname}",server_port="${port}"`;
     expect(text).toContain(
-      `http_client_request_duration_seconds_count{method="GET",server_address="${host}",status_code="200",outcome="success",service="pets"} 2`,
+      `http_client_request_duration_seconds_count{http_request_method="GET",${server},http_response_status_code="200",error_type="",upstream="pets"} 2`,
     );
-    expect(text).toContain('status_code="404",outcome="http_error",service="pets"} 1');
+    expect(text).toContain('http_response_status_code="404",error_type="404",upstream="pets"} 1');
     expect(text).toContain(
-      `http_client_attempts_total{method="GET",server_address="${host}",service="pets"} 3`,
+      `http_client_attempts_total{http_request_method="GET",${server},upstream="pets"} 3`,
     );
     // No label carries the path parameter (values such as a duration sum may contain any digits).
     expect(text).not.toMatch(/\{[^}]*12345[^}]*\}/);
@@ -58,7 +59,7 @@ describe('metrics', () => {
     const registry = new Registry();
     const metrics = createMetrics({ registry, prefix: 'app_' });
     const events = new EventHub<ClientEvents>();
-    metrics.instrument({ events });
+    metrics.instrument({ events }, { upstream: 'billing' });
     const client = createClient({ baseUrl: `${sandbox.url}/api` });
     const request = client.buildRequest('GET', '/pets');
     const ctx = { tags: { service: 's' } } as unknown as ClientEvents['retry']['ctx'];
@@ -69,17 +70,19 @@ describe('metrics', () => {
     metrics.trackLimiter('shared', { snapshot: () => ({ queueLength: 4 }) });
     const text = await metrics.text('app_');
     expect(text).toContain(
-      `app_http_client_retries_total{server_address="${request.host}",service="s",reason="status 503"} 1`,
+      `app_http_client_retries_total{server_address="${request.host.split(':')[0]}",server_port="${request.host.split(':')[1]}",upstream="s",reason="status 503"} 1`,
     );
-    expect(text).toContain('app_reqforge_circuit_breaker_state{key="api.example.com"} 2');
+    expect(text).toContain('app_reqforge_circuit_breaker_state{upstream="billing",key="api.example.com"} 2');
     expect(text).toContain(
-      'app_reqforge_circuit_breaker_transitions_total{key="api.example.com",from="closed",to="open"} 1',
+      'app_reqforge_circuit_breaker_transitions_total{upstream="billing",key="api.example.com",from="closed",to="open"} 1',
     );
     expect(text).toContain(
-      'app_reqforge_rate_limiter_decisions_total{key="api.example.com",outcome="queued"} 1',
+      'app_reqforge_rate_limiter_decisions_total{upstream="billing",key="api.example.com",outcome="queued"} 1',
     );
-    expect(text).toContain('app_reqforge_rate_limiter_queue_length{key="shared"} 4');
-    expect(text).toContain('app_reqforge_rate_limiter_wait_seconds_count{key="api.example.com"} 1');
+    expect(text).toContain('app_reqforge_rate_limiter_queue_length{upstream="shared",key="shared"} 4');
+    expect(text).toContain(
+      'app_reqforge_rate_limiter_wait_seconds_count{upstream="billing",key="api.example.com"} 1',
+    );
     const only = await metrics.text('app_reqforge_circuit');
     expect(only).toContain('circuit_breaker_state');
     expect(only).not.toContain('http_client');
@@ -89,7 +92,7 @@ describe('metrics', () => {
   it('bounds label values', async () => {
     const metrics = createMetrics({ maxLabelValues: 2 });
     const events = new EventHub<ClientEvents>();
-    metrics.instrument({ events });
+    metrics.instrument({ events }, { upstream: 'billing' });
     for (const key of ['a', 'b', 'c', 'd']) events.emit('breaker', { key, from: 'closed', to: 'open' });
     const text = await metrics.text();
     expect(text).toContain('key="other"');
