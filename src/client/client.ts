@@ -2,7 +2,6 @@ import { inspect } from 'node:util';
 import { getContext } from '../core/ambient.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { CallAbort, createCallContext } from '../core/context.js';
-import { type DeadlineAwareHandler, deadlineEntry } from '../core/deadlines.js';
 import {
   ClientClosedError,
   InvalidOptionError,
@@ -12,7 +11,7 @@ import {
 import { EventHub } from '../core/events.js';
 import { toReqforgeError } from '../core/normalize.js';
 import { parseOptions } from '../core/options/index.js';
-import { compose, isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
+import { compose } from '../core/pipeline.js';
 import { Redactor } from '../core/redact.js';
 import { type HeaderRecord, HttpRequest, mergeHeaders } from '../core/request.js';
 import {
@@ -22,7 +21,6 @@ import {
   type HttpResponse,
 } from '../core/response.js';
 import type {
-  CallContext,
   CallPolicyOptions,
   CallTags,
   ClientEvents,
@@ -36,6 +34,7 @@ import { standardPolicies } from '../policies/standard.js';
 import { type UsageSnapshot, usageFromOption } from '../policies/usage.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
+import { announcingAttempts } from './attempt.js';
 import { buildBody } from './body.js';
 import { checkCallOptions } from './call-options.js';
 import type { CallArgs, CallOptions, ClientOptions } from './options.js';
@@ -186,7 +185,7 @@ export class Client {
     this.#stateOf = statePolicies(policies);
     this.#policyNames = policies.map((p) => p.name);
     this.#timeouts = policies.some((p) => p.name === 'totalTimeout' || p.name === 'attemptTimeout');
-    this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
+    this.handler = compose(policies, announcingAttempts(this.#shared.transport.handle, this.#shared.events));
     for (const p of policies) {
       const detach = p.attach?.(this.#shared.events);
       if (detach) this.#shared.detach.push(detach);
@@ -341,26 +340,6 @@ export class Client {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #attempt(transport: Handler): Handler {
-    const events = this.#shared.events;
-    const announce = (request: HttpRequest, ctx: CallContext) => {
-      if (events.has('attempt')) events.emit('attempt', { request, ctx, attempt: ctx.attempt });
-    };
-    const handler: Handler = (request, ctx) => {
-      announce(request, ctx);
-      return transport(request, ctx);
-    };
-    settlesOnAbort(handler, isSettlingOnAbort(transport));
-    const withDeadline = deadlineEntry(transport);
-    if (!withDeadline) return handler;
-    // Keep the transport's deadline entry point visible to an attempt timeout placed around this handler.
-    const aware: DeadlineAwareHandler['withDeadline'] = (request, ctx, deadline) => {
-      announce(request, ctx);
-      return withDeadline(request, ctx, deadline);
-    };
-    return Object.assign(handler, { withDeadline: aware });
   }
 
   // Not async itself: one promise per call, from #dispatch.
