@@ -20,14 +20,7 @@ import {
   DEFAULT_MAX_BODY_SIZE,
   type HttpResponse,
 } from '../core/response.js';
-import type {
-  CallPolicyOptions,
-  CallTags,
-  ClientEvents,
-  Handler,
-  Policy,
-  Transport,
-} from '../core/types.js';
+import type { CallPolicyOptions, CallTags, ClientEvents, Handler, Policy, Transport } from '../core/types.js';
 import { appendQuery, expandPath, isAbsoluteUrl, joinPath, serializeQuery, splitUrl } from '../core/url.js';
 import { hooks } from '../policies/hooks.js';
 import { standardPolicies } from '../policies/standard.js';
