@@ -16,6 +16,7 @@ import {
   resilience,
   type TimeoutOptions,
   type TooManyRequestsError,
+  type UsageSnapshot,
 } from '../src/index.js';
 import { MemoryTransport } from '../src/testing.js';
 
@@ -25,6 +26,19 @@ const typesOnly = (_check: () => void) => undefined;
 
 describe('public types', () => {
   const api: Client = createClient({ baseUrl: 'http://t', transport: new MemoryTransport() });
+
+  it('types client.state() so a part narrows on enabled, and usage() as possibly off', () =>
+    typesOnly(() => {
+      const state = api.state();
+      expectTypeOf(state.circuitBreaker.state).toEqualTypeOf<
+        'disabled' | 'closed' | 'open' | 'half-open' | 'isolated'
+      >();
+      const limiter = state.rateLimit;
+      if (limiter.enabled) expectTypeOf(limiter.queueLength).toEqualTypeOf<number>();
+      // @ts-expect-error the counters exist only once `enabled` says the client has a limiter
+      void state.rateLimit.queueLength;
+      expectTypeOf(api.usage()).toEqualTypeOf<UsageSnapshot | undefined>();
+    }));
 
   it('types path parameters from literal templates', () =>
     typesOnly(() => {

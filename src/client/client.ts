@@ -2,7 +2,6 @@ import { inspect } from 'node:util';
 import { getContext } from '../core/ambient.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { CallAbort, createCallContext } from '../core/context.js';
-import { type DeadlineAwareHandler, deadlineEntry } from '../core/deadlines.js';
 import { ACCEPT_ENCODING } from '../core/decompress.js';
 import {
   ClientClosedError,
@@ -13,7 +12,7 @@ import {
 import { EventHub } from '../core/events.js';
 import { toReqforgeError } from '../core/normalize.js';
 import { parseOptions } from '../core/options/index.js';
-import { compose, isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
+import { compose } from '../core/pipeline.js';
 import { Redactor } from '../core/redact.js';
 import { type HeaderRecord, HttpRequest, mergeHeaders } from '../core/request.js';
 import {
@@ -22,15 +21,7 @@ import {
   DEFAULT_MAX_BODY_SIZE,
   type HttpResponse,
 } from '../core/response.js';
-import type {
-  CallContext,
-  CallPolicyOptions,
-  CallTags,
-  ClientEvents,
-  Handler,
-  Policy,
-  Transport,
-} from '../core/types.js';
+import type { CallPolicyOptions, CallTags, ClientEvents, Handler, Policy, Transport } from '../core/types.js';
 import { appendQuery, expandPath, isAbsoluteUrl, joinPath, serializeQuery, splitUrl } from '../core/url.js';
 import { clientTracing } from '../observability/tracing.js';
 import { hooks } from '../policies/hooks.js';
@@ -38,6 +29,7 @@ import { standardPolicies } from '../policies/standard.js';
 import { type UsageSnapshot, usageFromOption } from '../policies/usage.js';
 import { HttpTransport } from '../transport/undici.js';
 import { VERSION } from '../version.js';
+import { announcingAttempts } from './attempt.js';
 import { buildBody } from './body.js';
 import { checkCallOptions, NO_RETRY_POLICY } from './call-options.js';
 import { correlationIdSource } from './correlation.js';
@@ -212,7 +204,7 @@ export class Client {
     this.#timeouts = policies.some((p) => p.name === 'totalTimeout' || p.name === 'attemptTimeout');
     this.#retries = policies.some((p) => p.name === 'retry');
     this.#redirects = policies.some((p) => p.name === 'redirect');
-    this.handler = compose(policies, this.#attempt(this.#shared.transport.handle));
+    this.handler = compose(policies, announcingAttempts(this.#shared.transport.handle, this.#shared.events));
     for (const p of policies) {
       const detach = p.attach?.(this.#shared.events);
       if (detach) this.#shared.detach.push(detach);
@@ -367,26 +359,6 @@ export class Client {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #attempt(transport: Handler): Handler {
-    const events = this.#shared.events;
-    const announce = (request: HttpRequest, ctx: CallContext) => {
-      if (events.has('attempt')) events.emit('attempt', { request, ctx, attempt: ctx.attempt });
-    };
-    const handler: Handler = (request, ctx) => {
-      announce(request, ctx);
-      return transport(request, ctx);
-    };
-    settlesOnAbort(handler, isSettlingOnAbort(transport));
-    const withDeadline = deadlineEntry(transport);
-    if (!withDeadline) return handler;
-    // Keep the transport's deadline entry point visible to an attempt timeout placed around this handler.
-    const aware: DeadlineAwareHandler['withDeadline'] = (request, ctx, deadline) => {
-      announce(request, ctx);
-      return withDeadline(request, ctx, deadline);
-    };
-    return Object.assign(handler, { withDeadline: aware });
   }
 
   // Not async itself: one promise per call, from #dispatch.
