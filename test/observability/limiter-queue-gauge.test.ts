@@ -15,7 +15,7 @@ describe('rate limiter queue length gauge', () => {
     const metrics = createMetrics({ registry: new Registry() });
     metrics.trackLimiter('api.test', limiter);
     const gauge = async () =>
-      /reqforge_rate_limiter_queue_length\{key="api.test"\} (\d+)/.exec(await metrics.text())?.[1];
+      /reqforge_rate_limiter_queue_length\{[^}]*key="api.test"\} (\d+)/.exec(await metrics.text())?.[1];
 
     const calls = [api.get('/x'), api.get('/x'), api.get('/x')];
     await Promise.resolve();

@@ -221,10 +221,10 @@ describe('execute', () => {
     await guard.execute(flaky('40001').work);
     const text = await metrics.text();
     expect(text).toContain(
-      'http_client_retries_total{server_address="orders-db",service="orders-db",reason="ERR_OPERATION"} 1',
+      'http_client_retries_total{server_address="orders-db",server_port="80",upstream="orders-db",reason="ERR_OPERATION"} 1',
     );
     expect(text).toContain(
-      'http_client_attempts_total{method="_OTHER",server_address="orders-db",service="orders-db"} 2',
+      'http_client_attempts_total{http_request_method="_OTHER",server_address="orders-db",server_port="80",upstream="orders-db"} 2',
     );
     expect(text).toMatch(
       /http_client_request_duration_seconds_count\{[^}]*server_address="orders-db"[^}]*\} 1/,
