@@ -133,9 +133,10 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
       expect(a.backlogMs).toBeGreaterThan(1_000);
       expect(Math.abs(a.deviation)).toBeLessThanOrEqual(0.02);
       expect(a.maxPerSecondGranted).toBeLessThanOrEqual(limit + burst);
-      // One queue on Redis, served in arrival order across processes; no call left before its slot.
+      // One queue on Redis, served in arrival order across processes. Whether a call left before its slot is judged
+      // per request at the server below (each request carries its slot): the workers' own send log pairs sorted sends
+      // with sorted slots, which a loaded machine's timer and log ordering can skew by a few ms (it is printed above).
       expect(a.orderViolations).toBe(0);
-      expect(a.earlySends).toBe(0);
       // What the server saw: every granted permit exactly once, each carrying its slot, none before it; and in any
       // one second, no more on-time requests (arriving within 200 ms of their slot) than limit + burst + what 200 ms
       // of slots adds. A process stalled by a busy machine sends its due calls late, in a clump: those are counted
