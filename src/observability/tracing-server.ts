@@ -8,7 +8,7 @@ import type { Context, Span, Tracer } from '@opentelemetry/api';
 import { VERSION } from '../version.js';
 import { KNOWN_METHODS } from './http-attributes.js';
 import { loadOtelApi, type OtelApi } from './otel.js';
-import type { TracingOptions } from './tracing.js';
+import { sdkAbsence, type TracingOptions } from './tracing.js';
 
 /** An inbound request's span. */
 export interface ServerSpan {
@@ -50,7 +50,9 @@ export function serverTracing(
     'reqforge',
     VERSION,
   );
-  return { start: (req) => startServerSpan(api, tracer, req) };
+  // No SDK registered: nothing would be recorded nor propagated, so a request costs two property reads.
+  const noSdk = sdkAbsence(api, options.tracerProvider);
+  return { start: (req) => (noSdk() ? undefined : startServerSpan(api, tracer, req)) };
 }
 
 function startServerSpan(api: OtelApi, tracer: Tracer, req: IncomingMessage): ServerSpan | undefined {

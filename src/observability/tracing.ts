@@ -150,6 +150,18 @@ function installTokenSpans(api: OtelApi, tracer: Tracer): void {
 }
 
 /**
+ * @internal A check, cheap enough to run per call, that no SDK is registered: the global provider is the API's own
+ * proxy with no delegate (always false for an explicit `tracerProvider`). Checked per call, so an SDK registered
+ * later is used from then on.
+ */
+export function sdkAbsence(api: OtelApi, tracerProvider: unknown): () => boolean {
+  const proxy = tracerProvider === undefined ? api.trace.getTracerProvider() : undefined;
+  return proxy instanceof api.ProxyTracerProvider
+    ? () => api.trace.getTracerProvider() === proxy && proxy.getDelegateTracer('reqforge') === undefined
+    : () => false;
+}
+
+/**
  * The tracing policies of a client, or `undefined` when `@opentelemetry/api` is not installed (tracing then stays
  * off and nothing else changes). With the API but no SDK registered, each call costs one no-op span start.
  */
@@ -163,11 +175,7 @@ export function clientTracing(options: true | TracingOptions = true): ClientTrac
   // With no SDK registered, the global provider is the API's own proxy with no delegate: calls then skip tracing
   // after two property reads (the bench row "tracing (no SDK)" in the README). Checked per call, so an SDK registered
   // after the client was built is used from then on.
-  const proxy = o.tracerProvider === undefined ? api.trace.getTracerProvider() : undefined;
-  const noSdk =
-    proxy instanceof api.ProxyTracerProvider
-      ? () => api.trace.getTracerProvider() === proxy && proxy.getDelegateTracer('reqforge') === undefined
-      : () => false;
+  const noSdk = sdkAbsence(api, o.tracerProvider);
   const suppressKey =
     o.suppressInstrumentation === false ? undefined : api.createContextKey(SUPPRESS_TRACING_KEY_NAME);
 
