@@ -67,15 +67,25 @@ export function followRedirects(options: RedirectOptions = {}): RedirectPolicy {
     wrap: (next: Handler): Handler =>
       settlesOnAbort((request, ctx) => {
         const override = ctx.options.redirect;
-        if (override === false) return next(request, ctx);
-        return run(next, request, ctx, override?.max ?? max);
+        const sent = next(request, ctx);
+        if (override === false) return sent;
+        // No async frame: a response that is not a redirect costs one reaction (the hot path's common case).
+        return sent.then((response) =>
+          isRedirect(response) ? follow(next, request, ctx, override?.max ?? max, response) : response,
+        );
       }, isSettlingOnAbort(next)),
   };
 }
 
-async function run(next: Handler, first: HttpRequest, ctx: CallContext, max: number): Promise<HttpResponse> {
-  let response = await next(first, ctx);
-  if (!isRedirect(response)) return response;
+/** Follows the chain that `first` answered with the redirect `answer`. */
+async function follow(
+  next: Handler,
+  first: HttpRequest,
+  ctx: CallContext,
+  max: number,
+  answer: HttpResponse,
+): Promise<HttpResponse> {
+  let response = answer;
   const hops: RedirectHop[] = [];
   const wasCrossOrigin = ctx.crossOrigin;
   let attempts = ctx.attempt;
