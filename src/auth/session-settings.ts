@@ -131,8 +131,8 @@ function ownBucket(base: RateLimitOptions, level: RateLimitOptions | false): Rat
 
 /**
  * A session limit shared through Redis (`store`): every client builds its own Redis limiter, and the level that owns
- * the bucket is the limit's `name` in Redis (`session`, `session:<service>`, `session:<service>:<client>` unless a
- * name is given), so the clients that share a bucket share one key, in this process and in every replica.
+ * the bucket is the limit's `name` in Redis (`session`, `session:<service>`, `session:<service>:<client>` unless that
+ * level gives a name), so the clients that share a bucket share one key, in this process and in every replica.
  */
 function sharedThroughRedis(
   merged: RateLimitOptions,
@@ -140,13 +140,14 @@ function sharedThroughRedis(
   own: { service: RateLimitOptions | false | undefined; client: RateLimitOptions | false | undefined },
   clientName: string,
 ): RateLimitOptions {
+  // A `name` counts only at the level that owns the bucket: one inherited from above would share the upper bucket.
+  const owner = own.client ?? own.service;
   const name =
-    own.client !== undefined
-      ? `session:${service}:${clientName}`
-      : own.service !== undefined
-        ? `session:${service}`
-        : 'session';
-  return { ...merged, keyBy: merged.keyBy ?? 'shared', name: merged.name ?? name };
+    owner === undefined
+      ? (merged.name ?? 'session')
+      : (owner !== false && owner.name) ||
+        (own.client !== undefined ? `session:${service}:${clientName}` : `session:${service}`);
+  return { ...merged, keyBy: merged.keyBy ?? 'shared', name };
 }
 
 function bucketOf(o: RateLimitOptions): RateLimiter {

@@ -193,21 +193,30 @@ export class TokenEndpoint {
     const value = typeof token === 'string' ? new Secret(token) : isSecret(token) ? token : token.value;
     const form = new URLSearchParams({ token: value.reveal() });
     if (hint) form.set('token_type_hint', hint);
-    const headers = this.#authenticate(form, method);
-    let response: Awaited<ReturnType<Client['post']>>;
-    try {
-      response = await this.#client.post(url, { form, headers, throwHttpErrors: false, retry: false });
-    } catch (error) {
-      const detail = isReqforgeError(error) ? `${error.code}: ${error.message}` : 'request failed';
-      throw new TokenEndpointError(`The revocation endpoint could not be reached (${detail})`, {
-        cause: error,
-      });
-    }
+    const response = await this.#post(url, form, this.#authenticate(form, method), 'revocation');
     await response.dump();
     if (!response.ok) {
       throw new TokenEndpointError(`The revocation endpoint answered status ${response.status}`, {
         status: response.status,
         request: response.request,
+      });
+    }
+  }
+
+  /** Posts a form to one of the endpoints (never retried: a grant or a revocation is not repeated blindly). */
+  async #post(
+    url: string,
+    form: URLSearchParams,
+    headers: Record<string, string | Secret>,
+    endpoint: 'token' | 'revocation',
+  ): Promise<Awaited<ReturnType<Client['post']>>> {
+    try {
+      return await this.#client.post(url, { form, headers, throwHttpErrors: false, retry: false });
+    } catch (error) {
+      const detail = isReqforgeError(error) ? `${error.code}: ${error.message}` : 'request failed';
+      throw new TokenEndpointError(`The ${endpoint} endpoint could not be reached (${detail})`, {
+        cause: error,
+        request: isReqforgeError(error) ? error.request : undefined,
       });
     }
   }
@@ -224,17 +233,7 @@ export class TokenEndpoint {
     if (request.scopes && request.scopes.length > 0) form.set('scope', request.scopes.join(' '));
     if (request.audience) form.set('audience', request.audience);
     for (const resource of resourceList(request.resource)) form.append('resource', resource);
-    const headers = this.#authenticate(form, method);
-    let response: Awaited<ReturnType<Client['post']>>;
-    try {
-      response = await this.#client.post(url, { form, headers, throwHttpErrors: false, retry: false });
-    } catch (error) {
-      const detail = isReqforgeError(error) ? `${error.code}: ${error.message}` : 'request failed';
-      throw new TokenEndpointError(`The token endpoint could not be reached (${detail})`, {
-        cause: error,
-        request: isReqforgeError(error) ? error.request : undefined,
-      });
-    }
+    const response = await this.#post(url, form, this.#authenticate(form, method), 'token');
     const secrets = [...this.#secrets, ...extraSecrets];
     let text: string;
     try {

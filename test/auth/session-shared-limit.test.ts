@@ -23,13 +23,14 @@ describeWithService('redis', redisUp, "a session's rate limit on Redis", () => {
     });
     cleanup.push(() => server.close());
     const store = { url: SERVICE_URLS.redis, keyPrefix: `${runId('session-rl')}:` };
-    // Two sessions stand for two replicas: they share the session's bucket through Redis.
+    // Two sessions stand for two replicas: they share the session's bucket (named `orders`) through Redis; the
+    // overriding client gets a bucket of its own, not the inherited name.
     const sessions = [1, 2].map(() =>
       createSession({
         providers: { p: provider },
         timeout: false,
         retry: false,
-        rateLimit: { limit: 3, window: '1m', strategy: 'drop', store },
+        rateLimit: { limit: 3, window: '1m', strategy: 'drop', store, name: 'orders' },
         services: { api: { baseUrl: server.url } },
       }),
     );
