@@ -113,7 +113,7 @@ describe('the page’s number formatting', () => {
   it('shows rates with one decimal, latencies in ms, shares in percent, durations as "in 4m 12s"', () => {
     expect(fmt.rate!(12.345)).toBe('12.3/s');
     expect(fmt.rate!(0)).toBe('0.0/s');
-    expect(fmt.ms!(3.14159)).toBe('3.1 ms');
+    expect(fmt.ms!(3.07)).toBe('3.1 ms');
     expect(fmt.ms!(123.456)).toBe('123 ms');
     expect(fmt.ms!(12_345)).toBe('12.3 s');
     expect(fmt.pct!(0)).toBe('0 %');
