@@ -30,7 +30,8 @@ h1{font-size:1.3rem;margin:0 0 .25rem}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border-bottom:1px solid #e3e3e3;padding:.45rem .55rem;vertical-align:top;text-align:left}
 thead th{background:#f0f0f0;font-weight:600;white-space:nowrap;font-size:.85rem}
-tbody th .name{font-weight:600}code{font-size:.8rem;word-break:break-all}.url{color:#666}
+tbody th .name{font-weight:600}code{font-size:.8rem}.url{color:#666;word-break:break-all}
+td[data-label=latency] div div,.breaker code,[data-class]{white-space:nowrap}
 .small{font-size:.8rem}.muted{color:#888}
 .state{padding:0 .35rem;border-radius:3px;white-space:nowrap}
 .closed,.store-up,.valid{background:#d9f5dd}.open,.isolated,.store-down,.expired{background:#f9d6d5}

@@ -48,7 +48,8 @@ const el = (tag, attrs, ...kids) => {
 const muted = (text) => el('span', { class: 'muted' }, text);
 const line = (...kids) => el('div', null, ...kids);
 const badge = (state) => el('span', { class: \`state \${String(state).replace(/[^a-z-]/gi, '')}\` }, String(state));
-const cell = (label, ...kids) => el('td', { 'data-label': label }, ...kids);
+// One content box per cell: on a phone the cell is a two-column grid, label and content.
+const cell = (label, ...kids) => el('td', { 'data-label': label }, el('div', null, ...kids));
 
 function say(text, ok) {
   notice.textContent = text;
@@ -118,7 +119,7 @@ function row(u, doc) {
   const live = u.live;
   const l = live.latencyMs;
   return el('tr', { 'data-upstream': u.name },
-    el('th', { scope: 'row', 'data-label': 'upstream' }, el('div', { class: 'name' }, u.name), el('code', { class: 'url' }, u.baseUrl)),
+    el('th', { scope: 'row', 'data-label': 'upstream' }, el('div', null, el('div', { class: 'name' }, u.name), el('code', { class: 'url' }, u.baseUrl))),
     cell('req/s', el('div', { 'data-field': 'rps' }, fmt.rate(live.requestsPerSecond)),
       el('div', { class: 'small muted' }, \`\${fmt.count(live.totals.requests)} total · \${fmt.count(u.inFlight)} in flight\`)),
     cell('latency', l

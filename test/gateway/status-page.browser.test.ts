@@ -177,7 +177,9 @@ function body(): void {
       page.waitForURL(`${gateway.url}/status`),
       page.getByRole('button', { name: 'Log in' }).click(),
     ]);
-    const cookies = await context.cookies(gateway.url);
+    const cookies = await context.cookies(`${gateway.url}/status`);
+    // Scoped to the status page: requests through the gateway to an upstream never carry it.
+    expect(await context.cookies(`${gateway.url}/pets/pets`)).toEqual([]);
     expect(cookies).toEqual([
       expect.objectContaining({
         name: 'reqforge_ops',
