@@ -156,9 +156,9 @@ export class Operations {
       return admission.refuseKey(req);
     }
     if (op === 'status.admin') {
-      if (path === '/status/logout') return this.#done(await this.#admin.logout(req, res, who, headers));
-      const action = path.slice(ACTIONS.length);
-      return this.#done(await this.#admin.action(req, res, action, who, headers));
+      const call = { req, res, who, headers };
+      if (path === '/status/logout') return this.#done(await this.#admin.logout(call));
+      return this.#done(await this.#admin.action(call, path.slice(ACTIONS.length)));
     }
     if (op === 'metrics') {
       if (!registry) return false;

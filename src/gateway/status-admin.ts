@@ -22,6 +22,14 @@ export interface OperationsCaller {
   readonly session?: OperationsSession | undefined;
 }
 
+/** One admin POST: the exchange, who sent it, and the headers every answer carries (the request id …). */
+export interface AdminCall {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly who: OperationsCaller;
+  readonly headers: Record<string, string>;
+}
+
 /** What an endpoint here answers: a refusal for the problem module, or the response it wrote itself. */
 export type AdminAnswer = Refusal | 'done';
 
@@ -112,33 +120,18 @@ export class StatusAdmin {
   }
 
   /** `POST /status/logout`: ends the session (CSRF token required) and clears the cookie. */
-  async logout(
-    req: IncomingMessage,
-    res: ServerResponse,
-    who: OperationsCaller,
-    headers: Record<string, string>,
-  ): Promise<AdminAnswer> {
-    const form = await readForm(req);
-    if (!form) return BAD_FORM;
-    const bad = this.#csrf(req, form, who);
-    if (bad) return bad;
-    const cookie = this.#d.sessions.end(req);
-    this.#answer(req, res, 'Logged out', {}, { ...headers, 'set-cookie': cookie });
+  async logout(call: AdminCall): Promise<AdminAnswer> {
+    const form = await this.#form(call);
+    if (!(form instanceof URLSearchParams)) return form;
+    const cookie = this.#d.sessions.end(call.req);
+    this.#answer(call, 'Logged out', {}, { 'set-cookie': cookie });
     return 'done';
   }
 
   /** `POST /status/actions/<action>`: reset a breaker or force a token refresh. */
-  async action(
-    req: IncomingMessage,
-    res: ServerResponse,
-    action: string,
-    who: OperationsCaller,
-    headers: Record<string, string>,
-  ): Promise<AdminAnswer> {
-    const form = await readForm(req);
-    if (!form) return BAD_FORM;
-    const bad = this.#csrf(req, form, who);
-    if (bad) return bad;
+  async action(call: AdminCall, action: string): Promise<AdminAnswer> {
+    const form = await this.#form(call);
+    if (!(form instanceof URLSearchParams)) return form;
     const name = form.get('upstream') ?? '';
     const upstream = this.#d.upstreams.get(name);
     if (!upstream) {
@@ -149,8 +142,8 @@ export class StatusAdmin {
         `No upstream is named "${name.slice(0, 64)}"`,
       );
     }
-    if (action === 'reset-breaker') return this.#resetBreaker(req, res, upstream, form, who, headers);
-    if (action === 'refresh-token') return this.#refreshToken(req, res, upstream, who, headers);
+    if (action === 'reset-breaker') return this.#resetBreaker(call, upstream, form);
+    if (action === 'refresh-token') return this.#refreshToken(call, upstream);
     return refusal(
       404,
       'unknown-action',
@@ -159,14 +152,14 @@ export class StatusAdmin {
     );
   }
 
-  #resetBreaker(
-    req: IncomingMessage,
-    res: ServerResponse,
-    upstream: UpstreamRuntime,
-    form: URLSearchParams,
-    who: OperationsCaller,
-    headers: Record<string, string>,
-  ): AdminAnswer {
+  /** The form of an admin POST, once its CSRF token checks out; else the refusal. */
+  async #form(call: AdminCall): Promise<URLSearchParams | Refusal> {
+    const form = await readForm(call.req);
+    if (!form) return BAD_FORM;
+    return this.#csrf(call.req, form, call.who) ?? form;
+  }
+
+  #resetBreaker(call: AdminCall, upstream: UpstreamRuntime, form: URLSearchParams): AdminAnswer {
     const breaker = upstream.breaker;
     if (!breaker) {
       return refusal(409, 'no-breaker', 'No circuit breaker', `"${upstream.name}" has no circuit breaker`);
@@ -183,19 +176,16 @@ export class StatusAdmin {
       );
     }
     breaker.reset(target);
-    this.#d.logger?.info({ caller: who.caller, upstream: upstream.name, target }, 'circuit breaker reset');
+    this.#d.logger?.info(
+      { caller: call.who.caller, upstream: upstream.name, target },
+      'circuit breaker reset',
+    );
     const message = `Breaker of "${upstream.name}" for ${target} reset (was ${known.state})`;
-    this.#answer(req, res, message, { upstream: upstream.name, target, was: known.state }, headers);
+    this.#answer(call, message, { upstream: upstream.name, target, was: known.state });
     return 'done';
   }
 
-  async #refreshToken(
-    req: IncomingMessage,
-    res: ServerResponse,
-    upstream: UpstreamRuntime,
-    who: OperationsCaller,
-    headers: Record<string, string>,
-  ): Promise<AdminAnswer> {
+  async #refreshToken(call: AdminCall, upstream: UpstreamRuntime): Promise<AdminAnswer> {
     const refresh = upstream.auth?.refresh;
     if (!refresh) {
       return refusal(409, 'no-token', 'No token to refresh', `"${upstream.name}" does not use OAuth2`);
@@ -224,8 +214,8 @@ export class StatusAdmin {
         headers: { 'retry-after': String(wait) },
       };
     }
-    this.#d.logger?.info({ caller: who.caller, upstream: upstream.name }, 'token refresh forced');
-    this.#answer(req, res, `Token of "${upstream.name}" refreshed`, { upstream: upstream.name }, headers);
+    this.#d.logger?.info({ caller: call.who.caller, upstream: upstream.name }, 'token refresh forced');
+    this.#answer(call, `Token of "${upstream.name}" refreshed`, { upstream: upstream.name });
     return 'done';
   }
 
@@ -245,16 +235,22 @@ export class StatusAdmin {
 
   /** JSON for `fetch` (the page's script, programs); a 303 back to the page for a plain form post. */
   #answer(
-    req: IncomingMessage,
-    res: ServerResponse,
+    call: AdminCall,
     message: string,
     facts: Record<string, unknown>,
-    headers: Record<string, string>,
+    extra: Record<string, string> = {},
   ): void {
-    if ((req.headers.accept ?? '').includes('application/json')) {
-      this.#d.send(res, 200, 'application/json', JSON.stringify({ ok: true, message, ...facts }), headers);
+    const headers = { ...call.headers, ...extra };
+    if ((call.req.headers.accept ?? '').includes('application/json')) {
+      this.#d.send(
+        call.res,
+        200,
+        'application/json',
+        JSON.stringify({ ok: true, message, ...facts }),
+        headers,
+      );
     } else {
-      this.#d.send(res, 303, 'text/plain; charset=utf-8', message, { ...headers, location: '/status' });
+      this.#d.send(call.res, 303, 'text/plain; charset=utf-8', message, { ...headers, location: '/status' });
     }
   }
 }

@@ -166,7 +166,6 @@ function body(): void {
         problems.push(`console: ${message.text()}`);
       }
     });
-    const globals = () => globalThis as unknown as BrowserGlobals;
 
     // With inbound keys, operations are protected (inbound.protectOperations): a browser gets the login form.
     const refused = await page.goto(`${gateway.url}/status`, { waitUntil: 'load' });
