@@ -143,12 +143,15 @@ export class Operations {
     }
     const who = this.#who(req, status);
     if (who === undefined) {
-      // A browser without a session gets the login form (a wrong key header still counts as a wrong key).
-      if (path === '/status' && this.#login && !req.headers[admission.apiKeyHeader]) {
+      // A browser (asking for HTML) without a session gets the login form; anything else, and a wrong key in the
+      // header (which counts as a wrong key), gets the same 401 problem as every other path.
+      const browser = (req.headers.accept ?? '').includes('text/html');
+      if (path === '/status' && this.#login && browser && !req.headers[admission.apiKeyHeader]) {
         const { nonce, csp } = htmlPolicy();
         const page = renderLoginPage(nonce);
         this.#send(res, 401, 'text/html; charset=utf-8', page, {
           ...headers,
+          ...admission.unauthorized.headers,
           'content-security-policy': csp,
         });
         return true;

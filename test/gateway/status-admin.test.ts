@@ -95,14 +95,20 @@ describe('status page admin over HTTP', () => {
   });
 
   it('answers a browser without a session with the login form, under a nonce CSP', async () => {
-    const res = await send(`${gateway.url}/status`);
+    const html = { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
+    const res = await send(`${gateway.url}/status`, { headers: html });
     expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('ApiKey header="x-api-key"');
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(res.text).toContain('<form class="login" method="post" action="/status/login">');
     const csp = String(res.headers['content-security-policy']);
     expect(csp).toMatch(/^default-src 'none'; script-src 'nonce-[A-Za-z0-9+/=]+'; style-src 'nonce-/);
     expect(csp).toContain("frame-ancestors 'none'");
     expect(res.text).not.toMatch(/\son[a-z]+=/i);
+    // A program (not asking for HTML) gets the same 401 problem as on every other path.
+    const program = await send(`${gateway.url}/status`);
+    expect(program.status).toBe(401);
+    expect(program.json().type).toBe('urn:reqforge:problem:unauthorized');
     // The JSON needs a key or a session.
     expect((await send(`${gateway.url}/status.json`)).status).toBe(401);
     expect((await send(`${gateway.url}/status/json`)).status).toBe(401);
