@@ -31,6 +31,8 @@ export interface RequestMeta {
   /** The metrics route: an upstream name, an operations endpoint or `unknown`. */
   route: string;
   requestId: string;
+  /** When the request arrived (`performance.now()`), read once by the server for its metrics and the status page. */
+  start?: number;
   /** The upstream call's abort, once there is one: the caller going away aborts it. */
   abort?: CallAbort;
 }
@@ -146,7 +148,8 @@ export class RequestPath {
     meta.abort = abort;
     upstream.stats.requests++;
     upstream.stats.inFlight++;
-    const started = upstream.live.now();
+    // The server's arrival time (one clock read per request serves both), else the recorder's clock.
+    const started = meta.start ?? upstream.live.now();
     let outcome: OutcomeKind = Outcome.aborted;
     try {
       let response: HttpResponse;

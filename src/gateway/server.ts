@@ -202,7 +202,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => {
     inFlight++;
     const start = performance.now();
-    const meta: RequestMeta = { route: 'unknown', requestId: '' };
+    const meta: RequestMeta = { route: 'unknown', requestId: '', start };
     const span = tracing?.start(req);
     res.on('close', () => {
       if (meta.abort && !res.writableFinished) meta.abort.abort(new AbortError());

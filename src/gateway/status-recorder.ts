@@ -94,7 +94,7 @@ export interface LiveRecorderOptions {
   readonly windowSeconds?: number;
   /** Seconds the rate is taken over. @default 10: steady enough to read, quick enough to see a change */
   readonly rateWindowSeconds?: number;
-  /** Monotonic milliseconds. @default performance.now */
+  /** Monotonic milliseconds, the clock `started` values come from. @default performance.now */
   readonly now?: () => number;
 }
 
