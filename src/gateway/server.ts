@@ -16,7 +16,7 @@ import { Operations } from './operations.js';
 import { makeProblem, securityHeaders, sendProblem, writeSocketProblem } from './problem.js';
 import { type RequestMeta, RequestPath } from './request-path.js';
 import { limitStore } from './shared-limits.js';
-import type { GatewayStatus } from './status-page.js';
+import type { GatewayStatus } from './status-model.js';
 import { openStore, StoreHealth } from './store.js';
 import { createTelemetry } from './telemetry.js';
 import { createUpstream, type GatewayUpstream, type UpstreamRuntime } from './upstreams.js';
@@ -178,6 +178,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     config,
     registry: metrics?.registry,
     upstreams,
+    admission,
+    logger,
     store: storeHealth,
     ready: options.ready,
     draining: isDraining,
@@ -200,7 +202,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => {
     inFlight++;
     const start = performance.now();
-    const meta: RequestMeta = { route: 'unknown', requestId: '' };
+    const meta: RequestMeta = { route: 'unknown', requestId: '', start };
     const span = tracing?.start(req);
     res.on('close', () => {
       if (meta.abort && !res.writableFinished) meta.abort.abort(new AbortError());
