@@ -28,8 +28,13 @@ export interface UpstreamAuth {
   readonly policy: Policy;
   /** Token facts for the status page (never the token itself): expiry, state, failures. */
   status?(): unknown;
-  /** Drops the cached token and fetches a new one, returning facts about it (never the token). */
+  /**
+   * Fetches a new token through the token store (its lease; written back for every replica), replacing the one
+   * cached here or held in the store, and returns facts about the tokens cached here (never the token).
+   */
   refresh?(): Promise<unknown>;
+  /** What the token store holds for this upstream, read without fetching (never the token); see {@link StoredToken}. */
+  stored?(): Promise<StoredToken>;
   /**
    * Subscribes to token events. The built-in OAuth2 auth leaves it out: its token events reach the upstream
    * client's own events (`token`, `storeError`), which the gateway's metrics already count.
@@ -42,6 +47,28 @@ export interface UpstreamAuth {
     }) => void,
   ): void;
   close?(): Promise<void>;
+}
+
+/** What a token store holds for one upstream's credential, as `reqforge token` shows it. */
+export interface StoredToken {
+  /** The credential key the gateway stores the token under (after the store's and the manager's prefixes). */
+  readonly key: string;
+  /** Facts about the stored token (never the token or the refresh token); undefined when the store has none. */
+  readonly token:
+    | {
+        /** `valid` while it may be sent; `expired` once past its expiry (kept for its refresh token). */
+        readonly state: 'valid' | 'expired';
+        readonly tokenType: string;
+        readonly fingerprint: string;
+        /** When it was fetched (ISO 8601). */
+        readonly fetchedAt: string;
+        readonly expiresAt: string;
+        readonly expiresInSeconds: number;
+        readonly scope: string | undefined;
+        readonly hasRefreshToken: boolean;
+        readonly refreshExpiresAt: string | undefined;
+      }
+    | undefined;
 }
 
 /** An OAuth2 client-credentials setting from the gateway configuration. */
@@ -127,9 +154,26 @@ const AUTH: AuthModule = {
       policy: tokenAuth(manager),
       status: () => ({ clientId: settings.clientId, cached: facts() }),
       async refresh() {
-        await manager.invalidate(undefined, undefined, 'manual');
-        await manager.getToken();
+        await manager.refresh();
         return facts();
+      },
+      async stored() {
+        const info = await manager.storedTokenInfo();
+        const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+        return {
+          key: manager.keyFor(),
+          token: info && {
+            state: info.state,
+            tokenType: info.tokenType,
+            fingerprint: info.fingerprint,
+            fetchedAt: new Date(info.issuedAt).toISOString(),
+            expiresAt: new Date(info.expiresAt).toISOString(),
+            expiresInSeconds: Math.round(info.expiresIn / 1000),
+            scope: info.scope,
+            hasRefreshToken: info.hasRefreshToken,
+            refreshExpiresAt: iso(info.refreshExpiresAt),
+          },
+        };
       },
       close: () => manager.close(),
     };

@@ -1,4 +1,7 @@
-/** `reqforge call`: one call through an upstream's configured client (auth, policies, timeouts). */
+/**
+ * `reqforge call`: one call through an upstream's configured client (auth, policies, timeouts), its OAuth2 token
+ * taken from (and written to) the configured token store, as the gateway's replicas do.
+ */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
@@ -6,6 +9,7 @@ import { createClient } from '../../client/client.js';
 import { upstreamClientOptions } from '../../gateway/upstreams.js';
 import { loadWiring } from '../../gateway/wiring.js';
 import { type CliIo, collect, EXIT, loadConfig, UsageError, upstreamNamed } from '../io.js';
+import { openCliStore } from '../store.js';
 
 interface CallFlags {
   readonly config?: string;
@@ -38,7 +42,15 @@ export function registerCall(cmd: Command, io: CliIo, setCode: (code: number) =>
         headers['content-type'] = looksLikeJson(body) ? 'application/json' : 'text/plain;charset=utf-8';
       }
       const wiring = await loadWiring();
-      const built = upstreamClientOptions(upstream, upstreamConfig, wiring);
+      // The gateway's token store: a token a replica already holds is reused, one fetched here is shared.
+      const opened = await openCliStore(config, wiring);
+      let built: ReturnType<typeof upstreamClientOptions>;
+      try {
+        built = upstreamClientOptions(upstream, upstreamConfig, wiring, { store: opened.store });
+      } catch (error) {
+        await opened.close();
+        throw error;
+      }
       const client = createClient(built.options);
       try {
         const response = await client.request(method, path.startsWith('/') ? path : `/${path}`, {
@@ -67,6 +79,7 @@ export function registerCall(cmd: Command, io: CliIo, setCode: (code: number) =>
       } finally {
         await built.auth?.close?.();
         await client.close();
+        await opened.close();
       }
     });
 }
