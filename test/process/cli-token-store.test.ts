@@ -84,7 +84,10 @@ async function storyAgainst(
   try {
     // Nothing stored yet: said so, exit 6, and nothing fetched.
     const empty = await cli('token', 'up');
-    oneLine(empty, `✗ The ${expectedStore.type} token store holds no token for "up"; reqforge token up --refresh`);
+    oneLine(
+      empty,
+      `✗ The ${expectedStore.type} token store holds no token for "up"; reqforge token up --refresh`,
+    );
     expect(empty.code).toBe(6);
     const none = JSON.parse(empty.stdout) as StoredReport;
     expect(none).toEqual({
