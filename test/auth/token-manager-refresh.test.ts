@@ -1,29 +1,15 @@
 // `TokenManager.refresh()` and `storedTokenInfo()`: what `reqforge token` uses to read a shared store without
 // fetching, and to replace the stored token through the store's lease. Two managers share one real store, as two
 // processes share Redis; the IdP is the sandbox on loopback and counts every grant.
-import { afterEach, describe, expect, it } from 'vitest';
-import { clientCredentials, passwordGrant, TokenManager } from '../../src/auth/index.js';
+import { describe, expect, it } from 'vitest';
+import { clientCredentials } from '../../src/auth/index.js';
 import { Secret } from '../../src/core/secret.js';
-import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
+import type { OAuthServer } from '../../src/sandbox/oauth.js';
 import { MemoryTokenStore } from '../../src/stores/memory.js';
 import { FakeClock } from '../../src/testing.js';
+import { closedAfterEach, demoPasswordGrant } from './helpers.js';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  while (cleanup.length) await cleanup.pop()!();
-});
-
-async function sandbox(options: Parameters<typeof startOAuthServer>[0] = {}): Promise<OAuthServer> {
-  const idp = await startOAuthServer(options);
-  cleanup.push(() => idp.close());
-  return idp;
-}
-
-function manager(options: ConstructorParameters<typeof TokenManager>[0]): TokenManager {
-  const m = new TokenManager(options);
-  cleanup.push(() => m.close());
-  return m;
-}
+const { sandbox, manager } = closedAfterEach();
 
 const demo = (idp: OAuthServer, clientId = 'demo') =>
   clientCredentials({
@@ -122,15 +108,7 @@ describe('TokenManager.refresh', () => {
   it("uses the stored token's refresh token when the grant has one", async () => {
     const idp = await sandbox();
     const store = new MemoryTokenStore();
-    const grant = () =>
-      passwordGrant({
-        tokenUrl: idp.tokenUrl,
-        clientId: 'demo',
-        clientSecret: 'demo-secret',
-        authMethod: 'client_secret_post',
-        username: 'demo-user',
-        password: new Secret('demo-password'),
-      });
+    const grant = () => demoPasswordGrant(idp);
     await manager({ provider: grant(), store }).getToken();
     const stored = await manager({ provider: grant(), store }).storedTokenInfo();
     expect(stored?.hasRefreshToken).toBe(true);

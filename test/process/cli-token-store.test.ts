@@ -165,48 +165,46 @@ describe.concurrent('reqforge token and call with the configured store', { timeo
     );
   });
 
-  it('memory store: says there is nothing to read from a CLI, exit 7, without fetching; --refresh fetches here', async () => {
+  it('memory store: says there is nothing to read from a CLI, exit 7, without fetching; --refresh fetches here', async ({
+    onTestFinished,
+  }) => {
     const idp = await startOAuthServer();
-    try {
-      const file = config('store-memory', '');
-      const env = { IDP: idp.url, SECRET };
-      const result = await runCli(['token', 'up', '-c', file], { env });
-      expect(result.stdout).toBe('');
-      oneLine(result, '✗ The token store is "memory": each gateway process keeps its own tokens');
-      expect(result.code).toBe(7);
-      expect(grants(idp)).toBe(0);
+    onTestFinished(() => idp.close());
+    const file = config('store-memory', '');
+    const env = { IDP: idp.url, SECRET };
+    const result = await runCli(['token', 'up', '-c', file], { env });
+    expect(result.stdout).toBe('');
+    oneLine(result, '✗ The token store is "memory": each gateway process keeps its own tokens');
+    expect(result.code).toBe(7);
+    expect(grants(idp)).toBe(0);
 
-      const refresh = await runCli(['token', 'up', '--refresh', '-c', file], { env });
-      expect(refresh.stderr).toBe('');
-      expect(refresh.code).toBe(0);
-      const shown = JSON.parse(refresh.stdout) as { store: unknown; fetched: { fingerprint: string }[] };
-      expect(shown.store).toEqual({ type: 'memory', shared: false });
-      expect(shown.fetched.map((t) => t.fingerprint)).toEqual(idp.issuedSecrets().map(fingerprint));
-      expect(grants(idp)).toBe(1);
-      noSecrets(idp, result, refresh);
-    } finally {
-      await idp.close();
-    }
+    const refresh = await runCli(['token', 'up', '--refresh', '-c', file], { env });
+    expect(refresh.stderr).toBe('');
+    expect(refresh.code).toBe(0);
+    const shown = JSON.parse(refresh.stdout) as { store: unknown; fetched: { fingerprint: string }[] };
+    expect(shown.store).toEqual({ type: 'memory', shared: false });
+    expect(shown.fetched.map((t) => t.fingerprint)).toEqual(idp.issuedSecrets().map(fingerprint));
+    expect(grants(idp)).toBe(1);
+    noSecrets(idp, result, refresh);
   });
 
-  it('a store that does not answer: one line naming it without its password, exit 3, nothing fetched', async () => {
+  it('a store that does not answer: one line naming it without its password, exit 3, nothing fetched', async ({
+    onTestFinished,
+  }) => {
     const idp = await startOAuthServer();
-    try {
-      const file = config('store-down', 'store:\n  type: redis\n  url: redis://:hunter2@127.0.0.1:1/0\n');
-      const env = { IDP: idp.url, SECRET };
-      const token = await runCli(['token', 'up', '-c', file], { env });
-      const call = await runCli(['call', 'up', 'GET', '/me', '-c', file], { env });
-      for (const result of [token, call]) {
-        expect(result.stdout).toBe('');
-        oneLine(result, '✗ The redis token store at redis://127.0.0.1:1/0 does not answer');
-        expect(result.stderr).not.toContain('hunter2');
-        expect(result.code).toBe(3);
-      }
-      expect(grants(idp)).toBe(0);
-      expect(idp.stats().api.calls).toBe(0);
-    } finally {
-      await idp.close();
+    onTestFinished(() => idp.close());
+    const file = config('store-down', 'store:\n  type: redis\n  url: redis://:hunter2@127.0.0.1:1/0\n');
+    const env = { IDP: idp.url, SECRET };
+    const token = await runCli(['token', 'up', '-c', file], { env });
+    const call = await runCli(['call', 'up', 'GET', '/me', '-c', file], { env });
+    for (const result of [token, call]) {
+      expect(result.stdout).toBe('');
+      oneLine(result, '✗ The redis token store at redis://127.0.0.1:1/0 does not answer');
+      expect(result.stderr).not.toContain('hunter2');
+      expect(result.code).toBe(3);
     }
+    expect(grants(idp)).toBe(0);
+    expect(idp.stats().api.calls).toBe(0);
   });
 });
 
