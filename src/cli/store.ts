@@ -25,6 +25,8 @@ export interface StoreDescription {
 export interface CliStore {
   readonly store: GatewayStore | undefined;
   readonly description: StoreDescription;
+  /** True once a value read from the store did not decrypt with the configured keys (it reads as a miss). */
+  readonly undecryptable: boolean;
   close(): Promise<void>;
 }
 
@@ -35,8 +37,13 @@ export interface CliStore {
 export async function openCliStore(config: GatewayConfig, wiring: Wiring): Promise<CliStore> {
   const description = describeStore(config);
   let store: GatewayStore | undefined;
+  let undecryptable = false;
+  const events = new EventHub<StoreEvents>();
+  events.on('store:error', (e) => {
+    if (e.operation === 'decrypt') undecryptable = true;
+  });
   try {
-    store = await openStore(config, wiring, new EventHub<StoreEvents>(), undefined, { warn: false });
+    store = await openStore(config, wiring, events, undefined, { warn: false });
   } catch (error) {
     if (isConfigError(error)) throw error;
     // The driver's message is not printed: it may quote the URL it was given.
@@ -45,6 +52,9 @@ export async function openCliStore(config: GatewayConfig, wiring: Wiring): Promi
   return {
     store,
     description,
+    get undecryptable() {
+      return undecryptable;
+    },
     close: async () => {
       await store?.close();
     },

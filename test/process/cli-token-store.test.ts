@@ -75,7 +75,7 @@ async function storyAgainst(
   storeYaml: string,
   expectedStore: { type: string; location: string; encrypted: boolean },
   env: Record<string, string> = {},
-): Promise<void> {
+): Promise<{ file: string; vars: Record<string, string> }> {
   const idp = await startOAuthServer();
   const file = config(`store-${expectedStore.type}-${randomBytes(3).toString('hex')}`, storeYaml);
   const vars = { IDP: idp.url, SECRET, TOKEN_KEY, ...env };
@@ -149,6 +149,7 @@ async function storyAgainst(
     expect(idp.stats().api).toEqual({ calls: apiCalls + 1, unauthorized: 0 });
 
     noSecrets(idp, empty, shown, refresh, again, call);
+    return { file, vars };
   } finally {
     await gateway.close();
     await idp.close();
@@ -158,11 +159,21 @@ async function storyAgainst(
 describe.concurrent('reqforge token and call with the configured store', { timeout: 120_000 }, () => {
   it('SQLite (encrypted with keys from the config): shows the stored token, --refresh replaces it, call reuses it', async () => {
     const path = join(dir, 'tokens.db');
-    await storyAgainst(
+    const { file, vars } = await storyAgainst(
       'store:\n  type: sqlite\n  path: ${STORE_PATH}\n  encryptionKeys: ["${TOKEN_KEY}"]\n',
       { type: 'sqlite', location: path, encrypted: true },
       { STORE_PATH: path },
     );
+    // Another key does not decrypt the stored token: no token it can use, said so, exit 6.
+    const wrongKey = await runCli(['token', 'up', '-c', file], {
+      env: { ...vars, TOKEN_KEY: randomBytes(32).toString('hex') },
+    });
+    oneLine(
+      wrongKey,
+      '✗ The sqlite token store holds no token for "up" it can use (the stored value does not decrypt with the configured keys)',
+    );
+    expect(wrongKey.code).toBe(6);
+    expect(wrongKey.stdout).not.toContain(TOKEN_KEY);
   });
 
   it('memory store: says there is nothing to read from a CLI, exit 7, without fetching; --refresh fetches here', async ({

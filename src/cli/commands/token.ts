@@ -8,6 +8,9 @@ import { loadWiring, type UpstreamAuth } from '../../gateway/wiring.js';
 import { type CliIo, EXIT, loadConfig, OutcomeError, UsageError, upstreamNamed } from '../io.js';
 import { describeStore, openCliStore, type StoreDescription, unreachable } from '../store.js';
 
+/** What `token` uses of an OAuth2 upstream's auth (the built-in OAuth2 auth has both). */
+type StoreReader = Required<Pick<UpstreamAuth, 'stored' | 'refresh'>>;
+
 interface TokenFlags {
   readonly config?: string;
   readonly refresh?: boolean;
@@ -48,14 +51,17 @@ export function registerToken(cmd: Command, io: CliIo, setCode: (code: number) =
         }
         const built = upstreamClientOptions(upstream, upstreamConfig, wiring, { store: opened.store });
         try {
-          const auth = built.auth as Required<UpstreamAuth>;
+          const auth = built.auth as StoreReader;
           const report: Record<string, unknown> = opts.refresh
             ? await refreshed(upstream, store, auth)
             : { upstream, store, ...(await stored(auth)) };
           io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
           if (report.present === false) {
+            const why = opened.undecryptable
+              ? ' it can use (the stored value does not decrypt with the configured keys)'
+              : '';
             throw new OutcomeError(
-              `The ${store.type} token store holds no token for "${upstream}"; ` +
+              `The ${store.type} token store holds no token for "${upstream}"${why}; ` +
                 `reqforge token ${upstream} --refresh fetches one`,
               EXIT.noToken,
             );
@@ -71,7 +77,7 @@ export function registerToken(cmd: Command, io: CliIo, setCode: (code: number) =
 }
 
 /** The stored token's facts: `present`, the key, and `stored` when there is one. */
-async function stored(auth: Required<UpstreamAuth>) {
+async function stored(auth: StoreReader) {
   const { key, token } = await auth.stored();
   return { key, present: token !== undefined, ...(token && { stored: token }) };
 }
@@ -80,7 +86,7 @@ async function stored(auth: Required<UpstreamAuth>) {
  * `--refresh`: a new token through the store, then what the store holds now and the fingerprint it replaced.
  * With the memory store, the facts of the token fetched in this process.
  */
-async function refreshed(upstream: string, store: StoreDescription, auth: Required<UpstreamAuth>) {
+async function refreshed(upstream: string, store: StoreDescription, auth: StoreReader) {
   if (!store.shared) {
     const cached = await auth.refresh();
     return {
