@@ -4,7 +4,7 @@ import { credentialKey } from './identity.js';
 import type { Token } from './token.js';
 import type { TokenManagerSettings } from './token-manager-options.js';
 import { isUsable } from './token-timing.js';
-import type { TokenInfo, TokenProvider, TokenRequest } from './types.js';
+import type { StoredTokenInfo, TokenInfo, TokenProvider, TokenRequest } from './types.js';
 
 /** @internal the state the TokenManager keeps per token request (one cache key). */
 export interface TokenEntry {
@@ -186,5 +186,22 @@ export function entryInfo(entry: TokenEntry, now: number, o: TokenManagerSetting
       ? String((entry.lastError as { code?: unknown }).code ?? entry.lastError.name)
       : undefined,
     forcedRefreshIn: Math.max(0, entry.forcedAt + o.forcedRefreshInterval - now),
+  };
+}
+
+/** @internal facts about a token read from the store under `key`, without the token. */
+export function storedInfo(key: string, t: Token, now: number, o: TokenManagerSettings): StoredTokenInfo {
+  return {
+    key,
+    fingerprint: t.fingerprint(),
+    tokenType: t.tokenType,
+    issuedAt: t.issuedAt,
+    expiresAt: t.expiresAt,
+    expirySource: t.expirySource,
+    expiresIn: t.expiresAt - now,
+    state: isUsable(t, now, o) ? 'valid' : 'expired',
+    scope: t.scope,
+    hasRefreshToken: t.refreshToken !== undefined,
+    refreshExpiresAt: t.refreshExpiresAt,
   };
 }

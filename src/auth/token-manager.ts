@@ -5,7 +5,7 @@ import { EventHub } from '../core/events.js';
 import { inSpan } from '../core/trace-hook.js';
 import { isTokenEndpointError, isTokenStepError, TokenUnavailableError } from './errors.js';
 import { createToken, Token } from './token.js';
-import { entryInfo, remember, TokenCache, type TokenEntry } from './token-cache.js';
+import { entryInfo, remember, storedInfo, TokenCache, type TokenEntry } from './token-cache.js';
 import { TokenFlight } from './token-flight.js';
 import {
   resilientStore,
@@ -14,7 +14,7 @@ import {
   type TokenManagerSettings,
 } from './token-manager-options.js';
 import { backoffDelay, isUsable, refreshAtOf, usableUntil } from './token-timing.js';
-import type { TokenEvents, TokenInfo, TokenProvider, TokenRequest } from './types.js';
+import type { StoredTokenInfo, TokenEvents, TokenInfo, TokenProvider, TokenRequest } from './types.js';
 
 export { TOKEN_MANAGER_DEFAULTS, type TokenManagerOptions } from './token-manager-options.js';
 
@@ -161,6 +161,37 @@ export class TokenManager {
     this.events.emit('invalidated', { ...this.#base(entry), fingerprint: current.fingerprint(), reason });
     await this.#flight.revoke(entry, current);
     return true;
+  }
+
+  /**
+   * Fetches a new token now, through the store like any fetch (its lease, so one process fetches; the new token
+   * written back for every replica), replacing the token cached here or, when this process has none, the one the
+   * store holds (whose refresh token the grant may use). When another process replaced that token meanwhile, its
+   * token is adopted instead of asking again. It counts as a forced refresh: sooner than `forcedRefreshInterval`
+   * after the last one, the cached token is returned without asking. Unlike {@link TokenManager.invalidate}, the
+   * replaced token is not revoked: callers holding it may finish with it.
+   */
+  async refresh(request?: TokenRequest, options: GetTokenOptions = {}): Promise<Token> {
+    if (this.#closed) throw new TokenUnavailableError(this.provider.id, { cause: new Error('closed') });
+    const entry = this.#cache.entry(request);
+    this.#failFast(entry);
+    if (entry.inflight) await raceSignal(entry.inflight, options.signal).catch(noop);
+    const now = this.#clock.wallNow();
+    if (entry.token !== undefined && now - entry.forcedAt < this.#o.forcedRefreshInterval) return entry.token;
+    const replacing = entry.token ?? (await this.#flight.read(entry));
+    entry.forcedAt = now;
+    return raceSignal(this.#singleFlight(entry, replacing), options.signal);
+  }
+
+  /**
+   * What the shared store holds for `request` (the provider defaults when omitted), read without fetching and
+   * without caching it here; undefined when it holds nothing (or its value does not decrypt or parse, or the store
+   * failed: a `storeError` event says which). Never the token. Without a store, undefined.
+   */
+  async storedTokenInfo(request?: TokenRequest): Promise<StoredTokenInfo | undefined> {
+    const entry = this.#cache.entry(request);
+    const token = await this.#flight.read(entry);
+    return token && storedInfo(entry.key, token, this.#clock.wallNow(), this.#o);
   }
 
   /** Drops every cached token (in this process; the store is left alone). */

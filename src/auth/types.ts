@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import type { Secret } from '../core/secret.js';
-import type { Token, TokenInit } from './token.js';
+import type { ExpirySource, Token, TokenInit } from './token.js';
 
 /** What a token is wanted for; part of the cache key. */
 export interface TokenRequest {
@@ -64,6 +64,32 @@ export interface TokenProvider {
   fetchToken(ctx: FetchTokenContext): Promise<Token | TokenInit | string>;
   /** Releases what the provider owns (its HTTP client). */
   close?(): Promise<void>;
+}
+
+/**
+ * What a shared token store holds for one credential, read by {@link TokenManager.storedTokenInfo} without fetching
+ * or caching anything: never the token or the refresh token.
+ */
+export interface StoredTokenInfo {
+  /** The credential key (without the store's and the manager's prefixes), as in {@link TokenInfo.key}. */
+  readonly key: string;
+  /** Fingerprint of the stored token. */
+  readonly fingerprint: string;
+  readonly tokenType: string;
+  /** Epoch ms when it was fetched. */
+  readonly issuedAt: number;
+  /** Epoch ms of hard expiry. */
+  readonly expiresAt: number;
+  /** Where the expiry came from (`expires_in`, `expires_at`, a JWT's `exp`, or the default lifetime). */
+  readonly expirySource: ExpirySource;
+  /** Milliseconds until hard expiry (negative once expired). */
+  readonly expiresIn: number;
+  /** `valid` while it may be sent; `expired` past its hard expiry minus the skew (kept for its refresh token). */
+  readonly state: 'valid' | 'expired';
+  readonly scope: string | undefined;
+  readonly hasRefreshToken: boolean;
+  /** Epoch ms when the refresh token stops being usable, when the issuer said so. */
+  readonly refreshExpiresAt: number | undefined;
 }
 
 /** A snapshot of a cached token, without the token: safe for status pages and logs. */

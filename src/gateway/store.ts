@@ -11,15 +11,19 @@ import { TOKEN_KEY_ENV } from '../stores/encrypted.js';
 import { ConfigError, type GatewayConfig } from './config.js';
 import type { GatewayStore, StoreEvents, Wiring } from './wiring.js';
 
-/** Builds the configured token store, warning when it keeps tokens unencrypted; undefined for `memory`. */
+/**
+ * Builds the configured token store, warning when it keeps tokens unencrypted (unless `warn: false`, as the CLI,
+ * which reports it in its output, passes); undefined for `memory`.
+ */
 export async function openStore(
   config: GatewayConfig,
   wiring: Wiring,
   events: EventHub<StoreEvents>,
   logger: Logger | undefined,
+  options: { readonly warn?: boolean } = {},
 ): Promise<GatewayStore | undefined> {
   if (!wiring.stores || config.store.type === 'memory') return undefined;
-  if (!('encryptionKeys' in config.store && config.store.encryptionKeys) && !process.env[TOKEN_KEY_ENV]) {
+  if (options.warn !== false && !storeEncrypted(config)) {
     const message =
       `reqforge gateway: the ${config.store.type} token store keeps tokens unencrypted at rest; ` +
       `set store.encryptionKeys or ${TOKEN_KEY_ENV} (a 32-byte key, base64 or hex) to encrypt them.`;
@@ -38,6 +42,14 @@ export async function openStore(
     }
     throw error;
   }
+}
+
+/** Whether the configured store encrypts tokens at rest: `store.encryptionKeys`, or keys in `REQFORGE_TOKEN_KEY`. */
+export function storeEncrypted(config: GatewayConfig): boolean {
+  return (
+    ('encryptionKeys' in config.store && config.store.encryptionKeys !== undefined) ||
+    !!process.env[TOKEN_KEY_ENV]
+  );
 }
 
 // Read by stores without a `probe()` (an injected plain store); no token is ever stored under it.

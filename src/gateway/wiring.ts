@@ -29,10 +29,13 @@ export interface UpstreamAuth {
   /** Token facts for the status page (never the token itself): expiry, state, failures. */
   status?(): unknown;
   /**
-   * Drops the cached token and fetches a new one, unless a forced refresh ran less than the token manager's
+   * Fetches a new token through the token store (its lease; written back for every replica), replacing the one
+   * cached here or held in the store, unless a forced refresh ran less than the token manager's
    * `forcedRefreshInterval` ago (then nothing is fetched). Returns facts about it, never the token.
    */
   refresh?(): Promise<TokenRefreshResult>;
+  /** What the token store holds for this upstream, read without fetching (never the token); see {@link StoredToken}. */
+  stored?(): Promise<StoredToken>;
   /**
    * Subscribes to token events. The built-in OAuth2 auth leaves it out: its token events reach the upstream
    * client's own events (`token`, `storeError`), which the gateway's metrics already count.
@@ -55,6 +58,28 @@ export interface TokenRefreshResult {
   readonly retryInSeconds?: number;
   /** Facts about the cached tokens afterwards (never a token). */
   readonly tokens: unknown;
+}
+
+/** What a token store holds for one upstream's credential, as `reqforge token` shows it. */
+export interface StoredToken {
+  /** The credential key the gateway stores the token under (after the store's and the manager's prefixes). */
+  readonly key: string;
+  /** Facts about the stored token (never the token or the refresh token); undefined when the store has none. */
+  readonly token:
+    | {
+        /** `valid` while it may be sent; `expired` once past its expiry (kept for its refresh token). */
+        readonly state: 'valid' | 'expired';
+        readonly tokenType: string;
+        readonly fingerprint: string;
+        /** When it was fetched (ISO 8601). */
+        readonly fetchedAt: string;
+        readonly expiresAt: string;
+        readonly expiresInSeconds: number;
+        readonly scope: string | undefined;
+        readonly hasRefreshToken: boolean;
+        readonly refreshExpiresAt: string | undefined;
+      }
+    | undefined;
 }
 
 /** An OAuth2 client-credentials setting from the gateway configuration. */
@@ -144,9 +169,26 @@ const AUTH: AuthModule = {
         // A forced refresh sooner than `forcedRefreshInterval` after the last one fetches nothing.
         const wait = manager.getTokenInfo()?.forcedRefreshIn ?? 0;
         if (wait > 0) return { refreshed: false, retryInSeconds: Math.ceil(wait / 1000), tokens: facts() };
-        await manager.invalidate(undefined, undefined, 'manual');
-        await manager.getToken();
+        await manager.refresh();
         return { refreshed: true, tokens: facts() };
+      },
+      async stored() {
+        const info = await manager.storedTokenInfo();
+        const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
+        return {
+          key: manager.keyFor(),
+          token: info && {
+            state: info.state,
+            tokenType: info.tokenType,
+            fingerprint: info.fingerprint,
+            fetchedAt: new Date(info.issuedAt).toISOString(),
+            expiresAt: new Date(info.expiresAt).toISOString(),
+            expiresInSeconds: Math.round(info.expiresIn / 1000),
+            scope: info.scope,
+            hasRefreshToken: info.hasRefreshToken,
+            refreshExpiresAt: iso(info.refreshExpiresAt),
+          },
+        };
       },
       close: () => manager.close(),
     };

@@ -1,4 +1,6 @@
-import type { TokenManager } from '../../src/auth/index.js';
+import { afterEach } from 'vitest';
+import { passwordGrant, TokenManager, type TokenManagerOptions } from '../../src/auth/index.js';
+import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { MemoryTokenStore } from '../../src/stores/memory.js';
 import type { Lease, TokenStore } from '../../src/stores/types.js';
 import type { FakeClock } from '../../src/testing.js';
@@ -64,4 +66,42 @@ export async function settle(clock: FakeClock | undefined, ...managers: TokenMan
     if (clock) await clock.advance(25);
   }
   throw new Error('managers did not settle');
+}
+
+/**
+ * Per-file helpers that close what a test opened once it is done: a sandbox IdP on loopback and token managers.
+ * Call at the top of a test file (it registers an `afterEach`).
+ */
+export function closedAfterEach(): {
+  sandbox(options?: Parameters<typeof startOAuthServer>[0]): Promise<OAuthServer>;
+  manager(options: TokenManagerOptions): TokenManager;
+} {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    while (cleanup.length) await cleanup.pop()!();
+  });
+  return {
+    async sandbox(options = {}) {
+      const idp = await startOAuthServer(options);
+      cleanup.push(() => idp.close());
+      return idp;
+    },
+    manager(options) {
+      const m = new TokenManager(options);
+      cleanup.push(() => m.close());
+      return m;
+    },
+  };
+}
+
+/** The sandbox's demo user on the password grant (a grant that returns a refresh token). */
+export function demoPasswordGrant(idp: OAuthServer) {
+  return passwordGrant({
+    tokenUrl: idp.tokenUrl,
+    clientId: 'demo',
+    clientSecret: 'demo-secret',
+    authMethod: 'client_secret_post',
+    username: 'demo-user',
+    password: 'demo-password',
+  });
 }

@@ -157,9 +157,16 @@ describe('reqforge CLI', () => {
       const t = io(dir, env);
       expect(await run(argv('token', 'secure', '--refresh', '-c', 'oauth.yaml'), t.io)).toBe(EXIT.ok);
       const shown = JSON.parse(t.out());
-      expect(shown.tokens[0]).toMatchObject({ state: 'valid', scope: expect.any(String) });
+      expect(shown.store).toEqual({ type: 'memory', shared: false });
+      expect(shown.fetched[0]).toMatchObject({ state: 'valid', scope: expect.any(String) });
       for (const token of idp.issuedSecrets()) expect(t.out()).not.toContain(token);
       expect(t.out()).not.toContain('demo-secret');
+      // Without --refresh, a memory store has nothing a CLI could read: said so, nothing fetched.
+      const memory = io(dir, env);
+      expect(await run(argv('token', 'secure', '-c', 'oauth.yaml'), memory.io)).toBe(EXIT.processLocal);
+      expect(memory.out()).toBe('');
+      expect(memory.err()).toMatch(/^✗ The token store is "memory": .* nothing for the CLI to read .*\n$/);
+      expect(idp.stats().grants).toEqual({ client_credentials: 1 });
       const plain = io(dir, env);
       expect(await run(argv('token', 'plain', '-c', 'oauth.yaml'), plain.io)).toBe(EXIT.usage);
       expect(plain.err()).toContain('does not use OAuth2');

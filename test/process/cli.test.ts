@@ -126,7 +126,7 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
     expect(bad.code).toBe(2);
   });
 
-  it('token: fetches from the sandbox OAuth2 server and shows facts, never the token; exit 0', async ({
+  it('token --refresh (memory store): fetches from the sandbox OAuth2 server and shows facts, never the token; exit 0', async ({
     onTestFinished,
   }) => {
     const idp = await startOAuthServer();
@@ -136,18 +136,18 @@ describe.concurrent('reqforge call and token as processes', { timeout: 90_000 },
       `upstreams:\n  secure:\n    baseUrl: http://127.0.0.1:1\n    auth:\n      type: oauth2\n      tokenUrl: ${idp.tokenUrl}\n      clientId: demo\n      clientSecret: \${SECRET}\n  dead:\n    baseUrl: http://127.0.0.1:1\n    auth:\n      type: oauth2\n      tokenUrl: http://127.0.0.1:1/token\n      clientId: demo\n      clientSecret: \${SECRET}\n`,
     );
     const env = { SECRET: 'demo-secret' };
-    const ok = await runCli(['token', 'secure', '-c', config], { env });
+    const ok = await runCli(['token', 'secure', '--refresh', '-c', config], { env });
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
-    const shown = JSON.parse(ok.stdout) as { upstream: string; tokens: { state: string }[] };
+    const shown = JSON.parse(ok.stdout) as { upstream: string; fetched: { state: string }[] };
     expect(shown.upstream).toBe('secure');
-    expect(shown.tokens.map((t) => t.state)).toEqual(['valid']);
+    expect(shown.fetched.map((t) => t.state)).toEqual(['valid']);
     const issued = idp.issuedSecrets();
     expect(issued).toHaveLength(1);
     for (const token of issued) expect(ok.stdout).not.toContain(token);
     expect(ok.stdout).not.toContain('demo-secret');
 
-    const dead = await runCli(['token', 'dead', '-c', config], { env });
+    const dead = await runCli(['token', 'dead', '--refresh', '-c', config], { env });
     expect(dead.stdout).toBe('');
     oneLine(dead, /^✗ ERR_/);
     expect(dead.code).toBe(3);

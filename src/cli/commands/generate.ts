@@ -6,9 +6,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parse } from 'yaml';
-import { InvalidOptionError } from '../core/errors.js';
-import { generateClientSource } from '../declarative/openapi.js';
-import type { CliIo } from './index.js';
+import { InvalidOptionError } from '../../core/errors.js';
+import { generateClientSource } from '../../declarative/openapi.js';
+import type { CliIo } from '../io.js';
 
 interface GenerateFlags {
   readonly out?: string;
