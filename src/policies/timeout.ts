@@ -178,7 +178,10 @@ class TimeoutGuard extends CallAbort implements Deadline {
       }
       this.#reject = reject;
       const answered = (response: HttpResponse): void => {
-        if (this.#settled) return dumpLate(response);
+        if (this.#settled) {
+          dumpLate(response);
+          return;
+        }
         this.#finish();
         resolve(response);
       };

@@ -100,5 +100,11 @@ async function refreshed(upstream: string, store: StoreDescription, auth: StoreR
   const before = await auth.stored();
   const result = await auth.refresh();
   const after = await stored(auth);
-  return { upstream, store, ...after, refreshed: result.refreshed, replaced: before.token?.fingerprint ?? null };
+  return {
+    upstream,
+    store,
+    ...after,
+    refreshed: result.refreshed,
+    replaced: before.token?.fingerprint ?? null,
+  };
 }
