@@ -10,10 +10,11 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { createClient } from '../client/client.js';
 import { isHttpError, isInvalidOptionError, isReqforgeError } from '../core/errors.js';
 import { ConfigError, type GatewayConfig, isConfigError, loadGatewayConfig } from '../gateway/config.js';
+import { createGatewayLogger } from '../gateway/logger.js';
 import { startGateway } from '../gateway/server.js';
 import { upstreamClientOptions } from '../gateway/upstreams.js';
 import { loadWiring } from '../gateway/wiring.js';
-import { createJsonLogger, type LogLevel } from '../observability/logging.js';
+import type { LogLevel } from '../observability/logging.js';
 import { createOAuthSandbox } from '../sandbox/oauth.js';
 import { createUpstreamHandler, type SandboxFaults } from '../sandbox/upstream.js';
 import { VERSION } from '../version.js';
@@ -139,10 +140,10 @@ function program(io: CliIo, setCode: (code: number) => void): Command {
     )
     .action(async (opts: { config?: string; port?: number; host?: string; logLevel?: LogLevel }) => {
       const config = await loadConfig(opts.config, io);
-      const logger = createJsonLogger({
+      // pino, JSON only on stdout; the human lines (listening, draining) go to stderr. The flag wins over the file.
+      const logger = createGatewayLogger({
         stream: io.stdout,
         level: opts.logLevel ?? config.logging.level,
-        base: { service: 'reqforge-gateway' },
       });
       const gateway = await startGateway({
         config,
