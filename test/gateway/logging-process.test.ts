@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: configs under test use ${ENV} interpolation.
 // Issue 15, "Logs worth reading": `reqforge gateway` as its own process, logging through pino. Its stdout holds JSON
 // lines only; the `--log-level` flag wins over `logging.level`; one line per breaker transition (not one per
 // refused request); the access log's fields; debug lines that show headers and a buffered body with every secret
