@@ -3,9 +3,13 @@
 // lines only; the `--log-level` flag wins over `logging.level`; one line per breaker transition (not one per
 // refused request); the access log's fields; debug lines that show headers and a buffered body with every secret
 // (header, query parameter, JSON field) redacted; one line per token refresh failure.
+
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayProcess } from '../helpers/gateway-process.js';
+import { freePort, haveRedisServer, killed, startRedis } from '../helpers/redis-server.js';
 import { sendJson, startServer, type TestServer } from '../helpers/server.js';
+import { IN_CI, runId } from '../stores/services.js';
 
 const SECRET_HEADER = 'hdr-secret-7f3a9c';
 const SECRET_QUERY = 'qry-secret-2b8e41';
@@ -231,3 +235,55 @@ describe('reqforge gateway logs (a real process)', () => {
     ]);
   }, 60_000);
 });
+
+describe.skipIf(!haveRedisServer && !IN_CI)(
+  `reqforge gateway logs a token store outage${haveRedisServer ? '' : ' [skipped: redis-server is not installed; CI=true fails instead]'}`,
+  () => {
+    const children: ChildProcess[] = [];
+    afterAll(async () => {
+      await Promise.all(children.map(killed));
+    });
+
+    it('writes one line when the store goes down and one when it is back, whatever the traffic', async () => {
+      const port = await freePort();
+      children.push(await startRedis(port));
+      const gateway = await startGatewayProcess(
+        [
+          'metrics:',
+          '  defaultMetrics: false',
+          'store:',
+          '  type: redis',
+          `  url: redis://127.0.0.1:${port}`,
+          `  keyPrefix: "${runId('logs')}:"`,
+          'upstreams:',
+          '  pets:',
+          `    baseUrl: ${upstream.url}/api`,
+          '',
+        ].join('\n'),
+        [],
+        { REQFORGE_TOKEN_KEY: Buffer.alloc(32, 7).toString('base64') },
+      );
+      try {
+        await killed(children[0] as ChildProcess);
+        await gateway.until((lines) => msgs(lines, 'token store down').length === 1);
+        // Traffic and further probes during the outage add no line.
+        for (let i = 0; i < 5; i++) await (await fetch(`${gateway.url}/pets/ok`)).arrayBuffer();
+        await new Promise((resolve) => setTimeout(resolve, 2_500));
+        children.push(await startRedis(port));
+        await gateway.until((lines) => msgs(lines, 'token store up').length === 1, 15_000);
+      } finally {
+        const { stdout } = await gateway.stop();
+        const lines = stdout
+          .split('\n')
+          .filter((l) => l.length > 0)
+          .map((l) => JSON.parse(l) as Record<string, unknown>);
+        const store = lines.filter((l) => String(l.msg).startsWith('token store'));
+        expect(store.map((l) => [l.level, l.msg, l.store])).toEqual([
+          [40, 'token store down', 'redis'],
+          [30, 'token store up', 'redis'],
+        ]);
+        expect((store[1] as { downMs: number }).downMs).toBeGreaterThan(2_000);
+      }
+    }, 90_000);
+  },
+);
