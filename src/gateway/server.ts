@@ -151,7 +151,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const store = options.store ?? (await openStore(config, wiring, storeEvents, logger));
   const telemetry = createTelemetry(config, () => inFlight);
   const metrics = telemetry.metrics;
-  if (metrics) storeEvents.on('store:error', (e) => metrics.recordStoreError(e.store, e.operation));
+  if (metrics) {
+    storeEvents.on('store:error', (e) => metrics.recordStoreError(e.store, e.operation));
+    metrics.trackStoreOperations(storeEvents);
+  }
   // Probes the store past the outage-as-miss fallback; logs each change and feeds the store gauge.
   const storeHealth = store && new StoreHealth(store, logger, metrics);
 
