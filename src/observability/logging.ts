@@ -78,7 +78,13 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
       };
       stream.write(`${safeStringify(line)}\n`);
     };
-  return { debug: make('debug'), info: make('info'), warn: make('warn'), error: make('error') };
+  return {
+    debug: make('debug'),
+    info: make('info'),
+    warn: make('warn'),
+    error: make('error'),
+    isLevelEnabled: (level) => (LEVELS[level as LogLevel] ?? 0) >= min,
+  };
 }
 
 function safeStringify(value: unknown): string {
