@@ -271,6 +271,14 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
         await new Promise((resolve) => setTimeout(resolve, 2_500));
         children.push(await startRedis(port));
         await gateway.until((lines) => msgs(lines, 'token store up').length === 1, 15_000);
+        // The health probes are counted as store operations: failed ones during the outage, good ones around it.
+        const ops = await (await fetch(`${gateway.url}/metrics/reqforge_store_operations_total`)).text();
+        expect(ops).toMatch(
+          /^reqforge_store_operations_total\{store="redis",operation="probe",outcome="ok"\} [1-9]/m,
+        );
+        expect(ops).toMatch(
+          /^reqforge_store_operations_total\{store="redis",operation="probe",outcome="error"\} [1-9]/m,
+        );
       } finally {
         const { stdout } = await gateway.stop();
         const lines = stdout
