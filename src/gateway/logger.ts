@@ -18,26 +18,31 @@ export interface GatewayLoggerOptions {
   readonly base?: Readonly<Record<string, unknown>>;
 }
 
+/** Where lines carry headers: the debug lines' own, and a request or error's redacted `toJSON()`. */
+const HEADER_HOLDERS = [
+  'headers',
+  'requestHeaders',
+  'responseHeaders',
+  'request.headers',
+  'err.request.headers',
+];
+
 /**
- * Field names pino's `redact` never lets through, as a last net behind the one redaction module
- * (`Redactor`, which every line's request, headers, URLs and bodies already went through): the secret header names
- * of `DEFAULT_SECRET_HEADERS` under any `headers`, `requestHeaders` or `responseHeaders` object, and the secret
- * parameter names of `DEFAULT_SECRET_PARAMS` at the top level and one level down. `key`, `code` and `sig` are
- * left out of the field paths: lines use them for breaker keys and error codes, and as query or body names they
- * are redacted by the Redactor before a line is built.
+ * Field paths pino's `redact` never lets through, as a last net behind the one redaction module (`Redactor`, which
+ * every line's request, headers, URLs and bodies already went through): the secret header names of
+ * `DEFAULT_SECRET_HEADERS` under each of the objects lines carry headers in, and the secret parameter names of
+ * `DEFAULT_SECRET_PARAMS` as top-level fields. `key`, `code` and `sig` are left out of the field paths: lines use them
+ * for breaker keys and error codes, and as query or body names they are redacted by the Redactor before a line is
+ * built. Explicit paths only: a wildcard path (`*.x`) made pino's redaction cost about 0.5 ms per line (measured).
  */
 export function redactPaths(): string[] {
   const paths: string[] = [];
   for (const name of DEFAULT_SECRET_HEADERS) {
-    const quoted = JSON.stringify(name);
-    for (const holder of ['headers', 'requestHeaders', 'responseHeaders']) {
-      paths.push(`${holder}[${quoted}]`, `*.${holder}[${quoted}]`);
-    }
+    for (const holder of HEADER_HOLDERS) paths.push(`${holder}[${JSON.stringify(name)}]`);
   }
   for (const name of DEFAULT_SECRET_PARAMS) {
     if (name === 'key' || name === 'code' || name === 'sig') continue;
-    const quoted = JSON.stringify(name);
-    paths.push(`[${quoted}]`, `*[${quoted}]`);
+    paths.push(`[${JSON.stringify(name)}]`);
   }
   return paths;
 }
