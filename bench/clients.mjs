@@ -6,10 +6,63 @@ import axios from 'axios';
 import got from 'got';
 import ky from 'ky';
 import { Pool } from 'undici';
-import { createClient, standardPolicies, tokenAuth } from '../dist/index.js';
-import { createMetrics } from '../dist/observability/index.js';
+import * as lib from '../dist/index.js';
+import * as obs from '../dist/observability/index.js';
 
 /** @typedef {{ run: () => Promise<unknown>, close: () => Promise<void> }} BenchClient */
+
+/**
+ * The three reqforge rows of the network table, built from `lib` (a dist's index) and `obs` (its observability
+ * entry): this checkout's, or another build's for `--baseline` (an A/B in the same rounds, named with `suffix`).
+ * @returns {{ name: string, setup: (origin: string, concurrency: number) => BenchClient }[]}
+ */
+export function reqforgeRows({ createClient, standardPolicies, tokenAuth }, { createMetrics }, suffix) {
+  return [
+    {
+      name: `reqforge-bare${suffix}`,
+      setup(origin, concurrency) {
+        const api = createClient({ baseUrl: origin, policies: [], http: { connections: concurrency } });
+        return { run: () => api.get('/json').json(), close: () => api.close() };
+      },
+    },
+    {
+      name: `reqforge-standard${suffix}`,
+      setup(origin, concurrency) {
+        // The standard pipeline (timeouts, retry with budget, circuit breaker) plus a limiter that never binds.
+        const api = createClient({
+          baseUrl: origin,
+          preset: 'standard',
+          rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
+          http: { connections: concurrency },
+        });
+        return { run: () => api.get('/json').json(), close: () => api.close() };
+      },
+    },
+    {
+      name: `reqforge-standard+auth+metrics${suffix}`,
+      setup(origin, concurrency) {
+        // DESIGN §7's client row: the standard pipeline, a cached OAuth2-style bearer token and Prometheus metrics.
+        const api = createClient({
+          baseUrl: origin,
+          name: 'bench',
+          policies: standardPolicies(
+            {
+              rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
+              auth: tokenAuth({
+                id: 'bench',
+                fetchToken: async () => ({ accessToken: 'bench-token-0123456789abcdef', expiresIn: 3600 }),
+              }),
+            },
+            'standard',
+          ),
+          http: { connections: concurrency },
+        });
+        createMetrics().instrument(api);
+        return { run: () => api.get('/json').json(), close: () => api.close() };
+      },
+    },
+  ];
+}
 
 /**
  * `pair` names the row a row is compared with besides undici (the decompression rows compare reqforge's decoding
@@ -30,49 +83,7 @@ export const clients = [
       };
     },
   },
-  {
-    name: 'reqforge-bare',
-    setup(origin, concurrency) {
-      const api = createClient({ baseUrl: origin, policies: [], http: { connections: concurrency } });
-      return { run: () => api.get('/json').json(), close: () => api.close() };
-    },
-  },
-  {
-    name: 'reqforge-standard',
-    setup(origin, concurrency) {
-      // The standard pipeline (timeouts, retry with budget, circuit breaker) plus a limiter that never binds.
-      const api = createClient({
-        baseUrl: origin,
-        preset: 'standard',
-        rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
-        http: { connections: concurrency },
-      });
-      return { run: () => api.get('/json').json(), close: () => api.close() };
-    },
-  },
-  {
-    name: 'reqforge-standard+auth+metrics',
-    setup(origin, concurrency) {
-      // DESIGN §7's client row: the standard pipeline, a cached OAuth2-style bearer token and Prometheus metrics.
-      const api = createClient({
-        baseUrl: origin,
-        name: 'bench',
-        policies: standardPolicies(
-          {
-            rateLimit: { limit: 1e9, window: 1000, burst: 1e6 },
-            auth: tokenAuth({
-              id: 'bench',
-              fetchToken: async () => ({ accessToken: 'bench-token-0123456789abcdef', expiresIn: 3600 }),
-            }),
-          },
-          'standard',
-        ),
-        http: { connections: concurrency },
-      });
-      createMetrics().instrument(api);
-      return { run: () => api.get('/json').json(), close: () => api.close() };
-    },
-  },
+  ...reqforgeRows(lib, obs, ''),
   {
     name: 'undici+zlib (gzip JSON)',
     setup(origin, concurrency) {
@@ -92,7 +103,7 @@ export const clients = [
     name: 'reqforge-bare (gzip JSON)',
     pair: 'undici+zlib (gzip JSON)',
     setup(origin, concurrency) {
-      const api = createClient({ baseUrl: origin, policies: [], http: { connections: concurrency } });
+      const api = lib.createClient({ baseUrl: origin, policies: [], http: { connections: concurrency } });
       return { run: () => api.get('/gzip').json(), close: () => api.close() };
     },
   },

@@ -1,12 +1,16 @@
-// npm run bench [-- --requests N --concurrency C --rounds R --only a,b --json]
+// npm run bench [-- --requests N --concurrency C --rounds R --only a,b --json --baseline <dir>]
 // Drives a loopback keep-alive server with a fixed number of requests at fixed concurrency for each
 // client, in alternating rounds within one run, and reports each client's median requests per second
-// and its ratio to raw undici Pool.request.
+// and its ratio to raw undici Pool.request. `--baseline <dir>` (a checkout whose dist/ is built, say the previous
+// release's) adds its three reqforge rows and its gateway in the same rounds, each paired with this build's row: the
+// A/B that says whether a change made the hot path slower, on one machine state.
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import os from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { clients } from './clients.mjs';
+import { clients, reqforgeRows } from './clients.mjs';
 import { benchGateway } from './gateway.mjs';
 
 const { values: args } = parseArgs({
@@ -19,6 +23,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     json: { type: 'boolean', default: false },
     gateway: { type: 'boolean', default: true },
+    baseline: { type: 'string' },
   },
 });
 const requests = Number(args.requests);
@@ -70,12 +75,23 @@ const server = pinned
 const [chunk] = await once(server.stdout, 'data');
 const origin = `http://127.0.0.1:${String(chunk).trim()}`;
 
+if (args.baseline) {
+  const dist = pathToFileURL(`${resolve(args.baseline)}/dist/`).href;
+  const rows = reqforgeRows(
+    await import(`${dist}index.js`),
+    await import(`${dist}observability/index.js`),
+    ' (baseline build)',
+  );
+  // Each baseline row is paired with this build's row of the same name: its "ratio to its pair" is baseline/this.
+  clients.push(...rows.map((row) => ({ ...row, pair: row.name.replace(' (baseline build)', '') })));
+}
 const selected = clients.filter(
   (c) =>
     !only ||
     only.has(c.name) ||
     c.name === 'undici' ||
-    clients.some((o) => only.has(o.name) && o.pair === c.name),
+    clients.some((o) => only.has(o.name) && o.pair === c.name) ||
+    (c.name.endsWith('(baseline build)') && only.has(c.pair)),
 );
 const instances = selected.map((c) => ({
   name: c.name,
@@ -128,7 +144,11 @@ if (args.gateway && !only) {
   log(
     'gateway: reqforge gateway (OAuth2 token injection + standard policies + metrics) vs @fastify/http-proxy vs a minimal node:http + undici proxy vs direct',
   );
-  gatewayRows = await benchGateway({ concurrency, log });
+  gatewayRows = await benchGateway({
+    concurrency,
+    log,
+    ...(args.baseline && { baseline: `${resolve(args.baseline)}/dist` }),
+  });
   log('');
   log('| path | req/s (median) | ratio to fastify proxy | ratio to minimal proxy | proxy CPU per request |');
   log('|---|---:|---:|---:|---:|');

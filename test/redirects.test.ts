@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -5,6 +6,7 @@ import {
   bearerAuth,
   createClient,
   followRedirects,
+  HttpResponse,
   isRedirectError,
   tokenAuth,
 } from '../src/index.js';
@@ -298,5 +300,92 @@ describe('redirects (issue 14)', () => {
     expect((await api.get('/no-location')).status).toBe(302);
     expect((await api.get('/nm')).status).toBe(304);
     expect(s.requests).toHaveLength(2);
+  });
+});
+
+describe('redirects under the total timeout (the preset fuses the redirect check into the timeout)', () => {
+  it('a hop that outlives the total timeout fails the call with the total timeout, and the slow hop is aborted', async () => {
+    let slowStarted = 0;
+    let slowClosed = 0;
+    const s = await startServer((req, res) => {
+      if (req.url === '/start') {
+        res.writeHead(302, { location: '/slow', 'content-length': 0 });
+        res.end();
+        return;
+      }
+      slowStarted++;
+      res.on('close', () => slowClosed++);
+      // Never answers: only the total timeout can end the call.
+    });
+    cleanup.push(() => s.close());
+    const api = createClient({ baseUrl: s.url, timeout: { total: 300, attempt: 250 }, retry: false });
+    const started = Date.now();
+    const error = await api.get('/start').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_TIMEOUT' });
+    // The attempt timeout of the hop (250 ms) or the total (300 ms): the call never outlives the total.
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(slowStarted).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(slowClosed).toBe(1);
+  });
+
+  it('the total deadline spans every hop: three hops of 120 ms under a 300 ms total fail with the total timeout', async () => {
+    const seen: string[] = [];
+    const s = await startServer((req, res) => {
+      seen.push(req.url ?? '');
+      const n = Number((req.url ?? '').slice(1));
+      setTimeout(() => {
+        if (n < 3) res.writeHead(302, { location: `/${n + 1}`, 'content-length': 0 }).end();
+        else res.writeHead(200, { 'content-length': 2 }).end('ok');
+      }, 120);
+    });
+    cleanup.push(() => s.close());
+    const api = createClient({ baseUrl: s.url, timeout: { total: 300, attempt: 250 }, retry: false });
+    const error = await api.get('/0').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_TIMEOUT', scope: 'total' });
+    expect(seen).toEqual(['/0', '/1', '/2']);
+    // Without the deadline the chain completes: the hops themselves are fine.
+    const slow = createClient({ baseUrl: s.url, timeout: { total: 2000, attempt: 250 }, retry: false });
+    const response = await slow.get('/0');
+    expect(await response.text()).toBe('ok');
+    expect(response.redirects.map((h) => h.status)).toEqual([302, 302, 302]);
+  });
+
+  it('with a transport that does not settle on abort (raced), a hop that never answers still ends at the total timeout', async () => {
+    const seen: string[] = [];
+    const api = createClient({
+      baseUrl: 'http://raced.invalid',
+      timeout: { total: 200, attempt: 0 },
+      retry: false,
+      transport: {
+        handle: (request) => {
+          seen.push(request.path);
+          if (request.path === '/start') {
+            return Promise.resolve(
+              new HttpResponse({
+                status: 302,
+                headers: { location: '/never', 'content-length': '0' },
+                request,
+                elapsed: 0,
+                body: Readable.from([]),
+              }),
+            );
+          }
+          return new Promise<HttpResponse>(() => undefined);
+        },
+        close: async () => undefined,
+      },
+    });
+    const error = await api.get('/start').catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'ERR_TIMEOUT', scope: 'total' });
+    expect(seen).toEqual(['/start', '/never']);
+  });
+
+  it('`redirect: false` on a call returns the 3xx as it is under the same preset', async () => {
+    const s = await origin();
+    const api = createClient({ baseUrl: s.url });
+    const response = await api.get(to(302, '/there'), { redirect: false, throwHttpErrors: false });
+    expect(response.status).toBe(302);
+    expect(await api.get(to(302, '/there')).text()).toBe('GET /there');
   });
 });

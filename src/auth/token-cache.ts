@@ -185,5 +185,6 @@ export function entryInfo(entry: TokenEntry, now: number, o: TokenManagerSetting
     lastErrorCode: entry.lastError
       ? String((entry.lastError as { code?: unknown }).code ?? entry.lastError.name)
       : undefined,
+    forcedRefreshIn: Math.max(0, entry.forcedAt + o.forcedRefreshInterval - now),
   };
 }

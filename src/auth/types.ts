@@ -89,6 +89,11 @@ export interface TokenInfo {
   readonly failures: number;
   /** Code of the last refresh error, if the last refresh failed. */
   readonly lastErrorCode: string | undefined;
+  /**
+   * Milliseconds until a forced refresh (`invalidate()`, a 401) may drop this token again (`forcedRefreshInterval`);
+   * 0 when it may now.
+   */
+  readonly forcedRefreshIn: number;
 }
 
 /** Fields every token event carries. */

@@ -277,7 +277,7 @@ function program(io: CliIo, setCode: (code: number) => void): Command {
       const wiring = await loadWiring();
       const built = upstreamClientOptions(upstream, upstreamConfig, wiring);
       try {
-        const facts = await built.auth?.refresh?.();
+        const facts = (await built.auth?.refresh?.())?.tokens;
         io.stdout.write(
           `${JSON.stringify({ upstream, refreshed: opts.refresh === true, tokens: facts }, null, 2)}\n`,
         );

@@ -152,6 +152,11 @@ export class Admission {
     const raw = req.headers[this.apiKeyHeader];
     const given = Array.isArray(raw) ? raw[0] : raw;
     if (!given) return undefined;
+    return this.keyName(given);
+  }
+
+  /** The name of the configured API key `given` is, or undefined (every key compared, in constant time). */
+  keyName(given: string): string | undefined {
     const hash = createHash('sha256').update(given).digest();
     let match: string | undefined;
     // Compare with every key (no early exit), in constant time each.
@@ -165,6 +170,14 @@ export class Admission {
    */
   refuseKey(req: IncomingMessage): Refusal {
     if (!req.headers[this.apiKeyHeader]) return this.unauthorized;
+    return this.refuseWrongKey(req);
+  }
+
+  /**
+   * Counts a wrong key from this client address (a wrong key in the header, or a failed status page login) and
+   * answers 401, or 429 once the address is over `inbound.failedKeyLimit`.
+   */
+  refuseWrongKey(req: IncomingMessage): Refusal {
     const reservation = this.#failedKeys.reserve(this.clientAddress(req), 0);
     if (reservation.ok) return this.unauthorized;
     return tooMany(

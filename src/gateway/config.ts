@@ -71,6 +71,16 @@ const secret = z.string().transform((value) => new Secret(value));
 const numeric = <T extends z.ZodType>(schema: T): T => schema;
 const bool = () => z.boolean();
 const positiveInt = z.number().int().positive();
+
+/** Defaults of `status.session` (the status page's login session). */
+export const SESSION_DEFAULTS = Object.freeze({
+  /** @default 30 min: an operator who walks away is logged out soon after; an open tab's polling keeps it alive */
+  idle: 30 * 60_000,
+  /** @default 12 h: one shift; a stolen cookie is worthless after it */
+  maxAge: 12 * 3_600_000,
+  /** @default 1000: bounded memory whatever a client with a valid key does */
+  max: 1000,
+});
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 const method = z
   .string()
@@ -310,9 +320,29 @@ const gatewayConfigFields = z.strictObject({
       access: bool().default(false),
     })
     .default({ level: 'info', access: false }),
+  /** The status page (`/status`, `/status.json`): see docs/gateway.md, "The status page". */
   status: z
-    .strictObject({ enabled: bool().default(true), refresh: duration.default(5_000) })
-    .default({ enabled: true, refresh: 5_000 }),
+    .strictObject({
+      enabled: bool().default(true),
+      /** How often the page polls `/status/json` for fresh numbers. */
+      refresh: duration.default(5_000),
+      /** Offer admin actions (reset a breaker, force a token refresh); only where operations need a key. */
+      actions: bool().default(true),
+      /** The login session a browser gets after posting an API key once. */
+      session: z
+        .strictObject({
+          /** Ends after this long without a request (the page polls, so an open tab keeps it). */
+          idle: duration.default(SESSION_DEFAULTS.idle),
+          /** Ends this long after login, whatever happens. */
+          maxAge: duration.default(SESSION_DEFAULTS.maxAge),
+          /** Sessions kept at most (the least recently used goes first). */
+          max: positiveInt.default(SESSION_DEFAULTS.max),
+          /** Send the cookie with `Secure`. Default: when `hsts` is set (the gateway is reached over TLS). */
+          secure: bool().optional(),
+        })
+        .default({ ...SESSION_DEFAULTS }),
+    })
+    .default({ enabled: true, refresh: 5_000, actions: true, session: { ...SESSION_DEFAULTS } }),
   /** Serve /metrics, /health, /ready and /status on their own address (and not on `listen`). */
   operations: z
     .strictObject({

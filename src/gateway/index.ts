@@ -48,13 +48,14 @@ export {
   startGateway,
   unsafePathReason,
 } from './server.js';
+export { escapeHtml, renderStatusPage, type StatusPageOptions } from './status-html.js';
 export {
-  escapeHtml,
   type GatewayStatus,
-  renderStatusPage,
   sanitizeStatus,
+  type UpstreamAction,
   type UpstreamStatus,
-} from './status-page.js';
+} from './status-model.js';
+export type { LiveSummary, OutcomeCounts } from './status-recorder.js';
 export { type UpstreamDeps, type UpstreamWiring, upstreamClientOptions } from './upstreams.js';
 export {
   type AuthModule,
@@ -62,6 +63,7 @@ export {
   loadWiring,
   MINIMAL_WIRING,
   type OAuth2Settings,
+  type TokenRefreshResult,
   type UpstreamAuth,
   type Wiring,
 } from './wiring.js';

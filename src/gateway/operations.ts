@@ -1,20 +1,39 @@
 /**
  * Operations, the gateway's own endpoints: `/health` (the process is up), `/ready` (it can serve),
- * `/metrics` (Prometheus, whole or by name prefix) and `/status` (an HTML page, or JSON at `/status.json`).
+ * `/metrics` (Prometheus, whole or by name prefix) and `/status` (the operations page, its JSON at `/status.json`
+ * and `/status/json`, its login, logout and admin actions). Who may see what is decided here: an API key in the
+ * header, or for the status page a login session.
  */
-import type { ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../observability/logging.js';
 import { metricsText } from '../observability/metrics.js';
+import type { Admission, Refusal } from './admission.js';
 import type { GatewayConfig } from './config.js';
+import { OperationsSessions } from './operations-session.js';
 import { makeProblem, sendProblem } from './problem.js';
-import { type GatewayStatus, renderStatusPage } from './status-page.js';
+import { type OperationsCaller, StatusAdmin } from './status-admin.js';
+import { renderLoginPage, renderStatusPage } from './status-html.js';
+import type { GatewayStatus } from './status-model.js';
 import type { StoreHealth, StoreHealthReport } from './store.js';
-import type { GatewayUpstream } from './upstreams.js';
+import type { UpstreamRuntime } from './upstreams.js';
 
-const ENDPOINTS = new Set(['/health', '/ready', '/metrics', '/status', '/status.json']);
+const ENDPOINTS = new Set(['/health', '/ready', '/metrics', '/status', '/status.json', '/status/json']);
+const POSTS = new Set(['/status/login', '/status/logout']);
+const ACTIONS = '/status/actions/';
 
-/** The operations endpoint a GET path names (its route label), or undefined. */
-export function operationFor(path: string): string | undefined {
-  if (ENDPOINTS.has(path)) return path === '/status.json' ? 'status.json' : path.slice(1);
+/** The CSP of operations responses that are not the page: nothing may load, nothing may frame them. */
+const DATA_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/**
+ * The operations endpoint a request names (its metrics route label), or undefined: GET and HEAD for the
+ * endpoints, POST for the status page's login, logout and actions.
+ */
+export function operationFor(method: string, path: string): string | undefined {
+  if (method === 'POST') return POSTS.has(path) || path.startsWith(ACTIONS) ? 'status.admin' : undefined;
+  if (method !== 'GET' && method !== 'HEAD') return undefined;
+  if (ENDPOINTS.has(path))
+    return path === '/status.json' || path === '/status/json' ? 'status.json' : path.slice(1);
   return path.startsWith('/metrics/') ? 'metrics' : undefined;
 }
 
@@ -22,7 +41,10 @@ export function operationFor(path: string): string | undefined {
 export interface OperationsDeps {
   readonly config: GatewayConfig;
   readonly registry: import('prom-client').Registry | undefined;
-  readonly upstreams: ReadonlyMap<string, GatewayUpstream>;
+  readonly upstreams: ReadonlyMap<string, UpstreamRuntime>;
+  /** Inbound API keys: who may see protected endpoints, and the failed-key throttle logins count toward. */
+  readonly admission: Admission;
+  readonly logger: Logger | undefined;
   /** The token store's health, when there is a shared store (`memory` has none). */
   readonly store: StoreHealth | undefined;
   /** Extra readiness check (see `GatewayOptions.ready`). */
@@ -37,9 +59,33 @@ export interface OperationsDeps {
 export class Operations {
   readonly #deps: OperationsDeps;
   readonly #startedAt = Date.now();
+  readonly #sessions: OperationsSessions;
+  readonly #admin: StatusAdmin;
+  /** Whether browsers log in to the status page: only where operations need a key. */
+  readonly #login: boolean;
+  /** Whether the status page offers admin actions (`status.actions`, and a login to guard them). */
+  readonly #actions: boolean;
 
   constructor(deps: OperationsDeps) {
     this.#deps = deps;
+    const { status, hsts } = deps.config;
+    this.#sessions = new OperationsSessions({
+      idle: status.session.idle,
+      maxAge: status.session.maxAge,
+      max: status.session.max,
+      // Behind TLS (the gateway sends HSTS), the cookie must never travel in clear text.
+      secure: status.session.secure ?? hsts !== undefined,
+    });
+    this.#login = status.enabled && deps.admission.protectOperations;
+    this.#actions = this.#login && status.actions;
+    this.#admin = new StatusAdmin({
+      admission: deps.admission,
+      sessions: this.#sessions,
+      upstreams: deps.upstreams,
+      logger: deps.logger,
+      send: (res, code, type, body, headers) => this.#send(res, code, type, body, headers),
+      htmlPolicy,
+    });
   }
 
   /**
@@ -75,62 +121,117 @@ export class Operations {
     };
   }
 
-  /** Answers an operations path; returns false when the endpoint is off (the caller answers 404). */
-  async serve(res: ServerResponse, path: string, headers: Record<string, string>): Promise<boolean> {
-    const { config, registry } = this.#deps;
-    if (path === '/health') {
-      this.#send(res, 200, 'application/json', JSON.stringify({ status: 'ok' }), headers);
-      return true;
+  /**
+   * Answers an operations request: true once answered, a {@link Refusal} for the caller to send as a problem,
+   * false when the endpoint is off (the caller answers 404).
+   */
+  async serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    op: string,
+    path: string,
+    headers: Record<string, string>,
+  ): Promise<boolean | Refusal> {
+    const { config, registry, admission } = this.#deps;
+    if (op === 'health' || op === 'ready') return this.#probe(res, path, headers);
+    const status = op.startsWith('status');
+    if (status && !config.status.enabled) return false;
+    const actionPath = path.startsWith(ACTIONS);
+    if (op === 'status.admin') {
+      if (!this.#login || (actionPath && !this.#actions)) return false;
+      if (path === '/status/login') return this.#done(await this.#admin.login(req, res, headers));
     }
-    if (path === '/ready') {
-      const { ready, store } = await this.readiness();
-      const draining = this.#deps.draining();
-      if (!ready && store?.up === false && !draining) {
-        // `ready.requireStore` and the store is down: say which dependency, as a problem.
-        const problem = makeProblem(
-          503,
-          'store-unavailable',
-          'Token store unavailable',
-          `The ${store.name} token store does not answer (ready.requireStore is on)`,
-          path,
-          headers[config.requestIdHeader] ?? '',
-          { dependency: 'store', store },
-        );
-        sendProblem(res, problem, headers, this.#deps.security);
+    const who = this.#who(req, status);
+    if (who === undefined) {
+      // A browser (asking for HTML) without a session gets the login form; anything else, and a wrong key in the
+      // header (which counts as a wrong key), gets the same 401 problem as every other path.
+      const browser = (req.headers.accept ?? '').includes('text/html');
+      if (path === '/status' && this.#login && browser && !req.headers[admission.apiKeyHeader]) {
+        const { nonce, csp } = htmlPolicy();
+        const page = renderLoginPage(nonce);
+        this.#send(res, 401, 'text/html; charset=utf-8', page, {
+          ...headers,
+          ...admission.unauthorized.headers,
+          'content-security-policy': csp,
+        });
         return true;
       }
-      const body = JSON.stringify({
-        status: ready ? 'ready' : 'not ready',
-        draining,
-        ...(store && { store }),
-      });
-      this.#send(res, ready ? 200 : 503, 'application/json', body, headers);
-      return true;
+      return admission.refuseKey(req);
     }
-    if (registry && (path === '/metrics' || path.startsWith('/metrics/'))) {
+    if (op === 'status.admin') {
+      const call = { req, res, who, headers };
+      if (path === '/status/logout') return this.#done(await this.#admin.logout(call));
+      return this.#done(await this.#admin.action(call, path.slice(ACTIONS.length)));
+    }
+    if (op === 'metrics') {
+      if (!registry) return false;
       const prefix = path === '/metrics' ? undefined : decodeURIComponent(path.slice('/metrics/'.length));
       this.#send(res, 200, registry.contentType, await metricsText(registry, prefix), headers);
       return true;
     }
-    if (config.status.enabled && (path === '/status' || path === '/status.json')) {
-      const doc = await this.status();
-      if (path === '/status.json') this.#send(res, 200, 'application/json', JSON.stringify(doc), headers);
-      else {
-        this.#send(
-          res,
-          200,
-          'text/html; charset=utf-8',
-          renderStatusPage(doc, config.status.refresh / 1000),
-          {
-            ...headers,
-            'content-security-policy':
-              "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-          },
-        );
-      }
+    const doc = await this.status();
+    if (op === 'status.json') {
+      this.#send(res, 200, 'application/json', JSON.stringify(doc), headers);
       return true;
     }
-    return false;
+    const { nonce, csp } = htmlPolicy();
+    const page = renderStatusPage(doc, {
+      nonce,
+      refresh: config.status.refresh,
+      source: '/status/json',
+      csrf: who.session?.csrf,
+      caller: who.session?.caller,
+      actions: this.#actions,
+    });
+    this.#send(res, 200, 'text/html; charset=utf-8', page, { ...headers, 'content-security-policy': csp });
+    return true;
+  }
+
+  /**
+   * Who is asking: `{ caller: '' }` when operations are open, the key's name for a right key in the header, or
+   * (for the status endpoints, whose paths the cookie is scoped to) the session's caller; undefined otherwise.
+   */
+  #who(req: IncomingMessage, status: boolean): OperationsCaller | undefined {
+    const admission = this.#deps.admission;
+    const session = status && this.#login ? this.#sessions.find(req) : undefined;
+    if (!admission.protectOperations) return { caller: '', session };
+    if (req.headers[admission.apiKeyHeader] !== undefined) {
+      const caller = admission.caller(req);
+      return caller === undefined ? undefined : { caller };
+    }
+    return session && { caller: session.caller, session };
+  }
+
+  #done(answer: Refusal | 'done'): true | Refusal {
+    return answer === 'done' ? true : answer;
+  }
+
+  /** `/health` and `/ready`: open to everyone (orchestrators probe them without keys). */
+  async #probe(res: ServerResponse, path: string, headers: Record<string, string>): Promise<true> {
+    const { config } = this.#deps;
+    if (path === '/health') {
+      this.#send(res, 200, 'application/json', JSON.stringify({ status: 'ok' }), headers);
+      return true;
+    }
+    const { ready, store } = await this.readiness();
+    const draining = this.#deps.draining();
+    if (!ready && store?.up === false && !draining) {
+      // `ready.requireStore` and the store is down: say which dependency, as a problem.
+      const problem = makeProblem(
+        503,
+        'store-unavailable',
+        'Token store unavailable',
+        `The ${store.name} token store does not answer (ready.requireStore is on)`,
+        path,
+        headers[config.requestIdHeader] ?? '',
+        { dependency: 'store', store },
+      );
+      sendProblem(res, problem, headers, this.#deps.security);
+      return true;
+    }
+    const body = JSON.stringify({ status: ready ? 'ready' : 'not ready', draining, ...(store && { store }) });
+    this.#send(res, ready ? 200 : 503, 'application/json', body, headers);
+    return true;
   }
 
   #send(
@@ -142,10 +243,29 @@ export class Operations {
   ): void {
     res.writeHead(status, {
       ...this.#deps.security,
+      'content-security-policy': DATA_CSP,
       'content-type': type,
       'content-length': Buffer.byteLength(body),
       ...headers,
     });
     res.end(res.req.method === 'HEAD' ? undefined : body);
   }
+}
+
+/**
+ * A fresh nonce and the CSP of an HTML page carrying it: the page's own style and script only (no inline
+ * handlers, no other origin), fetches and form posts to this origin, and never inside a frame.
+ */
+function htmlPolicy(): { nonce: string; csp: string } {
+  const nonce = randomBytes(18).toString('base64');
+  const csp = [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src 'nonce-${nonce}'`,
+    "connect-src 'self'",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  return { nonce, csp };
 }

@@ -22,6 +22,7 @@ import { type Operations, operationFor } from './operations.js';
 import { makeProblem, problemFor, sendProblem } from './problem.js';
 import type { RequestLog } from './request-log.js';
 import { relay, responseHeaders } from './respond.js';
+import { Outcome, type OutcomeKind, outcomeOfStatus } from './status-recorder.js';
 import type { GatewayTelemetry } from './telemetry.js';
 import { GatewayCall, isTimeout } from './upstream-health.js';
 import type { UpstreamRuntime } from './upstreams.js';
@@ -31,6 +32,8 @@ export interface RequestMeta {
   /** The metrics route: an upstream name, an operations endpoint or `unknown`. */
   route: string;
   requestId: string;
+  /** When the request arrived (`performance.now()`), read once by the server for its metrics and the status page. */
+  start?: number;
   /** The upstream call's abort, once there is one: the caller going away aborts it. */
   abort?: CallAbort;
   /** Attempts the upstream call made (set only when the access log is on). */
@@ -142,10 +145,7 @@ export class RequestPath {
     const method = req.method ?? 'GET';
     const badTarget = admission.target(method, path);
     if (badTarget) return this.refuse(x, badTarget);
-    const op =
-      this.#d.config.operations === undefined && (method === 'GET' || method === 'HEAD')
-        ? operationFor(path)
-        : undefined;
+    const op = this.#d.config.operations === undefined ? operationFor(method, path) : undefined;
     if (op) return this.#operation(x, op, path, meta);
     // Inbound auth comes before any upstream lookup: without a key, every path answers the same 401.
     const caller = admission.caller(req);
@@ -159,7 +159,10 @@ export class RequestPath {
     if (limited instanceof Promise) limited = await limited;
     const refusal =
       limited ?? exposed(upstream, method, route.rest) ?? admission.declaredBody(req, upstream.bodyLimit);
-    if (refusal) return this.refuse(x, refusal);
+    if (refusal) {
+      upstream.live.record(Outcome.refused, 0);
+      return this.refuse(x, refusal);
+    }
 
     const headers = upstreamHeaders(req, upstream, this.#headerPolicy, requestId);
     const body = admission.body(req, upstream.bodyLimit);
@@ -173,6 +176,9 @@ export class RequestPath {
     meta.abort = abort;
     upstream.stats.requests++;
     upstream.stats.inFlight++;
+    // The server's arrival time (one clock read per request serves both), else the recorder's clock.
+    const started = meta.start ?? upstream.live.now();
+    let outcome: OutcomeKind = Outcome.aborted;
     try {
       let response: HttpResponse;
       try {
@@ -184,12 +190,13 @@ export class RequestPath {
         if (this.#debug) this.#debug.upstreamRequest(requestId, upstream, method, target, headers, sent);
         response = await forward(upstream, method, target, headers, sent, abort);
       } catch (thrown) {
-        upstream.stats.errors++;
         if (this.#access) meta.attempts = attemptsOf(thrown);
-        return this.#failed(x, upstream, thrown, abort);
+        outcome = this.#failed(x, upstream, thrown, abort);
+        return;
       }
       if (this.#access) meta.attempts = response.attempts;
       if (this.#debug) this.#debug.upstreamResponse(requestId, upstream, response);
+      outcome = outcomeOfStatus(response.status);
       const out = responseHeaders(
         response,
         upstream,
@@ -200,6 +207,8 @@ export class RequestPath {
       await relay(res, method, response, out);
     } finally {
       upstream.stats.inFlight--;
+      // The status page's live numbers: one call per request, no allocation (status-recorder.ts).
+      upstream.live.record(outcome, started);
     }
   }
 
@@ -216,7 +225,7 @@ export class RequestPath {
     };
     const badTarget = this.#d.admission.target(req.method, path);
     if (badTarget) return this.refuse(x, badTarget);
-    const op = req.method === 'GET' || req.method === 'HEAD' ? operationFor(path) : undefined;
+    const op = operationFor(req.method ?? 'GET', path);
     if (op) return this.#operation(x, op, path, meta);
     this.refuse(x, unknownUpstream(selectUpstream(path, new Map()).name));
   }
@@ -245,38 +254,39 @@ export class RequestPath {
     );
   }
 
-  /** An operations endpoint (`/metrics` and `/status` behind the API key when protected); 404 when it is off. */
+  /** An operations endpoint (access is decided by `Operations.serve`); 404 when it is off. */
   async #operation(x: Exchange, op: string, path: string, meta: RequestMeta): Promise<void> {
     const { admission, operations } = this.#d;
-    const open = op === 'health' || op === 'ready';
-    if (!open && admission.protectOperations && admission.caller(x.req) === undefined) {
-      return this.refuse(x, admission.refuseKey(x.req));
-    }
     meta.route = op;
     const headers: Record<string, string> = { [admission.requestIdHeader]: x.requestId };
     if (this.#d.draining()) headers.connection = 'close';
-    if (await operations.serve(x.res, path, headers)) return;
-    meta.route = 'unknown';
-    this.refuse(x, unknownUpstream(op));
+    const answer = await operations.serve(x.req, x.res, op, path, headers);
+    if (answer === true) return;
+    if (answer === false) {
+      meta.route = 'unknown';
+      return this.refuse(x, unknownUpstream(op));
+    }
+    this.refuse(x, answer);
   }
 
   /**
    * Answers a failed upstream call: the caller's oversized body as 413, the caller's body not arriving in
-   * time as 408 (the caller's timeout, not the upstream's 504), library errors by their mapping.
+   * time as 408 (the caller's timeout, not the upstream's 504), library errors by their mapping. Returns the
+   * outcome class the status page counts.
    */
-  #failed(x: Exchange, upstream: UpstreamRuntime, thrown: unknown, call: GatewayCall): void {
+  #failed(x: Exchange, upstream: UpstreamRuntime, thrown: unknown, call: GatewayCall): OutcomeKind {
     const body = call.body;
     if (body?.exceeded) {
       this.refuse(x, bodyTooLarge(body.limit));
-      return;
+      return Outcome.aborted;
     }
-    if (x.res.destroyed) return;
+    if (x.res.destroyed) return Outcome.aborted;
     const error: ReqforgeError = isReqforgeError(thrown)
       ? thrown
       : (Object.assign(new Error(String(thrown)), { code: 'ERR_UNKNOWN' }) as unknown as ReqforgeError);
     if (isTimeout(error) && call.callerAtFault()) {
       this.refuse(x, CALLER_TOO_SLOW);
-      return;
+      return Outcome.aborted;
     }
     const mapping = problemFor(error);
     // A refusal by the upstream's own policies (open breaker, rate limit, full bulkhead) or a caller who left is no
@@ -301,5 +311,14 @@ export class RequestPath {
       detail: `${mapping.title} ("${upstream.name}", ${error.code})`,
       ...(mapping.retryAfter !== undefined && { headers: { 'retry-after': String(mapping.retryAfter) } }),
     });
+    return outcomeOfProblem(mapping.slug);
   }
+}
+
+/** The status page's class of a failed call, by its problem slug: no answer from the upstream, or a refusal. */
+function outcomeOfProblem(slug: string): OutcomeKind {
+  if (slug === 'upstream-timeout' || slug === 'upstream-unreachable' || slug === 'bad-gateway') {
+    return Outcome.network;
+  }
+  return slug === 'aborted' ? Outcome.aborted : Outcome.refused;
 }

@@ -17,7 +17,7 @@ import { makeProblem, securityHeaders, sendProblem, writeSocketProblem } from '.
 import { RequestLog } from './request-log.js';
 import { type RequestMeta, RequestPath } from './request-path.js';
 import { limitStore } from './shared-limits.js';
-import type { GatewayStatus } from './status-page.js';
+import type { GatewayStatus } from './status-model.js';
 import { openStore, StoreHealth } from './store.js';
 import { createTelemetry } from './telemetry.js';
 import { createUpstream, type GatewayUpstream, type UpstreamRuntime } from './upstreams.js';
@@ -182,6 +182,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     config,
     registry: metrics?.registry,
     upstreams,
+    admission,
+    logger,
     store: storeHealth,
     ready: options.ready,
     draining: isDraining,
@@ -208,7 +210,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const server = createServer({ connectionsCheckingInterval: checkEvery }, (req, res) => {
     inFlight++;
     const start = performance.now();
-    const meta: RequestMeta = { route: 'unknown', requestId: '' };
+    const meta: RequestMeta = { route: 'unknown', requestId: '', start };
     const span = tracing?.start(req);
     if (access) meta.bytesBefore = req.socket.bytesWritten;
     res.on('close', () => {

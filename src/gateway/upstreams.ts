@@ -15,11 +15,13 @@ import { splitUrl } from '../core/url.js';
 import type { LimitStoreOptions } from '../limits/redis-limiter.js';
 import { type Logger, logClientEvents } from '../observability/logging.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { CircuitBreakerPolicy } from '../policies/circuit-breaker.js';
 import type { HttpTransportOptions } from '../transport/undici.js';
 import { ConfigError, type ConfigIssue, type UpstreamConfig } from './config.js';
 import { compilePathPattern } from './path-safety.js';
 import { sharedLimitOptions, withoutShared } from './shared-limits.js';
-import { sanitizeStatus, type UpstreamStatus } from './status-page.js';
+import { sanitizeStatus, type UpstreamAction, type UpstreamStatus } from './status-model.js';
+import { LiveRecorder } from './status-recorder.js';
 import { inboundKey, upstreamFailure } from './upstream-health.js';
 import type { StandardPoliciesOptions, UpstreamAuth, Wiring } from './wiring.js';
 
@@ -208,7 +210,11 @@ export interface UpstreamRuntime extends GatewayUpstream {
   /** Largest body buffered so a retryable request can be retried: `retryBodySize`, else `limits.retryBodySize`. */
   readonly retryBodySize: number;
   /** Counters for the status page. */
-  readonly stats: { requests: number; errors: number; inFlight: number };
+  readonly stats: { requests: number; inFlight: number };
+  /** The upstream's circuit breaker policy (for the status page's reset action), when it has one. */
+  readonly breaker: CircuitBreakerPolicy | undefined;
+  /** The status page's live numbers (outcomes by class, retries, latencies), fed once per request. */
+  readonly live: LiveRecorder;
 }
 
 /** Inputs of {@link createUpstream} besides the upstream's own configuration. */
@@ -274,7 +280,16 @@ export function createUpstream(
     const limiter = snapshots.get('rateLimit');
     if (limiter) metrics.trackLimiter(name, { snapshot: limiter }, name);
   }
-  const stats = { requests: 0, errors: 0, inFlight: 0 };
+  const stats = { requests: 0, inFlight: 0 };
+  const live = new LiveRecorder();
+  // Only a retry emits this event: a request that is not retried pays nothing for it.
+  client.events.on('retry', () => live.retry());
+  const breaker = built.options.policies?.find((p) => p.name === 'circuitBreaker') as
+    | CircuitBreakerPolicy
+    | undefined;
+  const actions: UpstreamAction[] = [];
+  if (breaker) actions.push('reset-breaker');
+  if (auth?.refresh) actions.push('refresh-token');
   const extraStatus = deps.extraStatus;
   const status = (): UpstreamStatus => {
     // The library's own state: the same shape as `client.state()`, through the same sanitiser as every status fact.
@@ -290,12 +305,16 @@ export function createUpstream(
     } catch {
       extra = 'unavailable';
     }
+    const summary = live.summary();
+    const t = summary.totals;
     return {
       name,
       baseUrl: defaultRedactor.url(config.baseUrl),
       requests: stats.requests,
-      errors: stats.errors,
+      errors: t.clientError + t.serverError + t.network + t.refused,
       inFlight: stats.inFlight,
+      live: summary,
+      actions,
       state,
       ...(auth?.status && { auth: sanitizeStatus(auth.status()) }),
       ...(extra !== undefined && { extra }),
@@ -317,6 +336,8 @@ export function createUpstream(
     rewriteLocation: config.responseHeaders.location === 'rewrite',
     retryBodySize: config.retryBodySize ?? deps.retryBodySize,
     stats,
+    live,
+    breaker,
   };
 }
 

@@ -28,8 +28,11 @@ export interface UpstreamAuth {
   readonly policy: Policy;
   /** Token facts for the status page (never the token itself): expiry, state, failures. */
   status?(): unknown;
-  /** Drops the cached token and fetches a new one, returning facts about it (never the token). */
-  refresh?(): Promise<unknown>;
+  /**
+   * Drops the cached token and fetches a new one, unless a forced refresh ran less than the token manager's
+   * `forcedRefreshInterval` ago (then nothing is fetched). Returns facts about it, never the token.
+   */
+  refresh?(): Promise<TokenRefreshResult>;
   /**
    * Subscribes to token events. The built-in OAuth2 auth leaves it out: its token events reach the upstream
    * client's own events (`token`, `storeError`), which the gateway's metrics already count.
@@ -42,6 +45,16 @@ export interface UpstreamAuth {
     }) => void,
   ): void;
   close?(): Promise<void>;
+}
+
+/** What a forced token refresh did (see {@link UpstreamAuth.refresh}). */
+export interface TokenRefreshResult {
+  /** Whether a new token was fetched. */
+  readonly refreshed: boolean;
+  /** When not: seconds until a forced refresh is allowed again (the minimum refresh interval). */
+  readonly retryInSeconds?: number;
+  /** Facts about the cached tokens afterwards (never a token). */
+  readonly tokens: unknown;
 }
 
 /** An OAuth2 client-credentials setting from the gateway configuration. */
@@ -122,14 +135,18 @@ const AUTH: AuthModule = {
         failures: info.failures,
         lastErrorCode: info.lastErrorCode,
         fingerprint: info.fingerprint,
+        forcedRefreshInSeconds: Math.ceil(info.forcedRefreshIn / 1000),
       }));
     return {
       policy: tokenAuth(manager),
       status: () => ({ clientId: settings.clientId, cached: facts() }),
       async refresh() {
+        // A forced refresh sooner than `forcedRefreshInterval` after the last one fetches nothing.
+        const wait = manager.getTokenInfo()?.forcedRefreshIn ?? 0;
+        if (wait > 0) return { refreshed: false, retryInSeconds: Math.ceil(wait / 1000), tokens: facts() };
         await manager.invalidate(undefined, undefined, 'manual');
         await manager.getToken();
-        return facts();
+        return { refreshed: true, tokens: facts() };
       },
       close: () => manager.close(),
     };

@@ -4,7 +4,7 @@ import { type Deadline, type DeadlineQueue, deadlineEntry, deadlineQueue } from 
 import { TimeoutError, type TimeoutScope } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import { type Duration, duration, parseOptions } from '../core/options/index.js';
-import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
+import { type Continuation, continuationOf, isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler, Policy } from '../core/types.js';
@@ -67,6 +67,10 @@ function timeoutPolicy(scope: TimeoutScope, ms: number): TimeoutPolicy {
       const handOver = scope === 'attempt' ? deadlineEntry(next) : undefined;
       // Around a handler that settles once aborted, aborting it is enough: no race of our own.
       const race = !isSettlingOnAbort(next);
+      // The total timeout reacts to the inner promise anyway: a continuation right inside it (the redirect check)
+      // runs in that reaction, and its inner handler is called directly.
+      const fused = scope === 'total' ? continuationOf(next) : undefined;
+      const inner = fused ? fused.inner : next;
       const handler: Handler = (request, ctx) => {
         const limit = override(ctx, scope) ?? ms;
         if (!(limit > 0 && limit < Number.POSITIVE_INFINITY)) return next(request, ctx);
@@ -77,7 +81,9 @@ function timeoutPolicy(scope: TimeoutScope, ms: number): TimeoutPolicy {
           clock = ctx.clock;
           q = queue = deadlineQueue(clock, ms);
         }
-        return handOver ? handOver(request, ctx, q) : runWithTimeout(scope, q, race, next, request, ctx);
+        return handOver
+          ? handOver(request, ctx, q)
+          : runWithTimeout(scope, q, race, inner, request, ctx, fused);
       };
       // It passes calls straight through when a call turns it off, so it promises no more than `next` does.
       return settlesOnAbort(handler, !race);
@@ -97,6 +103,7 @@ function runWithTimeout(
   next: Handler,
   request: HttpRequest,
   ctx: CallContext,
+  continuation?: Continuation,
 ): Promise<HttpResponse> {
   const outer = ctx.abort;
   if (outer.aborted) return Promise.reject(toReqforgeError(outer.reason, request, outer));
@@ -111,7 +118,7 @@ function runWithTimeout(
   } catch (error) {
     pending = Promise.reject(error);
   }
-  return race ? guard.race(pending) : guard.follow(pending);
+  return race ? guard.race(pending, continuation) : guard.follow(pending, continuation);
 }
 
 const dumpLate = (response: HttpResponse): void => {
@@ -160,7 +167,7 @@ class TimeoutGuard extends CallAbort implements Deadline {
     }
   }
 
-  race(pending: Promise<HttpResponse>): Promise<HttpResponse> {
+  race(pending: Promise<HttpResponse>, continuation?: Continuation): Promise<HttpResponse> {
     return new Promise<HttpResponse>((resolve, reject) => {
       if (this.aborted) {
         // Aborted while the inner layers started: settle now, and release whatever comes later.
@@ -170,18 +177,28 @@ class TimeoutGuard extends CallAbort implements Deadline {
         return;
       }
       this.#reject = reject;
-      pending.then(
-        (response) => {
-          if (this.#settled) return dumpLate(response);
-          this.#finish();
-          resolve(response);
-        },
-        (error: unknown) => {
-          if (this.#settled) return;
-          this.#finish();
-          reject(toReqforgeError(error, this.#request, this));
-        },
-      );
+      const answered = (response: HttpResponse): void => {
+        if (this.#settled) return dumpLate(response);
+        this.#finish();
+        resolve(response);
+      };
+      const failed = (error: unknown): void => {
+        if (this.#settled) return;
+        this.#finish();
+        reject(toReqforgeError(error, this.#request, this));
+      };
+      pending.then((response) => {
+        if (continuation === undefined || this.#settled) return answered(response);
+        // Whatever the continuation starts (redirect hops) runs under this deadline, and the race goes on.
+        let out: HttpResponse | Promise<HttpResponse>;
+        try {
+          out = continuation.then(response, this.#request, this.#ctx);
+        } catch (error) {
+          return failed(error);
+        }
+        if (out === response) return answered(response);
+        (out as Promise<HttpResponse>).then(answered, failed);
+      }, failed);
     });
   }
 
@@ -189,20 +206,41 @@ class TimeoutGuard extends CallAbort implements Deadline {
    * Settles with `pending`, which ends once this guard aborts (the inner handler is marked so): cleanup only, no
    * promise of our own. A response that arrives after the deadline is released and the call fails all the same.
    */
-  follow(pending: Promise<HttpResponse>): Promise<HttpResponse> {
+  follow(pending: Promise<HttpResponse>, continuation?: Continuation): Promise<HttpResponse> {
     return pending.then(
       (response) => {
-        this.#finish();
-        if (!this.aborted) return response;
-        dumpLate(response);
-        throw toReqforgeError(this.reason, this.#request, this);
+        if (continuation !== undefined && !this.aborted) {
+          // Whatever the continuation starts (redirect hops) runs under this deadline: cleanup waits for it.
+          let out: HttpResponse | Promise<HttpResponse>;
+          try {
+            out = continuation.then(response, this.#request, this.#ctx);
+          } catch (error) {
+            return this.#failed(error);
+          }
+          if (out !== response) {
+            return (out as Promise<HttpResponse>).then(
+              (last) => this.#succeeded(last),
+              (error: unknown) => this.#failed(error),
+            );
+          }
+        }
+        return this.#succeeded(response);
       },
-      (error: unknown) => {
-        this.#finish();
-        // Whatever the inner layers made of it, an aborted call fails with the abort's reason, as when racing.
-        throw toReqforgeError(this.aborted ? this.reason : error, this.#request, this);
-      },
+      (error: unknown) => this.#failed(error),
     );
+  }
+
+  #succeeded(response: HttpResponse): HttpResponse {
+    this.#finish();
+    if (!this.aborted) return response;
+    dumpLate(response);
+    throw toReqforgeError(this.reason, this.#request, this);
+  }
+
+  #failed(error: unknown): never {
+    this.#finish();
+    // Whatever the inner layers made of it, an aborted call fails with the abort's reason, as when racing.
+    throw toReqforgeError(this.aborted ? this.reason : error, this.#request, this);
   }
 
   #finish(): void {

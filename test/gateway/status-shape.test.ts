@@ -94,12 +94,12 @@ describe('/status.json: the state shape of client.state()', () => {
     expect(JSON.stringify(doc)).not.toContain('[REDACTED]');
   });
 
-  it('the status page shows the open breaker and the limits', async () => {
+  it('the status page embeds the same document for its script to render', async () => {
     const page = (await get(`${rig.gateway.url}/status`)).text;
-    expect(page).toContain('<span class="state open">open</span>');
-    expect(page).toContain('<dt>rateLimit</dt>');
-    expect(page).toContain('<dt>usage</dt>');
-    expect(page).toContain(`<dd>${host}</dd>`);
+    const embedded = /<script type="application\/json" id="status-data">(.*?)<\/script>/s.exec(page)?.[1];
+    const doc = JSON.parse(embedded ?? 'null') as { upstreams: { state: ClientState }[] };
+    expect(doc.upstreams[0]!.state.circuitBreaker.breakers[0]).toMatchObject({ target: host, state: 'open' });
+    expect(doc.upstreams[0]!.state.rateLimit.enabled).toBe(true);
   });
 });
 

@@ -121,7 +121,7 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
       expect(status.ready).toBe(true);
       expect(status.store).toEqual({ name: 'redis', up: false });
       expect(JSON.parse((await get(strict, '/status.json')).text).ready).toBe(false);
-      expect((await get(lenient, '/status')).text).toContain('data-store="down"');
+      expect((await get(lenient, '/status')).text).toContain('"store":{"name":"redis","up":false}');
 
       for (const lines of [logs.lenient, logs.strict]) {
         const down = lines.filter((l) => l.msg === 'token store down');
@@ -141,7 +141,7 @@ describe.skipIf(!haveRedisServer && !IN_CI)(
         name: 'redis',
         up: true,
       });
-      expect((await get(lenient, '/status')).text).toContain('data-store="up"');
+      expect((await get(lenient, '/status')).text).toContain('"store":{"name":"redis","up":true}');
       for (const lines of [logs.lenient, logs.strict]) {
         const up = lines.filter((l) => l.msg === 'token store up');
         expect(up).toHaveLength(1);
