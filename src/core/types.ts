@@ -154,6 +154,15 @@ export interface ClientEvents {
     /** `status 503`, or an error code such as `ERR_CONNECTION_RESET`. */
     readonly reason: string;
   };
+  /**
+   * The retry policy would have retried (`attempt` failed and was retryable, with time left) but the retry budget
+   * had no room: the call ends with that attempt's outcome.
+   */
+  retryBudgetExhausted: {
+    readonly request: HttpRequest;
+    readonly ctx: CallContext;
+    readonly attempt: number;
+  };
   /** A circuit breaker changed state. */
   breaker: { readonly key: string; readonly from: BreakerState; readonly to: BreakerState };
   /** A rate limiter decided on a call (`wait` in ms for queued calls, or until a permit for refused ones). */

@@ -309,10 +309,17 @@ const gatewayConfigFields = z.strictObject({
    * request continuing the caller's trace, and the upstream call spans as its children. Off without the API installed.
    */
   tracing: z.strictObject({ enabled: bool().default(true) }).default({ enabled: true }),
-  /** The gateway's JSON log lines on stdout: the lowest level written (`reqforge gateway --log-level` overrides). */
+  /**
+   * The gateway's JSON log lines on stdout (pino): the lowest level written (`reqforge gateway --log-level`
+   * overrides), and `access: true` for one `info` line per proxied request (off by default: a busy gateway would
+   * write a line per request; the metrics already count them).
+   */
   logging: z
-    .strictObject({ level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info') })
-    .default({ level: 'info' }),
+    .strictObject({
+      level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+      access: bool().default(false),
+    })
+    .default({ level: 'info', access: false }),
   /** The status page (`/status`, `/status.json`): see docs/gateway.md, "The status page". */
   status: z
     .strictObject({

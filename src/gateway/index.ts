@@ -27,6 +27,12 @@ export {
   loadClients,
 } from './library-clients.js';
 export {
+  createGatewayLogger,
+  type GatewayLogger,
+  type GatewayLoggerOptions,
+  redactPaths,
+} from './logger.js';
+export {
   type GatewayProblem,
   makeProblem,
   PROBLEM_TYPE_BASE,

@@ -20,6 +20,7 @@ import {
 } from './forward.js';
 import { type Operations, operationFor } from './operations.js';
 import { makeProblem, problemFor, sendProblem } from './problem.js';
+import type { RequestLog } from './request-log.js';
 import { relay, responseHeaders } from './respond.js';
 import { Outcome, type OutcomeKind, outcomeOfStatus } from './status-recorder.js';
 import type { GatewayTelemetry } from './telemetry.js';
@@ -35,6 +36,10 @@ export interface RequestMeta {
   start?: number;
   /** The upstream call's abort, once there is one: the caller going away aborts it. */
   abort?: CallAbort;
+  /** Attempts the upstream call made (set only when the access log is on). */
+  attempts?: number;
+  /** The caller's connection's `bytesWritten` when the request arrived (set only when the access log is on). */
+  bytesBefore?: number;
 }
 
 /** What the request path is built from. */
@@ -46,6 +51,8 @@ export interface RequestPathDeps {
   readonly telemetry: GatewayTelemetry;
   readonly security: Readonly<Record<string, string>>;
   readonly logger: Logger | undefined;
+  /** The access and debug lines, when a logger is set. */
+  readonly requestLog?: RequestLog | undefined;
   /** Whether the gateway is shutting down (responses then close their connection). */
   readonly draining: () => boolean;
 }
@@ -66,6 +73,21 @@ const CALLER_TOO_SLOW: Refusal = {
   detail: 'The request body did not arrive in time',
 };
 
+/** Problem slugs that are the upstream policies' refusals, not failures (logged at debug, see `#failed`). */
+const REFUSALS: ReadonlySet<string> = new Set([
+  'circuit-open',
+  'rate-limited',
+  'too-many-in-flight',
+  'overloaded',
+  'aborted',
+]);
+
+/** Attempts a failed call made: its error's `attempts` (retries exhausted, HTTP errors), else 1. */
+function attemptsOf(thrown: unknown): number {
+  const attempts = (thrown as { attempts?: unknown } | undefined)?.attempts;
+  return typeof attempts === 'number' ? attempts : 1;
+}
+
 /** One request on its way through the stages. */
 interface Exchange {
   readonly req: IncomingMessage;
@@ -81,9 +103,15 @@ export class RequestPath {
   readonly #headerPolicy: HeaderPolicy;
   /** The client address reader a call's bulkhead key uses (bound once, not per request). */
   readonly #addressOf: (req: IncomingMessage) => string;
+  /** The debug lines, only when the logger writes `debug` (decided once: none is built otherwise). */
+  readonly #debug: RequestLog | undefined;
+  /** Whether the access log wants the attempts of each call. */
+  readonly #access: boolean;
 
   constructor(deps: RequestPathDeps) {
     this.#d = deps;
+    this.#debug = deps.requestLog?.debug === true ? deps.requestLog : undefined;
+    this.#access = deps.requestLog?.access === true;
     const { admission } = deps;
     this.#addressOf = (req) => admission.clientAddress(req);
     this.#headerPolicy = {
@@ -158,18 +186,16 @@ export class RequestPath {
         // the same tick: its error listeners must be attached before it can fail.
         let sent = body && replayableBody(req, method, upstream, body, upstream.retryBodySize);
         if (sent instanceof Promise) sent = await sent;
-        response = await forward(
-          upstream,
-          method,
-          route.rest + (q === -1 ? '' : raw.slice(q)),
-          headers,
-          sent,
-          abort,
-        );
+        const target = route.rest + (q === -1 ? '' : raw.slice(q));
+        if (this.#debug) this.#debug.upstreamRequest(requestId, upstream, method, target, headers, sent);
+        response = await forward(upstream, method, target, headers, sent, abort);
       } catch (thrown) {
+        if (this.#access) meta.attempts = attemptsOf(thrown);
         outcome = this.#failed(x, upstream, thrown, abort);
         return;
       }
+      if (this.#access) meta.attempts = response.attempts;
+      if (this.#debug) this.#debug.upstreamResponse(requestId, upstream, response);
       outcome = outcomeOfStatus(response.status);
       const out = responseHeaders(
         response,
@@ -263,14 +289,21 @@ export class RequestPath {
       return Outcome.aborted;
     }
     const mapping = problemFor(error);
-    this.#d.logger?.warn(
-      {
-        requestId: x.requestId,
-        upstream: upstream.name,
-        err: isReqforgeError(thrown) ? thrown.toJSON() : String(thrown),
-      },
-      'upstream call failed',
-    );
+    // A refusal by the upstream's own policies (open breaker, rate limit, full bulkhead) or a caller who left is no
+    // warning per request: the breaker's transition and the limiter's sampled line say why, and
+    // reqforge_gateway_rejected_total counts each. Those go to debug; real failures stay at warn.
+    const logger = this.#d.logger;
+    if (logger && (!REFUSALS.has(mapping.slug) || this.#debug)) {
+      (REFUSALS.has(mapping.slug) ? logger.debug : logger.warn).call(
+        logger,
+        {
+          requestId: x.requestId,
+          upstream: upstream.name,
+          err: isReqforgeError(thrown) ? thrown.toJSON() : String(thrown),
+        },
+        'upstream call failed',
+      );
+    }
     this.refuse(x, {
       status: mapping.status,
       slug: mapping.slug,

@@ -14,6 +14,7 @@ import { Admission } from './admission.js';
 import type { GatewayConfig } from './config.js';
 import { Operations } from './operations.js';
 import { makeProblem, securityHeaders, sendProblem, writeSocketProblem } from './problem.js';
+import { RequestLog } from './request-log.js';
 import { type RequestMeta, RequestPath } from './request-path.js';
 import { limitStore } from './shared-limits.js';
 import type { GatewayStatus } from './status-model.js';
@@ -150,7 +151,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const store = options.store ?? (await openStore(config, wiring, storeEvents, logger));
   const telemetry = createTelemetry(config, () => inFlight);
   const metrics = telemetry.metrics;
-  if (metrics) storeEvents.on('store:error', (e) => metrics.recordStoreError(e.store, e.operation));
+  if (metrics) {
+    storeEvents.on('store:error', (e) => metrics.recordStoreError(e.store, e.operation));
+    metrics.trackStoreOperations(storeEvents);
+  }
   // Probes the store past the outage-as-miss fallback; logs each change and feeds the store gauge.
   const storeHealth = store && new StoreHealth(store, logger, metrics);
 
@@ -185,6 +189,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     draining: isDraining,
     security,
   });
+  // Per-request lines (the access log, debug headers and bodies), decided once: off costs one boolean per request.
+  const requestLog = logger && new RequestLog(logger, config, upstreams);
+  const access = requestLog?.access === true ? requestLog : undefined;
   const path = new RequestPath({
     config,
     admission,
@@ -193,6 +200,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     telemetry,
     security,
     logger,
+    requestLog,
     draining: isDraining,
   });
 
@@ -204,10 +212,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const start = performance.now();
     const meta: RequestMeta = { route: 'unknown', requestId: '', start };
     const span = tracing?.start(req);
+    if (access) meta.bytesBefore = req.socket.bytesWritten;
     res.on('close', () => {
       if (meta.abort && !res.writableFinished) meta.abort.abort(new AbortError());
       inFlight--;
       telemetry.served(req, res, meta.route, start);
+      if (access) access.accessLine(req, res, meta, start, span?.traceId);
       span?.end(res.statusCode, spanRoute(meta.route, upstreams), { 'reqforge.request_id': meta.requestId });
       if (draining && inFlight === 0) drained?.();
     });

@@ -13,7 +13,7 @@ import { mergeHeaders } from '../core/request.js';
 import type { Policy } from '../core/types.js';
 import { splitUrl } from '../core/url.js';
 import type { LimitStoreOptions } from '../limits/redis-limiter.js';
-import type { Logger } from '../observability/logging.js';
+import { type Logger, logClientEvents } from '../observability/logging.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CircuitBreakerPolicy } from '../policies/circuit-breaker.js';
 import type { HttpTransportOptions } from '../transport/undici.js';
@@ -265,6 +265,11 @@ export function createUpstream(
   const client = createClient(deps.tracing ? { ...built.options, tracing: true } : built.options);
   const { auth, snapshots } = built;
   const metrics = deps.metrics;
+  // One line per breaker transition and per token refresh failure, sampled refusals; the store's outages are
+  // logged once each by StoreHealth, and calls by the access log.
+  if (deps.logger) {
+    logClientEvents(client, deps.logger, { calls: false, storeErrors: false, fields: { upstream: name } });
+  }
   if (metrics) {
     metrics.instrument(client, { upstream: name });
     auth?.onTokenEvent?.((e) => {

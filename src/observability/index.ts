@@ -25,6 +25,7 @@ export {
   type ObservedEvents,
   outcomeOf,
   type SnapshotSource,
+  type StoreOperationSource,
 } from './metrics.js';
 export { type MetricsHandlerOptions, metricsHandler } from './metrics-handler.js';
 export {

@@ -16,6 +16,11 @@ export interface Logger {
   info: LogFn;
   warn: LogFn;
   error: LogFn;
+  /**
+   * pino's level check. The gateway reads it once at start to decide whether per-request lines (debug headers,
+   * the access log) are built at all; a logger without it is taken at the configured `logging.level`.
+   */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** Log levels, quietest last. */
@@ -41,11 +46,19 @@ const jsonLoggerSchema = z.strictObject({
   base: objectWith('an object of fields').optional(),
   now: fn().optional(),
 });
-const logClientEventsSchema = z.strictObject({ logResponses: z.boolean().optional() });
+const logClientEventsSchema = z.strictObject({
+  logResponses: z.boolean().optional(),
+  calls: z.boolean().optional(),
+  storeErrors: z.boolean().optional(),
+  fields: objectWith('an object of fields').optional(),
+});
 
 /**
  * A tiny pino-compatible logger writing one JSON object per line, with pino's numeric `level`,
- * `time` and `msg` fields, for when pino itself is not installed.
+ * `time` and `msg` fields: the library's dependency-free fallback, for services that do not use pino. It has no
+ * `redact` setting: what reqforge logs is redacted before it reaches any logger. The gateway and the CLI log
+ * through pino itself (`createGatewayLogger` in `reqforge/gateway`); this function stays, supported, for library
+ * users (see the CHANGELOG).
  */
 export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
   parseOptions(jsonLoggerSchema, options, 'logger');
@@ -65,7 +78,13 @@ export function createJsonLogger(options: JsonLoggerOptions = {}): Logger {
       };
       stream.write(`${safeStringify(line)}\n`);
     };
-  return { debug: make('debug'), info: make('info'), warn: make('warn'), error: make('error') };
+  return {
+    debug: make('debug'),
+    info: make('info'),
+    warn: make('warn'),
+    error: make('error'),
+    isLevelEnabled: (level) => (LEVELS[level as LogLevel] ?? 0) >= min,
+  };
 }
 
 function safeStringify(value: unknown): string {
@@ -83,14 +102,27 @@ export interface LogClientEventsOptions {
    * @default false: a busy client would log a line per call
    */
   readonly logResponses?: boolean;
+  /**
+   * Lines per call: responses, failures and retries. Without them only the operational lines remain: breaker
+   * transitions, rate-limit refusals (sampled), token refresh failures and store errors.
+   * @default true
+   */
+  readonly calls?: boolean;
+  /**
+   * A line per failed token store operation.
+   * @default true (the gateway turns it off: it logs one line per store outage and one per recovery instead)
+   */
+  readonly storeErrors?: boolean;
+  /** Fields added to every line of this client, such as `{ upstream: 'billing' }`. */
+  readonly fields?: Readonly<Record<string, unknown>>;
 }
 
 /**
  * Fields every line carries: each ambient context field set with `runWithContext` (`requestId`, `correlationId`,
  * `userId` …; values that are not strings, numbers or booleans are left out), and the active OpenTelemetry span's
- * `traceId` and `spanId` when tracing is on.
+ * `traceId` and `spanId` when tracing is on. The gateway's pino logger adds them to every line as its `mixin`.
  */
-function contextFields(): Record<string, unknown> {
+export function logContextFields(): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
   const ambient = getContext();
   if (ambient) {
@@ -115,7 +147,7 @@ function loadedOtel(): OtelApi | undefined {
 }
 
 function requestFields(request: HttpRequest): Record<string, unknown> {
-  const fields = contextFields();
+  const fields = logContextFields();
   fields.request = request.toJSON();
   if (fields.requestId === undefined) {
     const requestId = request.header('x-request-id');
@@ -138,7 +170,7 @@ function refusalSampler(logger: Logger, every: number) {
     last.set(key, { at: now, suppressed: 0 });
     logger.warn(
       {
-        ...contextFields(),
+        ...logContextFields(),
         limiter: key,
         outcome,
         waitMs: Math.round(wait),
@@ -153,7 +185,8 @@ function refusalSampler(logger: Logger, every: number) {
  * Logs a client's events as JSON lines through a pino-compatible logger: failures at `warn`/`error`,
  * retries and breaker changes at `warn`, responses at `debug`. Every line carries the request id and the
  * request as `request.toJSON()` gives it, redacted by the client's Redactor; errors use their redacted
- * `toJSON()`. Returns a function that unsubscribes.
+ * `toJSON()`. Returns a function that unsubscribes. One line per breaker transition and per token refresh
+ * failure; rate-limit refusals are sampled (one line per limiter every 10 s, with the count left out).
  *
  * @example
  * const stop = logClientEvents(client, createJsonLogger({ level: 'info' }));
@@ -165,13 +198,25 @@ export function logClientEvents(
 ): () => void {
   parseOptions(logClientEventsSchema, options, 'logClientEvents');
   const hub = client.events as unknown as EventHub<ClientEvents & ObservedEvents>;
-  const refused = refusalSampler(logger, 10_000);
-  const offs = [
+  const extra = options.fields ?? {};
+  const offs = [...operationalLines(hub, logger, extra, options.storeErrors !== false)];
+  if (options.calls !== false) offs.push(...callLines(hub, logger, extra, options.logResponses === true));
+  return () => {
+    for (const off of offs) off();
+  };
+}
+
+type Hub = EventHub<ClientEvents & ObservedEvents>;
+
+/** The lines per call: a response (debug, or info with `logResponses`), a failure, a retry. */
+function callLines(hub: Hub, logger: Logger, extra: Readonly<Record<string, unknown>>, responses: boolean) {
+  return [
     hub.on('response', ({ request, response, ctx, duration }) => {
-      const log = options.logResponses ? logger.info : logger.debug;
+      const log = responses ? logger.info : logger.debug;
       log.call(
         logger,
         {
+          ...extra,
           ...requestFields(request),
           status: response.status,
           durationMs: Math.round(duration),
@@ -187,6 +232,7 @@ export function logClientEvents(
       log.call(
         logger,
         {
+          ...extra,
           ...requestFields(request),
           err: error.toJSON(),
           durationMs: Math.round(duration),
@@ -197,19 +243,31 @@ export function logClientEvents(
       );
     }),
     hub.on('retry', ({ request, attempt, delay, reason }) => {
-      logger.warn({ ...requestFields(request), attempt, delayMs: Math.round(delay), reason }, 'retrying');
+      logger.warn(
+        { ...extra, ...requestFields(request), attempt, delayMs: Math.round(delay), reason },
+        'retrying',
+      );
     }),
+  ];
+}
+
+/** The operational lines: breaker transitions, sampled refusals, token refresh failures, store errors. */
+function operationalLines(
+  hub: Hub,
+  logger: Logger,
+  extra: Readonly<Record<string, unknown>>,
+  storeErrors: boolean,
+) {
+  const refused = refusalSampler(logger, 10_000);
+  const offs = [
     hub.on('breaker', ({ key, from, to }) => {
-      logger.warn({ ...contextFields(), breaker: key, from, to }, 'circuit breaker changed state');
+      logger.warn(
+        { ...logContextFields(), ...extra, breaker: key, from, to },
+        'circuit breaker changed state',
+      );
     }),
     hub.on('rateLimit', ({ key, outcome, wait }) => {
       if (outcome === 'dropped' || outcome === 'raised') refused(key, outcome, wait);
-    }),
-    hub.on('storeError', ({ store, operation }) => {
-      logger.warn(
-        { ...contextFields(), store, operation },
-        'token store operation failed; continuing without it',
-      );
     }),
     hub.on('token', (event) => {
       if (event.kind !== 'failed') return;
@@ -220,7 +278,8 @@ export function logClientEvents(
       };
       logger.error(
         {
-          ...contextFields(),
+          ...logContextFields(),
+          ...extra,
           provider: event.provider,
           failures,
           serving,
@@ -231,7 +290,15 @@ export function logClientEvents(
       );
     }),
   ];
-  return () => {
-    for (const off of offs) off();
-  };
+  if (storeErrors) {
+    offs.push(
+      hub.on('storeError', ({ store, operation }) => {
+        logger.warn(
+          { ...logContextFields(), ...extra, store, operation },
+          'token store operation failed; continuing without it',
+        );
+      }),
+    );
+  }
+  return offs;
 }

@@ -124,8 +124,27 @@ export interface Metrics {
   recordStoreError(store: string, operation: string, upstream?: string): void;
   /** Reports a token store's health as `reqforge_token_store_up{store}` (1 up, 0 down), read at scrape time. */
   trackStore(store: string, isUp: () => boolean): void;
+  /**
+   * Counts a store's operations (`reqforge_store_operations_total{store,operation,outcome}`) and their durations
+   * from its `store:operation` events (a `ResilientTokenStore`'s `events`, or the hub given to
+   * `createTokenStore`). Returns a function that unsubscribes.
+   */
+  trackStoreOperations(events: StoreOperationSource): () => void;
   /** The Prometheus text of every series whose name starts with `prefix` (all when omitted). */
   text(prefix?: string): Promise<string>;
+}
+
+/** Where store operations are reported: the `store:operation` event of the store wrappers' event hub. */
+export interface StoreOperationSource {
+  on(
+    event: 'store:operation',
+    listener: (event: {
+      readonly store: string;
+      readonly operation: string;
+      readonly ok: boolean;
+      readonly duration: number;
+    }) => void,
+  ): () => void;
 }
 
 /** Options of {@link Metrics.instrument}. */
@@ -312,6 +331,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           m.retries.inc({ ...labels, reason: reasons.value(String(reason).slice(0, 40)) });
           m.retryDelay.observe(labels, delay / 1000);
         }),
+        hub.on('retryBudgetExhausted', ({ request, ctx }) => {
+          const [address, port] = serverOfRequest(request);
+          m.budgetExhausted.inc({ server_address: address, server_port: port, upstream: upstreamOf(ctx) });
+        }),
         hub.on('breaker', ({ key, from, to }) => {
           const k = keys.value(key);
           m.breakerTransitions.inc({ upstream, key: k, from, to });
@@ -357,6 +380,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     trackStore(store, isUp) {
       stores.set(keys.value(store), isUp);
+    },
+    trackStoreOperations(events) {
+      return events.on('store:operation', ({ store, operation, ok, duration }) => {
+        // Backend names and operations are small fixed sets; bounded all the same.
+        const labels = { store: keys.value(store), operation: reasons.value(operation) };
+        m.storeOperations.inc({ ...labels, outcome: ok ? 'ok' : 'error' });
+        m.storeDuration.observe(labels, duration / 1000);
+      });
     },
     text: (prefix) => metricsText(registry, prefix),
   };

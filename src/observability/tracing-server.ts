@@ -16,6 +16,8 @@ export interface ServerSpan {
   readonly context: Context;
   /** Runs `fn` with this span active. */
   run<T>(fn: () => T): T;
+  /** The span's trace id (the caller's, when its trace is continued), for log lines. */
+  readonly traceId: string;
   /**
    * Ends the span with the response status; `route` is the low-cardinality route (`/billing/*`), used in the span's
    * name and as `http.route`. Only a 5xx marks a server span failed (a 4xx is the caller's error).
@@ -89,6 +91,9 @@ function startServerSpan(api: OtelApi, tracer: Tracer, req: IncomingMessage): Se
   return {
     context,
     run: (fn) => api.context.with(context, fn),
+    get traceId() {
+      return span.spanContext().traceId;
+    },
     end(status, route, extra) {
       if (ended) return;
       ended = true;

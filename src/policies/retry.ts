@@ -233,7 +233,11 @@ async function runWithRetries(
       const delay = nextDelay(s, outcome, verdict, attempt, previousDelay, ctx);
       if (delay === undefined || ctx.clock.now() + delay >= ctx.deadline) return stop();
       endRetry = s.budget?.tryRetry(host);
-      if (s.budget && !endRetry) return stop();
+      if (s.budget && !endRetry) {
+        if (ctx.events.has('retryBudgetExhausted'))
+          ctx.events.emit('retryBudgetExhausted', { request, ctx, attempt });
+        return stop();
+      }
 
       history ??= [];
       history.push(

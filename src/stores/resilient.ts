@@ -34,6 +34,16 @@ export interface StoreEvents {
   'store:down': { readonly store: string; readonly operation: StoreOperation; readonly error: string };
   /** The store answered again after being down for `downMs` milliseconds. */
   'store:up': { readonly store: string; readonly downMs: number };
+  /**
+   * An operation reached the store and succeeded (`ok`) or failed (timeouts included), after `duration` ms.
+   * Operations skipped while the store is down are not among them. Emitted only while someone listens.
+   */
+  'store:operation': {
+    readonly store: string;
+    readonly operation: StoreOperation;
+    readonly ok: boolean;
+    readonly duration: number;
+  };
 }
 
 /** Options of {@link ResilientTokenStore}. */
@@ -185,6 +195,15 @@ export class ResilientTokenStore implements TokenStore {
     await this.#run('close', () => this.#inner.close(), undefined, true);
   }
 
+  #operation(operation: StoreOperation, ok: boolean, started: number): void {
+    this.events.emit('store:operation', {
+      store: this.name,
+      operation,
+      ok,
+      duration: this.#clock.now() - started,
+    });
+  }
+
   async #run<T>(
     operation: StoreOperation,
     fn: () => Promise<T>,
@@ -194,6 +213,7 @@ export class ResilientTokenStore implements TokenStore {
     if (!force && this.#downSince !== undefined && this.#clock.now() < this.#downUntil) return { ok: false };
     let timer: TimerHandle | undefined;
     let timedOut = false;
+    const started = this.events.has('store:operation') ? this.#clock.now() : undefined;
     const pending = Promise.resolve().then(fn);
     try {
       const value = await Promise.race([
@@ -210,12 +230,14 @@ export class ResilientTokenStore implements TokenStore {
         this.#downSince = undefined;
         this.events.emit('store:up', { store: this.name, downMs });
       }
+      if (started !== undefined) this.#operation(operation, true, started);
       return { ok: true, value };
     } catch (error) {
       if (timedOut) {
         pending.then(onLate, () => undefined);
       }
       const code = describe(error);
+      if (started !== undefined) this.#operation(operation, false, started);
       if (this.events.has('store:error')) {
         this.events.emit('store:error', { store: this.name, operation, error: code, timedOut });
       }

@@ -54,6 +54,7 @@ describe('the shipped Grafana dashboard and Prometheus alert rules', () => {
       'ReqforgeCircuitBreakerOpen',
       'ReqforgeErrorRatioHigh',
       'ReqforgeRateLimiterSaturated',
+      'ReqforgeRetryBudgetExhausted',
       'ReqforgeTokenRefreshFailing',
       'ReqforgeTokenStoreDown',
     ]);

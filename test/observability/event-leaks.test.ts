@@ -46,6 +46,7 @@ const CLIENT_EVENTS = {
   token: true,
   storeError: true,
   bulkhead: true,
+  retryBudgetExhausted: true,
 } as const satisfies Record<keyof ClientEvents, true>;
 const EVENT_NAMES = Object.keys(CLIENT_EVENTS) as (keyof ClientEvents)[];
 
@@ -203,6 +204,25 @@ describe('nothing a listener, a log line or an error prints carries a secret', (
       queuedApi.get('/flaky').catch(() => undefined),
     ]);
     await queuedApi.close();
+    // The retry budget's refusal: a budget with no room at all, and a secret-laden call that fails.
+    const budgetApi = createClient({
+      baseUrl: server.url,
+      redact: { headers: ['x-sig'], params: ['pin'] },
+      policies: [
+        retry({ retries: 2, baseDelay: 1, budget: { ratio: 0, minRetries: 0 } }),
+        bearerAuth(new Secret(S.bearer)),
+      ],
+    });
+    budgetApi.on('retryBudgetExhausted', (payload) => {
+      seen.set('retryBudgetExhausted', (seen.get('retryBudgetExhausted') ?? 0) + 1);
+      printed.push(
+        `retryBudgetExhausted ${inspect(payload, { depth: Number.POSITIVE_INFINITY, showHidden: true })}`,
+        `retryBudgetExhausted ${JSON.stringify(payload)}`,
+        payload.request.toCurl(),
+      );
+    });
+    await budgetApi.put('/down', secretCall).catch(() => undefined);
+    await budgetApi.close();
     const tokens = await exerciseTokens((tokenApi) => {
       for (const name of ['token', 'storeError'] as const) {
         tokenApi.on(name, (payload) => {

@@ -135,6 +135,32 @@ describe('logging', () => {
     await client.close();
   });
 
+  it('answers isLevelEnabled as pino does, so the gateway can decide its per-request lines once', () => {
+    const logger = createJsonLogger({ level: 'info', stream: { write: () => true } });
+    expect(['debug', 'info', 'warn', 'error'].map((l) => logger.isLevelEnabled?.(l))).toEqual([
+      false,
+      true,
+      true,
+      true,
+    ]);
+    expect(
+      createJsonLogger({ level: 'debug', stream: { write: () => true } }).isLevelEnabled?.('debug'),
+    ).toBe(true);
+  });
+
+  it('keeps only the operational lines with calls: false, with the given fields on each', async () => {
+    const { out, stream } = lines();
+    const client = createClient({ baseUrl: `${sandbox.url}/api` });
+    logClientEvents(client, createJsonLogger({ stream, level: 'debug' }), {
+      calls: false,
+      fields: { upstream: 'pets' },
+    });
+    await client.get('/pets');
+    await expect(client.get('/pets/999')).rejects.toThrow();
+    expect(out).toEqual([]);
+    await client.close();
+  });
+
   it('works with a real pino logger', async () => {
     const { out, stream } = lines();
     const logger = pino({ level: 'info' }, stream);

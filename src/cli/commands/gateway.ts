@@ -1,7 +1,8 @@
 /** `reqforge gateway`: runs the gateway in front of the configured upstreams until SIGTERM or SIGINT. */
 import type { Command } from 'commander';
+import { createGatewayLogger } from '../../gateway/logger.js';
 import { startGateway } from '../../gateway/server.js';
-import { createJsonLogger, type LogLevel } from '../../observability/logging.js';
+import type { LogLevel } from '../../observability/logging.js';
 import { type CliIo, EXIT, loadConfig, logLevel, portNumber } from '../io.js';
 
 interface GatewayFlags {
@@ -26,10 +27,10 @@ export function registerGateway(cmd: Command, io: CliIo, setCode: (code: number)
     )
     .action(async (opts: GatewayFlags) => {
       const config = await loadConfig(opts.config, io);
-      const logger = createJsonLogger({
+      // pino, JSON only on stdout; the human lines (listening, draining) go to stderr. The flag wins over the file.
+      const logger = createGatewayLogger({
         stream: io.stdout,
         level: opts.logLevel ?? config.logging.level,
-        base: { service: 'reqforge-gateway' },
       });
       const gateway = await startGateway({
         config,
