@@ -18,7 +18,7 @@ import { type Gateway, startGateway } from '../../src/gateway/server.js';
 import { createJsonLogger, logClientEvents } from '../../src/observability/logging.js';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { type SandboxUpstream, startSandboxUpstream } from '../../src/sandbox/upstream.js';
-import { IN_CI } from '../stores/services.js';
+import { withSystemTool } from '../helpers/system-tool.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -356,13 +356,5 @@ function body(): void {
 }
 
 describe('gateway status page in headless Chromium', () => {
-  if (existsSync(CHROMIUM)) {
-    body();
-  } else if (IN_CI) {
-    it('needs Chromium', () => {
-      throw new Error(`${CHROMIUM} is missing (CI=true: install the Debian "chromium" package)`);
-    });
-  } else {
-    it.skip(`[skipped: ${CHROMIUM} is missing; apt-get install chromium, or set CI=true to fail instead]`, () => {});
-  }
+  withSystemTool(CHROMIUM, 'chromium', body);
 });

@@ -2,14 +2,14 @@
 // (a typo in PromQL fails here, not in an operator's Prometheus) and runs the alerts against synthetic series, so
 // each alert fires when its documentation says it does, with the labels its summary names, and stays quiet otherwise.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { withSystemTool } from '../helpers/system-tool.js';
 
 const PROMTOOL = '/usr/bin/promtool';
-const IN_CI = process.env.CI === 'true';
 const RULES = resolve('deploy/prometheus/reqforge-alerts.yml');
 const DASHBOARD = resolve('deploy/grafana/reqforge-dashboard.json');
 
@@ -181,13 +181,5 @@ function body() {
 }
 
 describe('alert rules and dashboard queries under promtool', () => {
-  if (existsSync(PROMTOOL)) {
-    body();
-  } else if (IN_CI) {
-    it('needs promtool', () => {
-      throw new Error(`${PROMTOOL} is missing (CI=true: install the Debian "prometheus" package)`);
-    });
-  } else {
-    it.skip(`[skipped: ${PROMTOOL} is missing; apt-get install prometheus, or set CI=true to fail instead]`, () => {});
-  }
+  withSystemTool(PROMTOOL, 'prometheus', body);
 });
