@@ -76,6 +76,8 @@ describe('operations under attack', () => {
           circuitBreaker: { consecutiveFailures: 3, openDuration: '60s' },
           auth: { type: 'oauth2', tokenUrl: idp.tokenUrl, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
         },
+        // Retried (a PUT is idempotent), so small bodies are buffered and the debug line shows their first bytes.
+        files: { baseUrl: `${sandbox.url}/api` },
       },
     });
     const logger = createGatewayLogger({
@@ -212,6 +214,25 @@ describe('operations under attack', () => {
     ]) {
       expect(joined).not.toContain(secret);
     }
+  });
+
+  it('redacts a secret JSON value the debug excerpt cuts in the middle (a space in it included)', async () => {
+    // The debug line shows the first 4096 bytes: pad so that the cut falls inside the password's value.
+    const head = '{"a":"';
+    const field = '","password":"';
+    const pad = 'p'.repeat(4096 - head.length - field.length - 'TRUNC QXZLE'.length);
+    const body = `${head}${pad}${field}TRUNC QXZLEAKZZZ"}`;
+    const res = await send(`${url}/files/pets`, {
+      method: 'PUT',
+      headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.status).toBeLessThan(500);
+    const line = lines.find((l) => l.includes('"upstream request"') && l.includes('"bodyTruncated":true'));
+    expect(line).toBeDefined();
+    expect(line).toContain('\\"password\\":\\"[REDACTED]\\"');
+    expect(line).not.toContain('QXZL');
+    expect(line).not.toContain('TRUNC');
   });
 });
 
