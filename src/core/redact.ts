@@ -69,7 +69,8 @@ export class Redactor {
     ]);
     this.#params = new Set([...DEFAULT_SECRET_PARAMS, ...(options.params ?? []).map((p) => p.toLowerCase())]);
     const names = [...this.#params].map(escapeRegExp).join('|');
-    this.#jsonField = new RegExp(`("(?:${names})"\\s*:\\s*)("(?:[^"\\\\]|\\\\.)*"|[^,}\\]\\s]+)`, 'gi');
+    // A string value may run to the end of the text unclosed: an excerpt cut inside it (a debug line's first bytes).
+    this.#jsonField = new RegExp(`("(?:${names})"\\s*:\\s*)("(?:[^"\\\\]|\\\\.)*(?:"|$)|[^,}\\]\\s]+)`, 'gi');
   }
 
   /** Returns a Redactor with more secret names added. */

@@ -22,8 +22,38 @@ const ENDPOINTS = new Set(['/health', '/ready', '/metrics', '/status', '/status.
 const POSTS = new Set(['/status/login', '/status/logout']);
 const ACTIONS = '/status/actions/';
 
-/** The CSP of operations responses that are not the page: nothing may load, nothing may frame them. */
-const DATA_CSP = "default-src 'none'; frame-ancestors 'none'";
+/**
+ * The CSP of operations responses that are not the page (JSON, metrics, problems): nothing may load, nothing may
+ * frame them.
+ */
+export const DATA_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/** The refusal of a status page POST another site made a browser send (see {@link crossSite}). */
+const CROSS_SITE: Refusal = {
+  status: 403,
+  slug: 'cross-site',
+  title: 'Cross-site request refused',
+  detail: 'Status page forms are accepted from the status page only',
+};
+
+/**
+ * Whether a browser sent this request on another site's behalf: `Sec-Fetch-Site` other than `same-origin` (or
+ * `none`, typed by the user), else an `Origin` whose host is not the one the request was sent to. Programs send
+ * neither header and pass. This stops login CSRF (another site logging the browser in with the attacker's key),
+ * which a session's CSRF token cannot, as there is no session yet.
+ */
+export function crossSite(req: IncomingMessage): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    // `Origin: null` (a sandboxed frame, a redirect across sites) or garbage.
+    return true;
+  }
+}
 
 /**
  * The operations endpoint a request names (its metrics route label), or undefined: GET and HEAD for the
@@ -85,6 +115,7 @@ export class Operations {
       logger: deps.logger,
       send: (res, code, type, body, headers) => this.#send(res, code, type, body, headers),
       htmlPolicy,
+      formTimeout: deps.config.limits.headersTimeout,
     });
   }
 
@@ -139,6 +170,7 @@ export class Operations {
     const actionPath = path.startsWith(ACTIONS);
     if (op === 'status.admin') {
       if (!this.#login || (actionPath && !this.#actions)) return false;
+      if (crossSite(req)) return CROSS_SITE;
       if (path === '/status/login') return this.#done(await this.#admin.login(req, res, headers));
     }
     const who = this.#who(req, status);

@@ -18,7 +18,7 @@ import {
   selectUpstream,
   upstreamHeaders,
 } from './forward.js';
-import { type Operations, operationFor } from './operations.js';
+import { DATA_CSP, type Operations, operationFor } from './operations.js';
 import { makeProblem, problemFor, sendProblem } from './problem.js';
 import type { RequestLog } from './request-log.js';
 import { relay, responseHeaders } from './respond.js';
@@ -262,11 +262,10 @@ export class RequestPath {
     if (this.#d.draining()) headers.connection = 'close';
     const answer = await operations.serve(x.req, x.res, op, path, headers);
     if (answer === true) return;
-    if (answer === false) {
-      meta.route = 'unknown';
-      return this.refuse(x, unknownUpstream(op));
-    }
-    this.refuse(x, answer);
+    if (answer === false) meta.route = 'unknown';
+    const refusal = answer === false ? unknownUpstream(op) : answer;
+    // Operations problems carry the operations CSP like every other operations answer.
+    this.refuse(x, { ...refusal, headers: { ...refusal.headers, 'content-security-policy': DATA_CSP } });
   }
 
   /**

@@ -49,6 +49,8 @@ export interface StatusAdminDeps {
   ) => void;
   /** A fresh CSP nonce and its header, for an HTML answer. */
   readonly htmlPolicy: () => { nonce: string; csp: string };
+  /** Ms a form body may take to arrive (`limits.headersTimeout`). */
+  readonly formTimeout: number;
 }
 
 const refusal = (status: number, slug: string, title: string, detail: string): Refusal => ({
@@ -58,11 +60,32 @@ const refusal = (status: number, slug: string, title: string, detail: string): R
   detail,
 });
 
-/** Reads a small `application/x-www-form-urlencoded` body; undefined when it is another type or too large. */
-export async function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
+/**
+ * Reads a small `application/x-www-form-urlencoded` body; undefined when it is another type or too large,
+ * `'slow'` when it has not all arrived within `timeout` ms (a slow body must not hold a connection for the
+ * whole `limits.requestTimeout`).
+ */
+export async function readForm(
+  req: IncomingMessage,
+  timeout: number,
+): Promise<URLSearchParams | undefined | 'slow'> {
   const type = (req.headers['content-type'] ?? 'application/x-www-form-urlencoded').split(';')[0]?.trim();
   if (type !== 'application/x-www-form-urlencoded') return undefined;
   if (Number(req.headers['content-length'] ?? 0) > FORM_LIMIT) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'slow'>((resolve) => {
+    timer = setTimeout(resolve, timeout, 'slow');
+  });
+  try {
+    const body = await Promise.race([readSmall(req), late]);
+    return body === 'slow' || body === undefined ? body : new URLSearchParams(body.toString('utf8'));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The whole body, or undefined once it passes {@link FORM_LIMIT}. */
+async function readSmall(req: IncomingMessage): Promise<Buffer | undefined> {
   let size = 0;
   const chunks: Buffer[] = [];
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -70,8 +93,10 @@ export async function readForm(req: IncomingMessage): Promise<URLSearchParams | 
     if (size > FORM_LIMIT) return undefined;
     chunks.push(chunk);
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  return Buffer.concat(chunks);
 }
+
+const SLOW_FORM = refusal(408, 'request-timeout', 'Request Timeout', 'The form did not arrive in time');
 
 const BAD_FORM = refusal(
   415,
@@ -94,7 +119,8 @@ export class StatusAdmin {
     res: ServerResponse,
     headers: Record<string, string>,
   ): Promise<AdminAnswer> {
-    const form = await readForm(req);
+    const form = await readForm(req, this.#d.formTimeout);
+    if (form === 'slow') return SLOW_FORM;
     if (!form) return BAD_FORM;
     const key = form.get('key') ?? '';
     const caller = key === '' ? undefined : this.#d.admission.keyName(key);
@@ -154,7 +180,8 @@ export class StatusAdmin {
 
   /** The form of an admin POST, once its CSRF token checks out; else the refusal. */
   async #form(call: AdminCall): Promise<URLSearchParams | Refusal> {
-    const form = await readForm(call.req);
+    const form = await readForm(call.req, this.#d.formTimeout);
+    if (form === 'slow') return SLOW_FORM;
     if (!form) return BAD_FORM;
     return this.#csrf(call.req, form, call.who) ?? form;
   }
