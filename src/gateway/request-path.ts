@@ -292,16 +292,15 @@ export class RequestPath {
     // warning per request: the breaker's transition and the limiter's sampled line say why, and
     // reqforge_gateway_rejected_total counts each. Those go to debug; real failures stay at warn.
     const logger = this.#d.logger;
-    if (logger && (!REFUSALS.has(mapping.slug) || this.#debug)) {
-      (REFUSALS.has(mapping.slug) ? logger.debug : logger.warn).call(
-        logger,
-        {
-          requestId: x.requestId,
-          upstream: upstream.name,
-          err: isReqforgeError(thrown) ? thrown.toJSON() : String(thrown),
-        },
-        'upstream call failed',
-      );
+    const refused = REFUSALS.has(mapping.slug);
+    if (logger && (!refused || this.#debug)) {
+      const fields = {
+        requestId: x.requestId,
+        upstream: upstream.name,
+        err: isReqforgeError(thrown) ? thrown.toJSON() : String(thrown),
+      };
+      if (refused) logger.debug(fields, 'upstream call failed');
+      else logger.warn(fields, 'upstream call failed');
     }
     this.refuse(x, {
       status: mapping.status,

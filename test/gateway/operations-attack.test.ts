@@ -3,7 +3,6 @@
 // operations answer (errors included), forced-refresh hammering, hostile upstream names, and secrets in the
 // debug and access logs.
 import { createHash, randomBytes } from 'node:crypto';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { createGatewayLogger } from '../../src/gateway/logger.js';
@@ -11,48 +10,16 @@ import { type Gateway, startGateway } from '../../src/gateway/server.js';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { type SandboxUpstream, startSandboxUpstream } from '../../src/sandbox/upstream.js';
 import { raw } from './helpers.js';
+import { login as loginWith, post, send } from './ops-client.js';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const API_KEY = `ik_${hex(16)}`;
 const CLIENT_SECRET = `cs_${hex(16)}`;
 const CLIENT_ID = `atk_${hex(4)}`;
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const SESSIONS_MAX = 4;
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-}
-
-async function send(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<Answer> {
-  const res = await request(url, {
-    method: (options.method ?? 'GET') as 'GET',
-    headers: options.headers ?? {},
-    ...(options.body !== undefined && { body: options.body }),
-  });
-  return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
-}
-
-const post = (url: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
-  send(url, { method: 'POST', headers: { ...FORM, ...headers }, body: new URLSearchParams(form).toString() });
-
-async function login(
-  url: string,
-  headers: Record<string, string> = {},
-): Promise<{ cookie: string; csrf: string }> {
-  const res = await post(`${url}/status/login`, { key: API_KEY }, headers);
-  expect(res.status).toBe(303);
-  const cookie = String(res.headers['set-cookie']).split(';')[0]!;
-  const page = await send(`${url}/status`, { headers: { cookie } });
-  expect(page.status).toBe(200);
-  const csrf = /data-csrf="([^"]+)"/.exec(page.text)?.[1];
-  return { cookie, csrf: csrf! };
-}
+const login = (url: string, headers: Record<string, string> = {}) => loginWith(url, API_KEY, headers);
 
 describe('operations under attack', () => {
   let idp: OAuthServer;
@@ -155,7 +122,11 @@ describe('operations under attack', () => {
         { upstream: 'nope', csrf: s.csrf },
         { cookie: s.cookie },
       ),
-      await send(`${url}/status/login`, { method: 'POST', headers: FORM, body: `key=${'x'.repeat(9000)}` }),
+      await send(`${url}/status/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `key=${'x'.repeat(9000)}`,
+      }),
       await post(`${url}/status/login`, { key: API_KEY }, { 'sec-fetch-site': 'cross-site' }),
     ];
     expect(errors.map((e) => e.status)).toEqual([401, 401, 403, 404, 415, 403]);

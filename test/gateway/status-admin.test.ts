@@ -2,56 +2,20 @@
 // reset and the forced token refresh (at most one extra IdP fetch), the failed-login throttle, and the exact counts
 // per outcome class in /status.json after a known sequence of upstream answers.
 import { createHash, randomBytes } from 'node:crypto';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { type Gateway, startGateway } from '../../src/gateway/server.js';
 import { type OAuthServer, startOAuthServer } from '../../src/sandbox/oauth.js';
 import { type SandboxUpstream, startSandboxUpstream } from '../../src/sandbox/upstream.js';
+import { login as loginWith, post, send } from './ops-client.js';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const API_KEY = `ik_${hex(16)}`;
 const CLIENT_SECRET = `cs_${hex(16)}`;
 const CLIENT_ID = `admin_${hex(4)}`;
-const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: test JSON
-  json(): any;
-}
-
-async function send(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<Answer> {
-  const res = await request(url, {
-    method: (options.method ?? 'GET') as 'GET',
-    headers: options.headers ?? {},
-    ...(options.body !== undefined && { body: options.body }),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
-}
-
-const post = (url: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
-  send(url, { method: 'POST', headers: { ...FORM, ...headers }, body: new URLSearchParams(form).toString() });
-
-/** Logs in and returns the cookie pair to send back and the page's CSRF token. */
-async function login(url: string): Promise<{ cookie: string; csrf: string; setCookie: string }> {
-  const res = await post(`${url}/status/login`, { key: API_KEY });
-  expect(res.status).toBe(303);
-  const setCookie = String(res.headers['set-cookie']);
-  const cookie = setCookie.split(';')[0]!;
-  const page = await send(`${url}/status`, { headers: { cookie } });
-  expect(page.status).toBe(200);
-  const csrf = /data-csrf="([^"]+)"/.exec(page.text)?.[1];
-  expect(csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
-  return { cookie, csrf: csrf!, setCookie };
-}
+const login = (url: string, headers: Record<string, string> = {}) => loginWith(url, API_KEY, headers);
 
 describe('status page admin over HTTP', () => {
   let idp: OAuthServer;
