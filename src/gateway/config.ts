@@ -326,8 +326,11 @@ const gatewayConfigFields = z.strictObject({
       enabled: bool().default(true),
       /** How often the page polls `/status/json` for fresh numbers. */
       refresh: duration.default(5_000),
-      /** Offer admin actions (reset a breaker, force a token refresh); only where operations need a key. */
-      actions: bool().default(true),
+      /**
+       * Offer admin actions (reset a breaker, force a token refresh). Default: true where operations need a key;
+       * refused where they do not (there is no login to guard them).
+       */
+      actions: bool().optional(),
       /** The login session a browser gets after posting an API key once. */
       session: z
         .strictObject({
@@ -340,9 +343,9 @@ const gatewayConfigFields = z.strictObject({
           /** Send the cookie with `Secure`. Default: when `hsts` is set (the gateway is reached over TLS). */
           secure: bool().optional(),
         })
-        .default({ ...SESSION_DEFAULTS }),
+        .optional(),
     })
-    .default({ enabled: true, refresh: 5_000, actions: true, session: { ...SESSION_DEFAULTS } }),
+    .default({ enabled: true, refresh: 5_000 }),
   /** Serve /metrics, /health, /ready and /status on their own address (and not on `listen`). */
   operations: z
     .strictObject({
@@ -378,6 +381,23 @@ const gatewayConfigFields = z.strictObject({
 
 /** The zod schema of a gateway configuration (after `${ENV}` interpolation). */
 export const gatewayConfigSchema = gatewayConfigFields.superRefine((config, ctx) => {
+  // The status page's login and admin actions exist only where operations need a key: elsewhere their settings
+  // would be accepted and do nothing.
+  const login =
+    config.status.enabled &&
+    (config.inbound.apiKeys?.length ?? 0) > 0 &&
+    config.inbound.protectOperations !== false;
+  for (const key of ['actions', 'session'] as const) {
+    if (login || config.status[key] === undefined) continue;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['status', key],
+      message: config.status.enabled
+        ? 'applies only where operations need a key (the status page then has a login): add inbound.apiKeys ' +
+          '(with protectOperations not false), or drop this setting'
+        : 'the status page is off (status.enabled: false): drop this setting',
+    });
+  }
   const limits: [(string | number)[], { shared?: boolean | undefined } | undefined][] = [
     [['inbound', 'rateLimit'], config.inbound.rateLimit],
     ...Object.entries(config.upstreams).map(([name, u]): [(string | number)[], typeof u.rateLimit] => [

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../observability/logging.js';
 import { metricsText } from '../observability/metrics.js';
 import type { Admission, Refusal } from './admission.js';
-import type { GatewayConfig } from './config.js';
+import { type GatewayConfig, SESSION_DEFAULTS } from './config.js';
 import { OperationsSessions } from './operations-session.js';
 import { makeProblem, sendProblem } from './problem.js';
 import { type OperationsCaller, StatusAdmin } from './status-admin.js';
@@ -99,15 +99,16 @@ export class Operations {
   constructor(deps: OperationsDeps) {
     this.#deps = deps;
     const { status, hsts } = deps.config;
+    const session = status.session ?? SESSION_DEFAULTS;
     this.#sessions = new OperationsSessions({
-      idle: status.session.idle,
-      maxAge: status.session.maxAge,
-      max: status.session.max,
+      idle: session.idle,
+      maxAge: session.maxAge,
+      max: session.max,
       // Behind TLS (the gateway sends HSTS), the cookie must never travel in clear text.
-      secure: status.session.secure ?? hsts !== undefined,
+      secure: status.session?.secure ?? hsts !== undefined,
     });
     this.#login = status.enabled && deps.admission.protectOperations;
-    this.#actions = this.#login && status.actions;
+    this.#actions = this.#login && (status.actions ?? true);
     this.#admin = new StatusAdmin({
       admission: deps.admission,
       sessions: this.#sessions,

@@ -37,6 +37,37 @@ describe('gateway config', () => {
     expect(config.requestIdHeader).toBe('x-request-id');
   });
 
+  it('refuses status-page login settings where there is no login, instead of ignoring them', () => {
+    const keys = { apiKeys: [{ name: 'ops', sha256: 'a'.repeat(64) }] };
+    // No API keys: no login, so no session and no admin actions to configure.
+    expect(
+      issues(() =>
+        parseGatewayConfig({ ...base, status: { actions: false, session: { max: 5 } } }, { env: {} }),
+      ).map((i) => i.path),
+    ).toEqual(['status.actions', 'status.session']);
+    // Keys, but operations left open: still no login.
+    expect(
+      issues(() =>
+        parseGatewayConfig(
+          { ...base, inbound: { ...keys, protectOperations: false }, status: { session: { max: 5 } } },
+          { env: {} },
+        ),
+      )[0],
+    ).toMatchObject({ path: 'status.session', message: expect.stringContaining('add inbound.apiKeys') });
+    expect(
+      issues(() =>
+        parseGatewayConfig({ ...base, status: { enabled: false, actions: true } }, { env: {} }),
+      )[0],
+    ).toMatchObject({ path: 'status.actions', message: expect.stringContaining('status page is off') });
+    // With keys (operations protected by default) both apply; left out, the defaults hold.
+    const config = parseGatewayConfig(
+      { ...base, inbound: keys, status: { actions: false, session: { max: 5 } } },
+      { env: {} },
+    );
+    expect(config.status).toMatchObject({ actions: false, session: { max: 5, idle: 30 * 60_000 } });
+    expect(parseGatewayConfig(base, { env: {} }).status).toEqual({ enabled: true, refresh: 5_000 });
+  });
+
   it('parses durations and sizes', () => {
     expect(parseDuration('500ms')).toBe(500);
     expect(parseDuration('1.5s')).toBe(1500);
