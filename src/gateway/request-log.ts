@@ -7,6 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redactor } from '../core/redact.js';
+import { redactBody } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { Logger } from '../observability/logging.js';
 import type { GatewayConfig } from './config.js';
@@ -36,15 +37,14 @@ export function bodyExcerpt(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { bodyBytes: body.byteLength };
   const type = contentType ?? '';
-  const form = FORM.test(type);
-  if (!form && !TEXTUAL.test(type)) return out;
+  if (!FORM.test(type) && !TEXTUAL.test(type)) return out;
   const cut = body.byteLength > DEBUG_BODY_BYTES;
   const text = Buffer.from(
     body.buffer,
     body.byteOffset,
     Math.min(body.byteLength, DEBUG_BODY_BYTES),
   ).toString('utf8');
-  out.body = form ? redactor.query(text) : redactor.text(text);
+  out.body = redactBody(text, type, redactor);
   if (cut) out.bodyTruncated = true;
   return out;
 }
