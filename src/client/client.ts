@@ -14,7 +14,7 @@ import { toReqforgeError } from '../core/normalize.js';
 import { parseOptions } from '../core/options/index.js';
 import { compose } from '../core/pipeline.js';
 import { Redactor } from '../core/redact.js';
-import { type HeaderRecord, HttpRequest, mergeHeaders } from '../core/request.js';
+import { copyHeaders, type HeaderRecord, HttpRequest, mergeHeaders } from '../core/request.js';
 import {
   createHttpError,
   DEFAULT_ERROR_BODY_LIMIT,
@@ -464,7 +464,7 @@ export class Client {
     let copied = false;
     const own = () => {
       if (!copied) {
-        headers = { ...headers };
+        headers = copyHeaders(headers);
         copied = true;
       }
       return headers as Record<string, string>;

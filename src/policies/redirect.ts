@@ -1,7 +1,7 @@
 import { RedirectError, type RedirectHop, type RedirectRefusal } from '../core/errors.js';
 import { parseOptions, redirectOptionsSchema } from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort, withContinuation } from '../core/pipeline.js';
-import { type HeaderRecord, HttpRequest } from '../core/request.js';
+import { copyHeaders, type HeaderRecord, HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler, Policy } from '../core/types.js';
 
@@ -169,7 +169,7 @@ function locationOf(response: HttpResponse, request: HttpRequest): URL | undefin
 
 /** The next hop's headers: without body headers when the body goes, without any credential once cross-origin. */
 function hopHeaders(request: HttpRequest, toGet: boolean, crossOrigin: boolean): HeaderRecord {
-  const headers: Record<string, string> = { ...request.headers };
+  const headers = copyHeaders(request.headers);
   // A Host the caller set names the old origin.
   delete headers.host;
   if (toGet) for (const name of BODY_HEADERS) delete headers[name];
