@@ -99,9 +99,25 @@ export function tokenAuth(
     attach: (events) => relayTokenEvents(manager, events),
     wrap(next: Handler): Handler {
       const headerValue = checkedHeaderValue(header, format);
-      const send = async (req: HttpRequest, ctx: CallContext, token: Token): Promise<HttpResponse> => {
-        const response = await next(setSecretHeader(req, header, headerValue(token), extend, true), ctx);
-        if (response.status !== 401 || !retry) return response;
+      // The common case is one `then` on the inner promise (no async frame); only a 401 goes on to `unauthorized`.
+      const send = (req: HttpRequest, ctx: CallContext, token: Token): Promise<HttpResponse> => {
+        let pending: Promise<HttpResponse>;
+        try {
+          pending = next(setSecretHeader(req, header, headerValue(token), extend, true), ctx);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        if (!retry) return pending;
+        return pending.then((response) =>
+          response.status === 401 ? unauthorized(req, ctx, token, response) : response,
+        );
+      };
+      const unauthorized = async (
+        req: HttpRequest,
+        ctx: CallContext,
+        token: Token,
+        response: HttpResponse,
+      ): Promise<HttpResponse> => {
         // The store update goes on in the background if the call aborts meanwhile.
         await raceSignal(manager.invalidate(token, request, 'unauthorized'), ctx.signal);
         if (!req.replayable || !isSafeToRepeat(req, ctx)) return response;

@@ -67,7 +67,7 @@ export function responseHeaders(
  * Relays the upstream's response: status and headers at once, then the body streamed with backpressure (none
  * for HEAD, 204 and 304). A failing body destroys `res`; a caller who leaves stops the upstream exchange.
  */
-export async function relay(
+export function relay(
   res: ServerResponse,
   method: string,
   response: HttpResponse,
@@ -75,9 +75,10 @@ export async function relay(
 ): Promise<void> {
   res.writeHead(response.status, headers);
   if (method === 'HEAD' || response.status === 204 || response.status === 304) {
-    await response.dump();
-    res.end();
-    return;
+    return response.dump().then(() => {
+      res.end();
+    });
   }
-  await response.pipeTo(res).catch(ignoreRelayError);
+  // The relay's own promise, not an async frame around it: one fewer promise and turn per request.
+  return response.pipeTo(res).catch(ignoreRelayError);
 }
