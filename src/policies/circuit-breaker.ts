@@ -6,6 +6,7 @@ import { toReqforgeError } from '../core/normalize.js';
 import { circuitBreakerOptionsSchema, type Duration, parseOptions } from '../core/options/index.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
+import type { HttpResponse } from '../core/response.js';
 import type { BreakerState, CallContext, ClientEvents, Handler, Policy } from '../core/types.js';
 import { isServiceFailure, type OutcomePredicate } from './predicates.js';
 
@@ -334,30 +335,49 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
       for (const s of snapshots) get(s.key).restore(s, clock.now());
     },
     wrap: (next: Handler): Handler =>
-      settlesOnAbort(async (request, ctx) => {
-        if (ctx.events !== lastHub) {
-          listeners.add(ctx.events);
-          lastHub = ctx.events;
-        }
-        if (!options.clock) clock = ctx.clock;
-        const breaker = get(keyOf(request, ctx));
-        const startedAt = clock.now();
-        const admitted = breaker.admit(startedAt);
-        if (admitted >= 0) throw new CircuitOpenError(breaker.key, admitted, { request });
-        const probe = admitted === ALLOWED_PROBE;
+      // One `then` on the inner promise, not an async frame around it: a promise and a turn fewer per call.
+      settlesOnAbort((request, ctx) => {
+        let breaker: Breaker;
+        let startedAt: number;
+        let probe: boolean;
+        let pending: Promise<HttpResponse>;
         try {
-          const response = await next(request, ctx);
-          const failed =
-            isFailure === isServiceFailure ? response.status >= 500 : isFailure({ response }, ctx);
-          // A success is counted in the window at the time it started; a failure at the time it happened.
-          breaker.record(failed ? clock.now() : startedAt, failed, probe);
-          return response;
-        } catch (thrown) {
+          if (ctx.events !== lastHub) {
+            listeners.add(ctx.events);
+            lastHub = ctx.events;
+          }
+          if (!options.clock) clock = ctx.clock;
+          breaker = get(keyOf(request, ctx));
+          startedAt = clock.now();
+          const admitted = breaker.admit(startedAt);
+          if (admitted >= 0) return Promise.reject(new CircuitOpenError(breaker.key, admitted, { request }));
+          probe = admitted === ALLOWED_PROBE;
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        try {
+          pending = next(request, ctx);
+        } catch (error) {
+          // A handler that throws instead of rejecting still counts, as it did inside an async frame.
+          pending = Promise.reject(error);
+        }
+        const failed = (thrown: unknown): never => {
           const error = toReqforgeError(thrown, request, ctx.abort);
           const counts = error.code === 'ERR_ABORTED' ? undefined : isFailure({ error }, ctx);
           breaker.record(clock.now(), counts, probe);
           throw error;
-        }
+        };
+        return pending.then((response) => {
+          let failure: boolean;
+          try {
+            failure = isFailure === isServiceFailure ? response.status >= 500 : isFailure({ response }, ctx);
+          } catch (thrown) {
+            return failed(thrown);
+          }
+          // A success is counted in the window at the time it started; a failure at the time it happened.
+          breaker.record(failure ? clock.now() : startedAt, failure, probe);
+          return response;
+        }, failed);
       }, isSettlingOnAbort(next)),
   };
 }

@@ -173,42 +173,100 @@ function retryableResponse(s: Settings, response: HttpResponse, ctx: CallContext
     : verdictOf(s.retryOn({ response }, ctx));
 }
 
-async function runWithRetries(
+/**
+ * Runs a call's attempts. The first attempt is followed with one `then`, not an async frame: a response nobody wants
+ * retried (the common case) settles the call there, a promise and a turn fewer per call; anything else goes on in
+ * {@link retryAfterFirst}.
+ */
+function runWithRetries(
   s: Settings,
   next: Handler,
   original: HttpRequest,
   ctx: CallContext,
 ): Promise<HttpResponse> {
   let request = original;
-  // A non-idempotent call gets its generated key before the first attempt, so every attempt carries the same one.
-  if (s.keyHeader && !isSafeToRepeat(request, ctx, s.keyHeader))
-    request = request.withHeaders({ [s.keyHeader]: randomUUID() });
+  try {
+    // A non-idempotent call gets its generated key before the first attempt, so every attempt carries the same one.
+    if (s.keyHeader && !isSafeToRepeat(request, ctx, s.keyHeader))
+      request = request.withHeaders({ [s.keyHeader]: randomUUID() });
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const sent = request;
   const host = request.host;
   const endCall = s.budget?.begin(host);
   const outerAttempt = ctx.attempt;
+  const outerMax = ctx.maxRetries;
+  ctx.maxRetries = s.retries;
+  ctx.attempt = 1;
+  const end = (): void => {
+    endCall?.();
+    // Leave the final attempt number for the client to report; restore only for an enclosing retry.
+    if (outerAttempt > 1) ctx.attempt = outerAttempt;
+    if (outerMax > 0) ctx.maxRetries = outerMax;
+  };
+  const failedFirst = (thrown: unknown): Promise<HttpResponse> =>
+    retryAfterFirst(s, next, sent, ctx, { error: toReqforgeError(thrown, sent, ctx.abort) }, undefined, end);
+  let first: Promise<HttpResponse>;
+  try {
+    first = next(sent, ctx);
+  } catch (thrown) {
+    first = Promise.reject(thrown);
+  }
+  return first.then((response) => {
+    // Fast path: a response nobody wants retried.
+    if (s.retries < 1) {
+      end();
+      return response;
+    }
+    let verdict: boolean | number;
+    try {
+      verdict = retryableResponse(s, response, ctx);
+    } catch (thrown) {
+      return failedFirst(thrown);
+    }
+    if (verdict === false) {
+      end();
+      return response;
+    }
+    return retryAfterFirst(s, next, sent, ctx, { response }, verdict, end);
+  }, failedFirst);
+}
+
+/** The attempts after a first one that may be retried: `first` is its outcome, `firstVerdict` what `retryOn` said. */
+async function retryAfterFirst(
+  s: Settings,
+  next: Handler,
+  request: HttpRequest,
+  ctx: CallContext,
+  first: Outcome,
+  firstVerdict: boolean | number | undefined,
+  end: () => void,
+): Promise<HttpResponse> {
+  const host = request.host;
   let history: AttemptRecord[] | undefined;
   let previousDelay = 0;
   let endRetry: (() => void) | undefined;
-  const outerMax = ctx.maxRetries;
-  ctx.maxRetries = s.retries;
+  let outcome = first;
+  let verdict = firstVerdict;
   try {
     for (let attempt = 1; ; attempt++) {
-      ctx.attempt = attempt;
-      let outcome: Outcome;
-      let verdict: boolean | number | undefined;
-      try {
-        const response = await next(request, ctx);
-        endRetry?.();
-        endRetry = undefined;
-        // Fast path: a response nobody wants retried.
-        if (attempt > s.retries) return response;
-        verdict = retryableResponse(s, response, ctx);
-        if (verdict === false) return response;
-        outcome = { response };
-      } catch (thrown) {
-        endRetry?.();
-        endRetry = undefined;
-        outcome = { error: toReqforgeError(thrown, request, ctx.abort) };
+      if (attempt > 1) {
+        ctx.attempt = attempt;
+        verdict = undefined;
+        try {
+          const response = await next(request, ctx);
+          endRetry?.();
+          endRetry = undefined;
+          if (attempt > s.retries) return response;
+          verdict = retryableResponse(s, response, ctx);
+          if (verdict === false) return response;
+          outcome = { response };
+        } catch (thrown) {
+          endRetry?.();
+          endRetry = undefined;
+          outcome = { error: toReqforgeError(thrown, request, ctx.abort) };
+        }
       }
       const stop = (): HttpResponse => {
         if (outcome.response) return outcome.response;
@@ -260,9 +318,6 @@ async function runWithRetries(
     }
   } finally {
     endRetry?.();
-    endCall?.();
-    // Leave the final attempt number for the client to report; restore only for an enclosing retry.
-    if (outerAttempt > 1) ctx.attempt = outerAttempt;
-    if (outerMax > 0) ctx.maxRetries = outerMax;
+    end();
   }
 }
