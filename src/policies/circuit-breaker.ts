@@ -4,7 +4,7 @@ import { CircuitOpenError } from '../core/errors.js';
 import type { EventHub } from '../core/events.js';
 import { toReqforgeError } from '../core/normalize.js';
 import { circuitBreakerOptionsSchema, type Duration, parseOptions } from '../core/options/index.js';
-import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
+import { continuationOf, isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { BreakerState, CallContext, ClientEvents, Handler, Policy } from '../core/types.js';
@@ -334,9 +334,13 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
     restore: (snapshots) => {
       for (const s of snapshots) get(s.key).restore(s, clock.now());
     },
-    wrap: (next: Handler): Handler =>
+    wrap: (next: Handler): Handler => {
+      // A continuation right inside (the rate limit's back-off check) runs in this policy's reaction, and its inner
+      // handler is called directly: no promise of its own.
+      const fused = continuationOf(next);
+      const inner = fused ? fused.inner : next;
       // One `then` on the inner promise, not an async frame around it: a promise and a turn fewer per call.
-      settlesOnAbort((request, ctx) => {
+      return settlesOnAbort((request, ctx) => {
         let breaker: Breaker;
         let startedAt: number;
         let probe: boolean;
@@ -356,7 +360,7 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
           return Promise.reject(error);
         }
         try {
-          pending = next(request, ctx);
+          pending = inner(request, ctx);
         } catch (error) {
           // A handler that throws instead of rejecting still counts, as it did inside an async frame.
           pending = Promise.reject(error);
@@ -367,7 +371,7 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
           breaker.record(clock.now(), counts, probe);
           throw error;
         };
-        return pending.then((response) => {
+        const settled = (response: HttpResponse): HttpResponse => {
           let failure: boolean;
           try {
             failure = isFailure === isServiceFailure ? response.status >= 500 : isFailure({ response }, ctx);
@@ -377,7 +381,19 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): CircuitBrea
           // A success is counted in the window at the time it started; a failure at the time it happened.
           breaker.record(failure ? clock.now() : startedAt, failure, probe);
           return response;
+        };
+        return pending.then((response) => {
+          if (!fused) return settled(response);
+          // What the continuation makes of the response (the same one, mostly) is what this breaker judges.
+          let out: HttpResponse | Promise<HttpResponse>;
+          try {
+            out = fused.then(response, request, ctx);
+          } catch (thrown) {
+            return failed(thrown);
+          }
+          return out === response ? settled(response) : (out as Promise<HttpResponse>).then(settled, failed);
         }, failed);
-      }, isSettlingOnAbort(next)),
+      }, isSettlingOnAbort(next));
+    },
   };
 }

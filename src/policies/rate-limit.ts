@@ -2,7 +2,7 @@ import { sleepWith } from '../core/clock.js';
 import { DroppedError, RateLimitedError } from '../core/errors.js';
 import { toReqforgeError } from '../core/normalize.js';
 import { type Duration, parseOptions, rateLimitOptionsSchema } from '../core/options/index.js';
-import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
+import { isSettlingOnAbort, settlesOnAbort, withContinuation } from '../core/pipeline.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import { parseRateLimitWait } from '../core/retry-after.js';
@@ -213,117 +213,129 @@ export function rateLimit(options: RateLimitOptions): RateLimitPolicy {
         const paused = limiter.pause(key, Math.min(wait, maxPause));
         return paused instanceof Promise ? paused.then(() => response) : response;
       };
-      const send = (request: HttpRequest, ctx: CallContext, key: string): Promise<HttpResponse> => {
-        counters.allowed++;
-        return serverAware ? next(request, ctx).then(afterResponse(key, ctx)) : next(request, ctx);
-      };
-      const refuse = (request: HttpRequest, ctx: CallContext, key: string, retryAfter: number): Error => {
-        if (strategy === 'drop') {
-          counters.dropped++;
-          emit(ctx, key, 'dropped', retryAfter);
-          return new DroppedError(key, { request }, retryAfter);
-        }
-        counters.raised++;
-        emit(ctx, key, 'raised', retryAfter);
-        return new RateLimitedError(key, retryAfter, strategy === 'queue' ? 'queue-timeout' : 'limited', {
-          request,
-        });
-      };
-      const queue = async (
-        request: HttpRequest,
-        ctx: CallContext,
-        key: string,
-        reservation: Extract<Reservation, { ok: true }>,
-        counted: boolean,
-      ): Promise<HttpResponse> => {
-        if (!counted) enter(key);
-        counters.queued++;
-        counters.queueLength++;
-        emit(ctx, key, 'queued', reservation.wait);
-        try {
-          // On the call's own abort state: keeps the process alive, adds no listener to a shared signal.
-          await sleepWith(ctx.clock, reservation.wait, ctx.abort);
-        } catch (error) {
-          reservation.cancel();
-          throw toReqforgeError(error, request, ctx.abort);
-        } finally {
-          counters.queueLength--;
-          leave(key);
-        }
-        counters.totalWait += reservation.wait;
-        counters.maxWait = Math.max(counters.maxWait, reservation.wait);
-        return send(request, ctx, key);
-      };
-      // Decides what to do with a reservation; `counted` says the call already counts as waiting.
-      const admit = (
-        request: HttpRequest,
-        ctx: CallContext,
-        key: string,
-        reservation: Reservation,
-        counted: boolean,
-      ): Promise<HttpResponse> => {
-        if (!reservation.ok) {
-          if (counted) leave(key);
-          return Promise.reject(refuse(request, ctx, key, reservation.retryAfter));
-        }
-        if (reservation.wait <= 0) {
-          if (counted) leave(key);
-          emit(ctx, key, 'allowed', 0);
-          return send(request, ctx, key);
-        }
-        // Never queue past the call's own deadline: give the slot back and fail now instead.
-        if (ctx.deadline < Number.POSITIVE_INFINITY && reservation.wait > ctx.deadline - ctx.clock.now()) {
-          reservation.cancel();
-          if (counted) leave(key);
-          return Promise.reject(refuse(request, ctx, key, reservation.wait));
-        }
-        return queue(request, ctx, key, reservation, counted);
-      };
-      const viaRemote = async (
-        request: HttpRequest,
-        ctx: CallContext,
-        key: string,
-        answer: Promise<Reservation>,
-      ): Promise<HttpResponse> => {
-        // A remote limiter (Redis) answers later; its callers count as waiting meanwhile so the queue bound holds.
-        enter(key);
-        let reservation: Reservation;
-        try {
-          reservation = await answer;
-        } catch (error) {
-          leave(key);
-          throw error;
-        }
-        return admit(request, ctx, key, reservation, true);
-      };
-      // An in-process limiter answers at once and its queue wait ends on abort; a remote one's round trip does not.
-      return settlesOnAbort((request, ctx) => {
-        const key = keyOf(request, ctx);
-        if (strategy === 'queue' && waiting.size > 0) {
-          const n = waiting.get(key) ?? 0;
-          if (n > 0 && n >= queueSize) {
-            counters.raised++;
-            emit(ctx, key, 'raised', 0);
-            return Promise.reject(
-              new RateLimitedError(key, limiter.window / limiter.limit, 'queue-full', { request }),
-            );
+      // The handler, with (`after`) or without the check of a 429/503's back-off headers chained to the response.
+      const limited = (after: boolean): Handler => {
+        const send = (request: HttpRequest, ctx: CallContext, key: string): Promise<HttpResponse> => {
+          counters.allowed++;
+          return after ? next(request, ctx).then(afterResponse(key, ctx)) : next(request, ctx);
+        };
+        const refuse = (request: HttpRequest, ctx: CallContext, key: string, retryAfter: number): Error => {
+          if (strategy === 'drop') {
+            counters.dropped++;
+            emit(ctx, key, 'dropped', retryAfter);
+            return new DroppedError(key, { request }, retryAfter);
           }
-        }
-        let answer: Reservation | Promise<Reservation>;
-        let budget = strategy === 'queue' && queueSize > 0 ? maxWait : 0;
-        // A remote limiter cannot take back a slot others reserved after it: give it the deadline up front. The
-        // in-process one is asked with maxWait alone and checked against the deadline only when it says to wait.
-        if (!local && budget > 0 && ctx.deadline < Number.POSITIVE_INFINITY)
-          budget = Math.min(budget, Math.max(0, ctx.deadline - ctx.clock.now()));
-        try {
-          answer = limiter.reserve(key, budget);
-        } catch (error) {
-          return Promise.reject(error);
-        }
-        return answer instanceof Promise
-          ? viaRemote(request, ctx, key, answer)
-          : admit(request, ctx, key, answer, false);
-      }, local && isSettlingOnAbort(next));
+          counters.raised++;
+          emit(ctx, key, 'raised', retryAfter);
+          return new RateLimitedError(key, retryAfter, strategy === 'queue' ? 'queue-timeout' : 'limited', {
+            request,
+          });
+        };
+        const queue = async (
+          request: HttpRequest,
+          ctx: CallContext,
+          key: string,
+          reservation: Extract<Reservation, { ok: true }>,
+          counted: boolean,
+        ): Promise<HttpResponse> => {
+          if (!counted) enter(key);
+          counters.queued++;
+          counters.queueLength++;
+          emit(ctx, key, 'queued', reservation.wait);
+          try {
+            // On the call's own abort state: keeps the process alive, adds no listener to a shared signal.
+            await sleepWith(ctx.clock, reservation.wait, ctx.abort);
+          } catch (error) {
+            reservation.cancel();
+            throw toReqforgeError(error, request, ctx.abort);
+          } finally {
+            counters.queueLength--;
+            leave(key);
+          }
+          counters.totalWait += reservation.wait;
+          counters.maxWait = Math.max(counters.maxWait, reservation.wait);
+          return send(request, ctx, key);
+        };
+        // Decides what to do with a reservation; `counted` says the call already counts as waiting.
+        const admit = (
+          request: HttpRequest,
+          ctx: CallContext,
+          key: string,
+          reservation: Reservation,
+          counted: boolean,
+        ): Promise<HttpResponse> => {
+          if (!reservation.ok) {
+            if (counted) leave(key);
+            return Promise.reject(refuse(request, ctx, key, reservation.retryAfter));
+          }
+          if (reservation.wait <= 0) {
+            if (counted) leave(key);
+            emit(ctx, key, 'allowed', 0);
+            return send(request, ctx, key);
+          }
+          // Never queue past the call's own deadline: give the slot back and fail now instead.
+          if (ctx.deadline < Number.POSITIVE_INFINITY && reservation.wait > ctx.deadline - ctx.clock.now()) {
+            reservation.cancel();
+            if (counted) leave(key);
+            return Promise.reject(refuse(request, ctx, key, reservation.wait));
+          }
+          return queue(request, ctx, key, reservation, counted);
+        };
+        const viaRemote = async (
+          request: HttpRequest,
+          ctx: CallContext,
+          key: string,
+          answer: Promise<Reservation>,
+        ): Promise<HttpResponse> => {
+          // A remote limiter (Redis) answers later; its callers count as waiting meanwhile so the queue bound holds.
+          enter(key);
+          let reservation: Reservation;
+          try {
+            reservation = await answer;
+          } catch (error) {
+            leave(key);
+            throw error;
+          }
+          return admit(request, ctx, key, reservation, true);
+        };
+        // An in-process limiter answers at once and its queue wait ends on abort; a remote one's round trip does not.
+        return settlesOnAbort((request, ctx) => {
+          const key = keyOf(request, ctx);
+          if (strategy === 'queue' && waiting.size > 0) {
+            const n = waiting.get(key) ?? 0;
+            if (n > 0 && n >= queueSize) {
+              counters.raised++;
+              emit(ctx, key, 'raised', 0);
+              return Promise.reject(
+                new RateLimitedError(key, limiter.window / limiter.limit, 'queue-full', { request }),
+              );
+            }
+          }
+          let answer: Reservation | Promise<Reservation>;
+          let budget = strategy === 'queue' && queueSize > 0 ? maxWait : 0;
+          // A remote limiter cannot take back a slot others reserved after it: give it the deadline up front. The
+          // in-process one is asked with maxWait alone and checked against the deadline only when it says to wait.
+          if (!local && budget > 0 && ctx.deadline < Number.POSITIVE_INFINITY)
+            budget = Math.min(budget, Math.max(0, ctx.deadline - ctx.clock.now()));
+          try {
+            answer = limiter.reserve(key, budget);
+          } catch (error) {
+            return Promise.reject(error);
+          }
+          return answer instanceof Promise
+            ? viaRemote(request, ctx, key, answer)
+            : admit(request, ctx, key, answer, false);
+        }, local && isSettlingOnAbort(next));
+      };
+      if (!serverAware) return limited(false);
+      // The policy around this one (the breaker, or the total timeout) may run the back-off check in the reaction it
+      // has anyway and call the handler without its own `then`: a promise fewer per call. The key is computed again
+      // only for a 429 or 503.
+      const then = (response: HttpResponse, request: HttpRequest, ctx: CallContext) =>
+        response.status !== 429 && response.status !== 503
+          ? response
+          : afterResponse(keyOf(request, ctx), ctx)(response);
+      return withContinuation(limited(true), { inner: limited(false), then });
     },
   };
 }

@@ -274,6 +274,32 @@ describe('rate limiting', () => {
     await Promise.all([api.close(), other.close()]);
   });
 
+  it('a breaker right outside runs the back-off check (fused): the pause holds and the 503 still counts', async () => {
+    const clock = new FakeClock();
+    const limiter = rateLimit({ limit: 1_000, window: 1_000, strategy: 'raise', clock });
+    const breaker = circuitBreaker({ consecutiveFailures: 1, clock });
+    const api = createClient({
+      baseUrl: server.url,
+      clock,
+      policies: [breaker, limiter],
+      throwHttpErrors: false,
+    });
+    script = [{ status: 503, headers: { 'retry-after': '2' } }];
+    const first = await api.get('/f');
+    expect(first.status).toBe(503);
+    await first.dump();
+    // The breaker judged the response the check passed on: one failure opened it.
+    expect(breaker.snapshot()[0]?.state).toBe('open');
+    breaker.reset();
+    // The limiter paused the host for the Retry-After, through the breaker's reaction.
+    const err = await api.get('/f').catch((e: unknown) => e);
+    expect(isRateLimitedError(err) && err.retryAfter).toBe(2_000);
+    expect(server.requests).toHaveLength(1);
+    await clock.advance(2_000);
+    expect((await api.get('/f')).status).toBe(200);
+    await api.close();
+  });
+
   it('queues in FIFO order on the clock and refuses a full queue', async () => {
     const clock = new FakeClock();
     const limiter = rateLimit({ limit: 1, window: 1_000, burst: 1, strategy: 'queue', queueSize: 2, clock });
