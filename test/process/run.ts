@@ -3,7 +3,7 @@
 // a two-line bin like the published one. Collects stdout, stderr, the exit code and how long the process
 // lingered after its last call settled. A script reports that moment with {@link SETTLED}: a line listing what
 // still keeps its event loop alive (`process.getActiveResourcesInfo()`), which must be nothing at all.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
@@ -62,13 +62,29 @@ export async function runCli(
   options: { readonly env?: Record<string, string>; readonly cwd?: string } = {},
 ): Promise<ProcessResult> {
   const index = await compileSrc();
-  const bin = join(workDir(), 'bin', 'reqforge.mjs');
-  mkdirSync(join(workDir(), 'bin'), { recursive: true });
+  return runNode([cliBin(index), ...args], options.env, options.cwd);
+}
+
+let bin: string | undefined;
+
+/**
+ * The bin, written once per test file. (Rewriting it for every run let a concurrent test's child read it while it
+ * was truncated: an empty module that exits 0 at once, with no output.) Written under a temporary name and renamed,
+ * so no reader ever sees a partial file.
+ */
+function cliBin(index: string): string {
+  if (bin !== undefined) return bin;
+  const dir = join(workDir(), 'bin');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'reqforge.mjs');
+  const partial = `${path}.${process.pid}.tmp`;
   writeFileSync(
-    bin,
+    partial,
     `import { run } from ${JSON.stringify(new URL('./cli/index.js', index).href)};\nprocess.exitCode = await run(process.argv);\n`,
   );
-  return runNode([bin, ...args], options.env, options.cwd);
+  renameSync(partial, path);
+  bin = path;
+  return path;
 }
 
 /** Writes a file into the shared temp directory and returns its path. */
