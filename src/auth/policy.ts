@@ -1,5 +1,6 @@
 import { InvalidOptionError } from '../core/errors.js';
 import { isSettlingOnAbort, settlesOnAbort } from '../core/pipeline.js';
+import { raceSignal } from '../core/race-signal.js';
 import type { HttpRequest } from '../core/request.js';
 import type { HttpResponse } from '../core/response.js';
 import type { CallContext, Handler } from '../core/types.js';
@@ -13,7 +14,7 @@ import {
 } from './static.js';
 import type { Token } from './token.js';
 import { relayTokenEvents, type TokenClientEvent } from './token-events.js';
-import { raceSignal, TokenManager, type TokenManagerOptions } from './token-manager.js';
+import { TokenManager, type TokenManagerOptions } from './token-manager.js';
 import type { TokenProvider, TokenRequest } from './types.js';
 
 /** Options of {@link tokenAuth}. */

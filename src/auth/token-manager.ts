@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
-import { NEVER_ABORTED } from '../core/context.js';
 import { isReqforgeError } from '../core/errors.js';
 import { EventHub } from '../core/events.js';
+import { raceSignal } from '../core/race-signal.js';
 import { inSpan } from '../core/trace-hook.js';
 import { isTokenEndpointError, isTokenStepError, TokenUnavailableError } from './errors.js';
 import { createToken, Token } from './token.js';
@@ -483,24 +483,4 @@ const REFUSALS = new Set(['invalid_client', 'unauthorized_client', 'invalid_scop
 function isRefusal(error: Error): boolean {
   const e = isTokenStepError(error) ? error.cause : error;
   return isTokenEndpointError(e) && e.error !== undefined && REFUSALS.has(e.error);
-}
-
-/** @internal races a promise against an abort signal (the promise keeps running for others). */
-export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal || signal === NEVER_ABORTED) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
